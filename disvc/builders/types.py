@@ -1,0 +1,70 @@
+"""Value types shared by every builder and by the reconciler.
+
+Kubernetes objects stay JSON dicts exactly as the API returns them (``Obj``);
+our own values are frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeAlias
+
+Obj: TypeAlias = dict[str, Any]
+"""A Kubernetes object as JSON (apiVersion, kind, metadata, spec, status)."""
+
+DISVC_API_VERSION: Final = "serving.kserve.io/v1alpha1"
+DISVC_KIND: Final = "DistributedInferenceService"
+ISVC_API_VERSION: Final = "serving.kserve.io/v1beta1"
+ISVC_KIND: Final = "InferenceService"
+SERVICE_API_VERSION: Final = "v1"
+SERVICE_KIND: Final = "Service"
+INGRESS_API_VERSION: Final = "networking.k8s.io/v1"
+INGRESS_KIND: Final = "Ingress"
+
+ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress"]
+EventType: TypeAlias = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectKey:
+    """Identifies a namespaced object; ``str()`` gives the ``namespace/name`` key."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, key: str) -> ObjectKey:
+        namespace, sep, name = key.partition("/")
+        if not sep or not namespace or not name:
+            raise ValueError(f"not a namespace/name key: {key!r}")
+        return cls(namespace, name)
+
+    @classmethod
+    def of(cls, obj: Obj) -> ObjectKey:
+        meta = obj["metadata"]
+        return cls(meta.get("namespace", ""), meta["name"])
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ChildRef:
+    """A live child to delete, with the preconditions that make the delete safe."""
+
+    kind: ChildKind
+    namespace: str
+    name: str
+    uid: str
+    """Delete only this incarnation of the object (precondition)."""
+    resource_version: str
+    """Delete only if nobody changed it since we read it (precondition)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """A core/v1 Event to record on the DISVC."""
+
+    type: EventType
+    reason: str
+    message: str

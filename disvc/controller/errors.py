@@ -1,0 +1,45 @@
+"""Errors the controller tells apart, by what retrying can do about them.
+
+``kube.py`` maps ``kubernetes`` client exceptions onto these once (chaining
+with ``raise ... from``); everything above it sees only these types.
+"""
+
+from __future__ import annotations
+
+
+class ControllerError(Exception):
+    """Base of every error the controller raises on purpose."""
+
+
+class TransientError(ControllerError):
+    """Retrying can help: 5xx, 429, connection resets, 409 conflicts."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ConflictError(TransientError):
+    """409: our read was stale or the name is taken; requeue and read again."""
+
+
+class TooManyRequestsError(TransientError):
+    """429: the server asked us to slow down (``retry_after`` seconds)."""
+
+
+class NotFoundError(ControllerError):
+    """404: the object (or its resource type) does not exist."""
+
+
+class GoneError(ControllerError):
+    """410: a watch resourceVersion is older than the server keeps; relist."""
+
+
+class PermanentError(ControllerError):
+    """Retrying cannot help (invalid request, forbidden); report, don't requeue."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
