@@ -1,15 +1,36 @@
 """The single entry point of the builders: DISVC + live children -> what to do.
 
-Shared by the reconciler and by ``disvc render``. CONTRACT STUB: the builders
-work fills in the body; the signature and the returned types are fixed.
+Shared by the reconciler and by ``disvc render``. ``state`` reads the spec
+(``spec``), works out which generation serves and which one the spec asks
+for (``generation``), builds the children (``isvc``, ``service``,
+``ingress``), diffs them against the live ones (``diff``) and derives the
+status (``status``) and the Events (``events``). It is a pure function of
+its arguments, so the same world always gives the same answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from disvc.builders.diff import Plan
+from disvc.builders import (
+    diff,
+    events,
+    generation,
+    ingress,
+    isvc,
+    names,
+    ownership,
+    protocol,
+    service,
+    spec as disvc_spec,
+    status,
+)
+from disvc.builders.diff import ChildId, Plan
+from disvc.builders.generation import LiveGeneration, Rollout
+from disvc.builders.spec import DisvcSpec, InvalidSpec
+from disvc.builders.status import Condition
 from disvc.builders.types import EventSpec, Obj
 
 
@@ -46,5 +67,288 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
     controls, plus any object with a clashing name (foreign) that the reader
     found. Never raises for bad input: an invalid spec yields an empty plan
     that keeps every serving child, a ``Ready=False`` status and a Warning.
+    A DISVC being deleted gets an empty plan and its status unchanged: the
+    garbage collector removes the children.
     """
-    raise NotImplementedError
+    previous = disvc.get("status")
+    previous_status: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
+    if ownership.is_terminating(disvc):
+        return Desired(plan=Plan(), status=dict(previous_status))
+    try:
+        spec = disvc_spec.parse(disvc)
+        return _converge(spec, previous_status, live, options)
+    except InvalidSpec as problem:
+        return _invalid(disvc, previous_status, live, problem, options)
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where traffic goes in this plan and what stays untouched."""
+
+    serving: int
+    """Generation the Ingress and ``status.address`` point at."""
+    keep: frozenset[ChildId]
+    with_ingress: bool
+
+
+def _converge(
+    spec: DisvcSpec, previous_status: Mapping[str, Any], live: Sequence[Obj], options: BuildOptions
+) -> Desired:
+    template_hash = isvc.template_hash(spec)
+    generations = generation.live_generations(spec.name, spec.uid, live)
+    rollout = generation.rollout(previous_status.get("activeGeneration"), template_hash, generations)
+    target = rollout.target
+    _check_name_lengths(spec, target)
+    serving_protocol = protocol.of(spec.template)
+    url = ingress.url(spec, options.ingress_domain) if spec.ingress.enabled else None
+
+    built = _generation_children(spec, target, template_hash, serving_protocol)
+
+    target_generation = generations.get(target)
+    switch = (
+        rollout.is_rolling_out
+        and target_generation is not None
+        and target_generation.has_service
+        and target_generation.is_complete(spec.replicas)
+    )
+    route = _route(spec, rollout, switch, generations)
+    plan = _plan(spec, built, route, serving_protocol, live, options)
+    if switch and plan.conflicts:
+        # a name clash may mean the new generation is not really ours to route to
+        switch = False
+        route = _route(spec, rollout, switch, generations)
+        plan = _plan(spec, built, route, serving_protocol, live, options)
+    conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
+    if route.with_ingress and ("Service", names.generation_name(spec.name, route.serving)) in conflict_ids:
+        # never point our Ingress at someone else's Service
+        route = _Route(route.serving, route.keep | {("Ingress", names.ingress_name(spec.name))}, False)
+        plan = _plan(spec, built, route, serving_protocol, live, options)
+
+    active = generations.get(route.serving)
+    ready = _ready_condition(spec, rollout, switch, route.serving, active, plan)
+    progressing = _progressing_condition(spec, rollout, switch, target_generation)
+    observed = status.Observed(
+        observed_generation=spec.generation,
+        disvc_name=spec.name,
+        namespace=spec.namespace,
+        active_generation=route.serving,
+        replicas=len(active.isvcs) if active else 0,
+        ready_replicas=active.ready_count() if active else 0,
+        url=url,
+        conditions=(ready, progressing),
+    )
+    emitted = events.plan_events(
+        plan,
+        spec.name,
+        rollout,
+        switch,
+        spec.replicas,
+        len(target_generation.isvcs) if target_generation else 0,
+        target_generation is not None,
+    )
+    warning = events.warning_event(ready, previous_status)
+    if warning is not None:
+        emitted.insert(0, warning)
+    return Desired(
+        plan=plan,
+        status=status.status(observed, previous_status, options.now),
+        events=tuple(emitted),
+    )
+
+
+def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[Obj]:
+    """Every child of ``disvc`` in the steady state at ``generation_number``,
+    as ``state`` would build it with nothing live (``disvc render`` prints these).
+
+    Raises ``InvalidSpec``: unlike ``state`` this has nobody to report to."""
+    spec = disvc_spec.parse(disvc)
+    _check_name_lengths(spec, generation_number)
+    serving_protocol = protocol.of(spec.template)
+    objects = _generation_children(
+        spec, generation_number, isvc.template_hash(spec), serving_protocol
+    )
+    if spec.ingress.enabled:
+        objects.append(_ingress(spec, generation_number, serving_protocol, options))
+    return objects
+
+
+def _generation_children(
+    spec: DisvcSpec, number: int, template_hash: str, serving_protocol: protocol.ServingProtocol
+) -> list[Obj]:
+    """Generation ``number``'s ISVCs and Service, then the top-level Service:
+    creation order, so every Service has something to select when it appears."""
+    body = isvc.isvc_spec(spec)
+    objects = [
+        diff.applied(isvc.isvc(spec, number, index, body, template_hash))
+        for index in range(spec.replicas)
+    ]
+    objects.append(
+        diff.applied(service.generation_service(spec, number, serving_protocol, template_hash))
+    )
+    objects.append(diff.applied(service.top_service(spec, serving_protocol)))
+    return objects
+
+
+def _ingress(
+    spec: DisvcSpec, number: int, serving_protocol: protocol.ServingProtocol, options: BuildOptions
+) -> Obj:
+    return diff.applied(
+        ingress.ingress(
+            spec, number, serving_protocol, options.ingress_domain, options.ingress_class
+        )
+    )
+
+
+def _check_name_lengths(spec: DisvcSpec, target: int) -> None:
+    longest = (
+        names.isvc_name(spec.name, target, spec.replicas - 1)
+        if spec.replicas
+        else names.generation_name(spec.name, target)
+    )
+    if len(longest) > names.MAX_NAME_LENGTH:
+        raise InvalidSpec(
+            "spec.replicas",
+            f"child name {longest!r} would exceed {names.MAX_NAME_LENGTH} characters; "
+            "use fewer replicas or a shorter name",
+        )
+
+
+def _route(
+    spec: DisvcSpec, rollout: Rollout, switch: bool, generations: Mapping[int, LiveGeneration]
+) -> _Route:
+    if not rollout.is_rolling_out or switch or rollout.serving is None:
+        return _Route(rollout.target, frozenset(), spec.ingress.enabled)
+    # the serving generation's template is gone from the spec: keep its
+    # children exactly as they are until the target is Ready
+    serving = generations[rollout.serving]
+    keep: set[ChildId] = {
+        ("InferenceService", names.isvc_name(spec.name, rollout.serving, index))
+        for index in serving.isvcs
+    }
+    keep.add(("Service", names.generation_name(spec.name, rollout.serving)))
+    return _Route(rollout.serving, frozenset(keep), spec.ingress.enabled)
+
+
+def _plan(
+    spec: DisvcSpec,
+    built: list[Obj],
+    route: _Route,
+    serving_protocol: protocol.ServingProtocol,
+    live: Sequence[Obj],
+    options: BuildOptions,
+) -> Plan:
+    desired = built
+    if route.with_ingress:
+        desired = [*built, _ingress(spec, route.serving, serving_protocol, options)]
+    return diff.plan(desired, live, spec.uid, route.keep)
+
+
+def _ready_condition(
+    spec: DisvcSpec,
+    rollout: Rollout,
+    switch: bool,
+    active_number: int,
+    active: LiveGeneration | None,
+    plan: Plan,
+) -> Condition:
+    if plan.conflicts:
+        held = ", ".join(
+            f"{obj.get('kind') or (diff.child_id(obj) or ('object', ''))[0]} "
+            f"{obj['metadata']['name']}"
+            for obj in plan.conflicts
+        )
+        return Condition(
+            "Ready",
+            False,
+            "ChildConflict",
+            f"{held} already exist(s) and is not controlled by this DistributedInferenceService",
+        )
+    if rollout.is_rolling_out and not switch:
+        total = len(active.isvcs) if active else 0
+        ready = active.ready_count() if active else 0
+        ok = ready == total
+        message = (
+            f"{ready}/{total} replicas of serving generation "
+            f"{names.generation_label(active_number)} ready"
+        )
+    else:
+        wanted = range(spec.replicas)
+        ready = active.ready_count(wanted) if active else 0
+        ok = ready == spec.replicas
+        message = f"{ready}/{spec.replicas} replicas ready"
+    return Condition(
+        "Ready", ok, "AllReplicasReady" if ok else "ReplicasNotReady", message
+    )
+
+
+def _progressing_condition(
+    spec: DisvcSpec, rollout: Rollout, switch: bool, target: LiveGeneration | None
+) -> Condition:
+    label = names.generation_label(rollout.target)
+    if rollout.is_rolling_out and not switch:
+        ready = target.ready_count(range(spec.replicas)) if target else 0
+        return Condition(
+            "Progressing",
+            True,
+            "RollingOut",
+            f"Rolling out generation {label}: {ready}/{spec.replicas} replicas ready",
+        )
+    live_indices = set(target.isvcs) if target else set()
+    if live_indices != set(range(spec.replicas)):
+        return Condition(
+            "Progressing",
+            True,
+            "Scaling",
+            f"Scaling generation {label} from {len(live_indices)} to {_count(spec.replicas)}",
+        )
+    return Condition(
+        "Progressing", False, "Converged", f"Generation {label} has {_count(spec.replicas)}"
+    )
+
+
+def _invalid(
+    disvc: Obj,
+    previous_status: Mapping[str, Any],
+    live: Sequence[Obj],
+    problem: InvalidSpec,
+    options: BuildOptions,
+) -> Desired:
+    """Report the problem; keep every child (serving ones keep serving)."""
+    meta = disvc.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = disvc_spec.metadata_name(disvc)
+    uid = meta.get("uid")
+    generations = (
+        generation.live_generations(name, uid, live) if name and isinstance(uid, str) else {}
+    )
+    serving = generation.serving(previous_status.get("activeGeneration"), generations)
+    active = generations.get(serving) if serving is not None else None
+    observed_generation = meta.get("generation")
+    kept_url = previous_status.get("url")
+    ready = Condition("Ready", False, "InvalidSpec", str(problem))
+    observed = status.Observed(
+        observed_generation=observed_generation if isinstance(observed_generation, int) else 0,
+        disvc_name=name,
+        namespace=str(meta.get("namespace", "")),
+        active_generation=serving,
+        replicas=len(active.isvcs) if active else 0,
+        ready_replicas=active.ready_count() if active else 0,
+        url=None,
+        conditions=(
+            ready,
+            Condition(
+                "Progressing", False, "InvalidSpec", "Nothing changes until the spec is fixed"
+            ),
+        ),
+        kept_url=kept_url if isinstance(kept_url, str) else None,
+    )
+    warning = events.warning_event(ready, previous_status)
+    return Desired(
+        plan=Plan(),
+        status=status.status(observed, previous_status, options.now),
+        events=(warning,) if warning is not None else (),
+    )
+
+
+def _count(replicas: int) -> str:
+    return f"{replicas} replica" if replicas == 1 else f"{replicas} replicas"

@@ -1,14 +1,28 @@
 """Desired vs live children -> a ``Plan`` of creates, updates, deletes, conflicts.
 
-CONTRACT STUB: the builders work fills in ``plan``; ``Plan`` is fixed.
+Desired objects are complete server-side-apply bodies carrying the
+``applied-hash`` annotation (``applied``). A live object is converged when
+this DISVC controls it, its applied hash matches and every field the desired
+body sets has the same value live; the server may add defaults and fields of
+its own, so desired is compared as a subset of live. Converged objects are
+not written, which is what makes a resync of a converged DISVC write nothing.
+
+Objects with a desired name that this DISVC does not control are conflicts:
+never applied, never deleted. Controlled objects that nothing desires and
+nothing keeps are deleted, replica ISVCs highest index first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
-from disvc.builders.types import ChildRef, Obj
+from disvc.builders import names, ownership
+from disvc.builders.types import ChildKind, ChildRef, Obj, child_kind
+
+ChildId: TypeAlias = tuple[ChildKind, str]
+"""``(kind, name)``: how desired and live children are matched (one namespace)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +41,124 @@ class Plan:
     @property
     def is_empty(self) -> bool:
         return not (self.create or self.update or self.delete)
+
+
+_DELETE_ORDER: dict[ChildKind, int] = {"InferenceService": 0, "Service": 1, "Ingress": 2}
+
+
+def applied(body: Obj) -> Obj:
+    """``body`` with its ``applied-hash`` annotation: the hash of the body itself.
+
+    Returns a new top-level dict and metadata; the rest is shared with ``body``."""
+    hash_ = names.content_hash(body)
+    original = body["metadata"]
+    meta = {k: v for k, v in original.items() if k not in ("annotations", "ownerReferences")}
+    meta["annotations"] = {**original.get("annotations", {}), names.APPLIED_HASH_ANNOTATION: hash_}
+    if "ownerReferences" in original:
+        meta["ownerReferences"] = original["ownerReferences"]
+    return {**body, "metadata": meta}
+
+
+def child_id(obj: Obj) -> ChildId | None:
+    kind = child_kind(obj)
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    if kind is None or not isinstance(name, str):
+        return None
+    return (kind, name)
+
+
+def is_subset(want: Any, have: Any) -> bool:
+    """True when every field ``want`` sets has an equal value in ``have``.
+
+    Dicts compare recursively; lists must have the same length and compare
+    element-wise, because the server never adds list items of its own."""
+    if isinstance(want, Mapping):
+        if not isinstance(have, Mapping):
+            return False
+        return all(key in have and is_subset(value, have[key]) for key, value in want.items())
+    if isinstance(want, list):
+        if not isinstance(have, list) or len(want) != len(have):
+            return False
+        return all(is_subset(w, h) for w, h in zip(want, have))
+    # bool is an int subclass: True must not match 1
+    if isinstance(want, bool) != isinstance(have, bool):
+        return False
+    return bool(want == have)
+
+
+def is_converged(want: Obj, have: Obj, owner_uid: str) -> bool:
+    """True when writing ``want`` over ``have`` would change nothing we care about."""
+    return ownership.is_controlled_by(have, owner_uid) and is_subset(want, have)
+
+
+def plan(
+    desired: Sequence[Obj],
+    live: Sequence[Obj],
+    owner_uid: str,
+    keep: Collection[ChildId] = (),
+) -> Plan:
+    """What to write so that ``live`` becomes ``desired``.
+
+    ``keep`` names live children to leave untouched though nothing desires
+    them (the serving generation during a rollout). Terminating objects are
+    neither applied (an apply cannot stop a delete) nor deleted again; their
+    deletion event triggers the next reconcile."""
+    live_by_id: dict[ChildId, Obj] = {}
+    for obj in live:
+        id_ = child_id(obj)
+        if id_ is None:
+            continue
+        # a name held by our object wins over a stale duplicate from elsewhere
+        if id_ not in live_by_id or ownership.is_controlled_by(obj, owner_uid):
+            live_by_id[id_] = obj
+
+    create: list[Obj] = []
+    update: list[Obj] = []
+    conflicts: list[Obj] = []
+    wanted: set[ChildId] = set()
+    for want in desired:
+        id_ = (want["kind"], want["metadata"]["name"])
+        wanted.add(id_)
+        have = live_by_id.get(id_)
+        if have is None:
+            create.append(want)
+        elif not ownership.is_controlled_by(have, owner_uid):
+            conflicts.append(have)
+        elif ownership.is_terminating(have):
+            continue
+        elif not is_subset(want, have):
+            update.append(want)
+
+    delete = [
+        obj
+        for id_, obj in live_by_id.items()
+        if id_ not in wanted
+        and id_ not in keep
+        and ownership.is_controlled_by(obj, owner_uid)
+        and not ownership.is_terminating(obj)
+    ]
+    refs = sorted((_child_ref(obj) for obj in delete), key=_delete_order)
+    return Plan(tuple(create), tuple(update), tuple(refs), tuple(conflicts))
+
+
+def _child_ref(obj: Obj) -> ChildRef:
+    kind = child_kind(obj)
+    assert kind is not None  # only identified children reach here
+    meta = obj["metadata"]
+    return ChildRef(
+        kind=kind,
+        namespace=meta.get("namespace", ""),
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        resource_version=meta.get("resourceVersion", ""),
+    )
+
+
+def _delete_order(ref: ChildRef) -> tuple[int, str, int]:
+    # replicas go highest index first: a scale-down keeps the lowest indices,
+    # the same ones a scale-up would create
+    prefix, _, index = ref.name.rpartition("-")
+    if ref.kind == "InferenceService" and index.isdigit():
+        return (_DELETE_ORDER[ref.kind], prefix, -int(index))
+    return (_DELETE_ORDER[ref.kind], ref.name, 0)

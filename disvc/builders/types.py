@@ -68,3 +68,34 @@ class EventSpec:
     type: EventType
     reason: str
     message: str
+
+
+_KIND_BY_API_VERSION: Final[dict[tuple[str, str], ChildKind]] = {
+    (ISVC_API_VERSION, ISVC_KIND): "InferenceService",
+    (SERVICE_API_VERSION, SERVICE_KIND): "Service",
+    (INGRESS_API_VERSION, INGRESS_KIND): "Ingress",
+}
+
+
+def child_kind(obj: Obj) -> ChildKind | None:
+    """The kind of a live child, or None when it is none of ours.
+
+    Items of a list response carry no ``kind``; for those the shape of the
+    spec tells the three child kinds apart."""
+    kind = obj.get("kind")
+    if kind is not None:
+        api_version = obj.get("apiVersion")
+        for (known_version, known_kind), child in _KIND_BY_API_VERSION.items():
+            if kind == known_kind and (api_version is None or api_version == known_version):
+                return child
+        return None
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if "predictor" in spec:
+        return "InferenceService"
+    if "rules" in spec or "defaultBackend" in spec or "ingressClassName" in spec:
+        return "Ingress"
+    if "ports" in spec or "selector" in spec or "clusterIP" in spec or "type" in spec:
+        return "Service"
+    return None

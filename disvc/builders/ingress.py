@@ -1,0 +1,91 @@
+"""The Ingress ``N``: the external endpoint, routing ``/`` to one generation's Service.
+
+Which generation it names is the rollout's traffic switch (see
+``generation``). Host, class and TLS come from ``spec.ingress`` with the
+controller's flags as defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from disvc.builders import names, ownership
+from disvc.builders.protocol import ServingProtocol
+from disvc.builders.spec import DisvcSpec, InvalidSpec, is_dns_subdomain
+from disvc.builders.types import INGRESS_API_VERSION, INGRESS_KIND, Obj
+
+
+def host(spec: DisvcSpec, domain: str) -> str:
+    """The Ingress host: ``spec.ingress.host`` or ``N-NS.<domain>``.
+
+    Raises ``InvalidSpec`` when the default host is not a valid DNS name
+    (``N-NS`` longer than a DNS label), which only an override can fix."""
+    if spec.ingress.host is not None:
+        return spec.ingress.host
+    value = names.default_ingress_host(spec.name, spec.namespace, domain)
+    if not is_dns_subdomain(value):
+        raise InvalidSpec(
+            "spec.ingress.host",
+            f"the default host {value!r} is not a valid DNS name "
+            f"(each label at most {names.MAX_NAME_LENGTH} characters); set spec.ingress.host",
+        )
+    return value
+
+
+def url(spec: DisvcSpec, domain: str) -> str:
+    """``status.url``: the external URL, https when the Ingress terminates TLS."""
+    scheme = "https" if spec.ingress.tls_secret_name else "http"
+    return f"{scheme}://{host(spec, domain)}"
+
+
+def ingress(
+    spec: DisvcSpec,
+    generation: int,
+    protocol: ServingProtocol,
+    domain: str,
+    default_class: str | None,
+) -> Obj:
+    """Ingress ``N`` routing every path to Service ``N-v<generation>`` port 80."""
+    ingress_host = host(spec, domain)
+    annotations = dict(spec.ingress.annotations or {})
+    if protocol.is_grpc:
+        annotations[names.GRPC_BACKEND_ANNOTATION] = "GRPC"
+    body: dict[str, Any] = {}
+    class_name = spec.ingress.class_name or default_class
+    if class_name:
+        body["ingressClassName"] = class_name
+    body["rules"] = [
+        {
+            "host": ingress_host,
+            "http": {
+                "paths": [
+                    {
+                        "path": "/",
+                        "pathType": "Prefix",
+                        "backend": {
+                            "service": {
+                                "name": names.generation_name(spec.name, generation),
+                                "port": {"number": names.SERVICE_PORT},
+                            }
+                        },
+                    }
+                ]
+            },
+        }
+    ]
+    if spec.ingress.tls_secret_name:
+        body["tls"] = [{"hosts": [ingress_host], "secretName": spec.ingress.tls_secret_name}]
+    return {
+        "apiVersion": INGRESS_API_VERSION,
+        "kind": INGRESS_KIND,
+        "metadata": ownership.child_metadata(
+            spec.name,
+            spec.uid,
+            names.ingress_name(spec.name),
+            spec.namespace,
+            names.child_labels(spec.name),
+            annotations,
+        ),
+        "spec": body,
+    }
+

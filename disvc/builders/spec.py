@@ -1,0 +1,225 @@
+"""A DISVC's spec, read once into a typed value, or ``InvalidSpec`` naming the field.
+
+Every other builder works from ``DisvcSpec`` rather than from the raw dict, so
+the checks (and the ``inferenservice`` alias the seed manifests use) live in
+one place. The CRD's schema and CEL rules reject most of these mistakes at
+admission; this module is the controller's own guard for objects that got in
+anyway (an older CRD, a client that skipped validation), because a bad spec
+must never crash a reconcile.
+
+Reads the input, never mutates it: the DISVC comes from a shared cache.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from disvc.builders import names
+from disvc.builders.types import Obj
+
+TEMPLATE_FIELD: Final = "inferenceService"
+"""The documented spelling of the ISVC template field."""
+
+TEMPLATE_ALIAS: Final = "inferenservice"
+"""The seed manifests' spelling, accepted as an alias."""
+
+_DNS_1035_LABEL: Final = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_DNS_1123_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+class InvalidSpec(Exception):
+    """The DISVC cannot be built; retrying cannot help until the user edits it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        """JSON path of the offending field, e.g. ``spec.replicas``."""
+        self.reason = reason
+        """What is wrong with it, in words a user can act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngressSpec:
+    """``spec.ingress`` with its defaults applied."""
+
+    enabled: bool = True
+    host: str | None = None
+    """Host override; None means ``N-NS.<domain>``."""
+    class_name: str | None = None
+    tls_secret_name: str | None = None
+    annotations: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisvcSpec:
+    """What the builders need from one DISVC, validated."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    """``metadata.generation``, reported back as ``status.observedGeneration``."""
+    replicas: int
+    template: Mapping[str, Any]
+    """The ISVC spec template as the user wrote it (shared with the cache: read only)."""
+    template_field: str
+    """``spec.inferenceService`` or ``spec.inferenservice``, for messages."""
+    isvc_annotations: Mapping[str, str]
+    """Propagated ``serving.kserve.io/`` metadata annotations overlaid with
+    ``spec.annotations``: exactly what every ISVC carries besides our own."""
+    ingress: IngressSpec
+
+
+def metadata_name(disvc: Obj) -> str:
+    """The DISVC's name, or ``""`` when even that is missing."""
+    meta = disvc.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else ""
+
+
+def is_dns_subdomain(value: str) -> bool:
+    """RFC 1123 subdomain, as Kubernetes checks Ingress hosts."""
+    return len(value) <= 253 and all(
+        len(label) <= names.MAX_NAME_LENGTH and _DNS_1123_LABEL.fullmatch(label)
+        for label in value.split(".")
+    )
+
+
+def parse(disvc: Obj) -> DisvcSpec:
+    """Read and check ``disvc``; raise ``InvalidSpec`` for the first problem found."""
+    meta = disvc.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise InvalidSpec("metadata", "must be an object")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidSpec("metadata.name", "required")
+    if len(name) > names.MAX_DISVC_NAME_LENGTH:
+        raise InvalidSpec(
+            "metadata.name",
+            f"must be at most {names.MAX_DISVC_NAME_LENGTH} characters "
+            f"so that child names N-v<g>-<i> fit in {names.MAX_NAME_LENGTH}",
+        )
+    if not _DNS_1035_LABEL.fullmatch(name):
+        raise InvalidSpec(
+            "metadata.name",
+            "must be a DNS-1035 label (lowercase letters, digits, '-'; starting with a letter) "
+            "because it names InferenceServices",
+        )
+    namespace = meta.get("namespace")
+    generation = meta.get("generation")
+    uid = meta.get("uid")
+
+    spec = disvc.get("spec")
+    if not isinstance(spec, Mapping):
+        raise InvalidSpec("spec", "required and must be an object")
+    return DisvcSpec(
+        name=name,
+        namespace=namespace if isinstance(namespace, str) else "",
+        uid=uid if isinstance(uid, str) else "",
+        generation=generation if isinstance(generation, int) and _is_int(generation) else 0,
+        replicas=_replicas(spec),
+        template=_template(spec),
+        template_field=f"spec.{TEMPLATE_ALIAS if TEMPLATE_ALIAS in spec else TEMPLATE_FIELD}",
+        isvc_annotations={
+            **_propagated(meta),
+            **_string_map(spec.get("annotations"), "spec.annotations"),
+        },
+        ingress=_ingress(spec.get("ingress")),
+    )
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass, but `replicas: true` is a typo, not a count
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _replicas(spec: Mapping[str, Any]) -> int:
+    replicas = spec.get("replicas", 1)
+    if replicas is None:
+        return 1
+    if not _is_int(replicas):
+        raise InvalidSpec("spec.replicas", "must be an integer")
+    if replicas < 0:
+        raise InvalidSpec("spec.replicas", "must not be negative")
+    return int(replicas)
+
+
+def _template(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    if TEMPLATE_FIELD in spec and TEMPLATE_ALIAS in spec:
+        raise InvalidSpec(
+            f"spec.{TEMPLATE_FIELD}",
+            f"set only one of {TEMPLATE_FIELD} and its alias {TEMPLATE_ALIAS}",
+        )
+    field = TEMPLATE_ALIAS if TEMPLATE_ALIAS in spec else TEMPLATE_FIELD
+    template = spec.get(field)
+    if template is None:
+        raise InvalidSpec(f"spec.{TEMPLATE_FIELD}", "required (the InferenceService spec template)")
+    if not isinstance(template, Mapping):
+        raise InvalidSpec(f"spec.{field}", "must be an object (an InferenceService spec)")
+    if not isinstance(template.get("predictor"), Mapping):
+        raise InvalidSpec(f"spec.{field}.predictor", "required and must be an object")
+    for component in ("transformer", "explainer"):
+        if component in template and not isinstance(template[component], Mapping):
+            raise InvalidSpec(f"spec.{field}.{component}", "must be an object")
+    return template
+
+
+def _string_map(value: object, field: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(field, "must be a map of strings")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise InvalidSpec(f"{field}.{key}", "must be a string")
+    return dict(value)
+
+
+def _propagated(meta: Mapping[str, Any]) -> dict[str, str]:
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, Mapping):
+        return {}
+    return {
+        key: value
+        for key, value in annotations.items()
+        if isinstance(key, str)
+        and key.startswith(names.PROPAGATED_ANNOTATION_PREFIX)
+        and isinstance(value, str)
+    }
+
+
+def _optional_string(value: object, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidSpec(field, "must be a string")
+    return value
+
+
+def _ingress(value: object) -> IngressSpec:
+    if value is None:
+        return IngressSpec()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec("spec.ingress", "must be an object")
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidSpec("spec.ingress.enabled", "must be true or false")
+    host = _optional_string(value.get("host"), "spec.ingress.host")
+    if host is not None and not is_dns_subdomain(host):
+        raise InvalidSpec("spec.ingress.host", f"{host!r} is not a valid DNS host name")
+    tls = value.get("tls")
+    if tls is not None and not isinstance(tls, Mapping):
+        raise InvalidSpec("spec.ingress.tls", "must be an object")
+    annotations = _string_map(value.get("annotations"), "spec.ingress.annotations")
+    return IngressSpec(
+        enabled=enabled,
+        host=host,
+        class_name=_optional_string(value.get("className"), "spec.ingress.className"),
+        tls_secret_name=_optional_string(
+            tls.get("secretName") if tls is not None else None, "spec.ingress.tls.secretName"
+        ),
+        annotations=annotations or None,
+    )

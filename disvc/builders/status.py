@@ -1,0 +1,121 @@
+"""The DISVC's ``.status``: what serves, how many replicas are Ready, and why not.
+
+Built as a pure function of what was observed, and deterministic (no clock:
+``now`` is a parameter, and a condition keeps its ``lastTransitionTime`` while
+its status does not change), so an unchanged world yields a status equal to
+the live one and the reconciler writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeAlias
+
+from disvc.builders import names
+from disvc.builders.types import Obj
+
+ConditionType: TypeAlias = Literal["Ready", "Progressing"]
+Reason: TypeAlias = Literal[
+    "AllReplicasReady",
+    "ReplicasNotReady",
+    "InvalidSpec",
+    "ChildConflict",
+    "RollingOut",
+    "Scaling",
+    "Converged",
+]
+
+CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition before its bookkeeping fields are filled in."""
+
+    type: ConditionType
+    status: bool
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """Everything the status reports, as the builders worked it out."""
+
+    observed_generation: int
+    disvc_name: str
+    namespace: str
+    active_generation: int | None
+    replicas: int
+    """ISVCs of the active generation that exist (not terminating)."""
+    ready_replicas: int
+    url: str | None
+    """External URL, or None when there is no Ingress."""
+    conditions: tuple[Condition, ...]
+    kept_url: str | None = None
+    """With an invalid spec the URL cannot be recomputed: the previous one, if any."""
+
+
+def address_url(disvc_name: str, namespace: str, generation: int) -> str:
+    """``status.address.url``: the serving generation's in-cluster Service."""
+    return f"http://{names.generation_name(disvc_name, generation)}.{namespace}.svc.cluster.local"
+
+
+def previous_condition(previous_status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    conditions = previous_status.get("conditions")
+    if not isinstance(conditions, list):
+        return None
+    for condition in conditions:
+        if isinstance(condition, Mapping) and condition.get("type") == type_:
+            return condition
+    return None
+
+
+def status(observed: Observed, previous_status: Mapping[str, Any], now: str) -> Obj:
+    """The complete ``.status`` for ``observed``.
+
+    ``url`` and ``address`` appear only once an ISVC of the active generation
+    is Ready: before that there is nothing to send requests to."""
+    result: Obj = {
+        "observedGeneration": observed.observed_generation,
+        "replicas": observed.replicas,
+        "readyReplicas": observed.ready_replicas,
+        "selector": names.selector(observed.disvc_name),
+    }
+    if observed.active_generation is not None:
+        result["activeGeneration"] = names.generation_label(observed.active_generation)
+        if observed.ready_replicas > 0:
+            url = observed.url or observed.kept_url
+            if url:
+                result["url"] = url
+            result["address"] = {
+                "url": address_url(
+                    observed.disvc_name, observed.namespace, observed.active_generation
+                )
+            }
+    result["conditions"] = [
+        _condition(c, observed.observed_generation, previous_status, now)
+        for c in observed.conditions
+    ]
+    return result
+
+
+def _condition(
+    condition: Condition, observed_generation: int, previous_status: Mapping[str, Any], now: str
+) -> dict[str, Any]:
+    status_word = "True" if condition.status else "False"
+    previous = previous_condition(previous_status, condition.type)
+    transition = now
+    if previous is not None and previous.get("status") == status_word:
+        kept = previous.get("lastTransitionTime")
+        if isinstance(kept, str) and kept:
+            transition = kept
+    return {
+        "type": condition.type,
+        "status": status_word,
+        "observedGeneration": observed_generation,
+        "lastTransitionTime": transition,
+        "reason": condition.reason,
+        "message": condition.message,
+    }

@@ -1,0 +1,107 @@
+"""The production ``Reader`` and ``Writer``: informer caches for reads, ``Kube`` for writes.
+
+The reconciler only knows the ``Reader``/``Writer`` protocols
+(``reconcile.py``); the manager wires these implementations in. Reads come
+from the informer stores, so a converged resync costs no API request; the one
+uncached read, ``get_live``, exists because the child informers see only
+labelled objects and a foreign object holding one of our names would
+otherwise be invisible until we overwrote it.
+
+Every write goes through server-side apply or a preconditioned delete, then
+into the cache (``Store.write_through``): a reconcile that runs before the
+watch event of our own write arrives must see that write, or it would repeat
+it. Each write logs one info line with ``action``, ``kind`` and ``object``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+
+from disvc.builders.types import DISVC_KIND, ChildKind, ChildRef, Obj, ObjectKey
+from disvc.controller.kube import Kube
+from disvc.controller.store import BY_DISVC_LABEL, BY_OWNER, Store, object_key
+
+log = structlog.get_logger(__name__)
+
+
+def _ref(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class CacheReader:
+    """Reads DISVCs and their children from informer stores; ``get_live`` asks the API."""
+
+    def __init__(self, kube: Kube, disvcs: Store, children: Mapping[ChildKind, Store]) -> None:
+        self._kube = kube
+        self._disvcs = disvcs
+        self._children = children
+
+    def get_disvc(self, key: ObjectKey) -> Obj | None:
+        return self._disvcs.get(str(key))
+
+    def children(self, key: ObjectKey) -> list[Obj]:
+        disvc = self._disvcs.get(str(key))
+        uid = (disvc or {}).get("metadata", {}).get("uid")
+        found: list[Obj] = []
+        for store in self._children.values():
+            # Owned (by uid) or merely labelled: the builders decide which of
+            # these they control; a labelled object owned by someone else is a
+            # conflict they must see.
+            seen: set[str] = set()
+            for obj in (*(store.by_index(BY_OWNER, uid) if uid else ()), *store.by_index(BY_DISVC_LABEL, str(key))):
+                obj_key = object_key(obj)
+                if obj_key not in seen:
+                    seen.add(obj_key)
+                    found.append(obj)
+        return found
+
+    def get_live(self, kind: ChildKind, namespace: str, name: str) -> Obj | None:
+        return self._kube.get(kind, namespace, name)
+
+
+class ApiWriter:
+    """Writes through ``Kube`` and keeps the informer stores in step with each write."""
+
+    def __init__(self, kube: Kube, stores: Mapping[str, Store]) -> None:
+        self._kube = kube
+        self._stores = stores
+        """Store per kind (DISVC and every child kind) for write-through."""
+
+    def apply(self, obj: Obj) -> Obj:
+        applied = self._kube.apply(obj)
+        self._write_through(applied)
+        log.info("Applied object", action="apply", kind=obj["kind"], object=_ref(obj))
+        return applied
+
+    def delete(self, ref: ChildRef) -> None:
+        self._kube.delete(ref.kind, ref.namespace, ref.name, uid=ref.uid, resource_version=ref.resource_version)
+        store = self._stores.get(ref.kind)
+        if store is not None:
+            # Forget it now so the next reconcile does not delete it again; if
+            # finalizers keep it around, its watch event brings it back with a
+            # deletionTimestamp.
+            store.delete_key(f"{ref.namespace}/{ref.name}")
+        log.info("Deleted object", action="delete", kind=ref.kind, object=f"{ref.namespace}/{ref.name}")
+
+    def apply_status(self, disvc: Obj, status: Obj) -> Obj:
+        meta = disvc["metadata"]
+        body: Obj = {
+            "apiVersion": disvc["apiVersion"],
+            "kind": disvc["kind"],
+            # The uid makes the apply fail rather than touch a DISVC that was
+            # deleted and re-created under the same name since we read it.
+            "metadata": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+            "status": status,
+        }
+        applied = self._kube.apply(body, subresource="status")
+        self._write_through(applied)
+        log.info("Updated status", action="status", kind=DISVC_KIND, object=_ref(disvc))
+        return applied
+
+    def _write_through(self, obj: Obj) -> None:
+        store = self._stores.get(obj.get("kind", ""))
+        if store is not None and obj.get("metadata", {}).get("name"):
+            store.write_through(obj)

@@ -1,0 +1,230 @@
+"""Kubernetes Events about DISVCs, recorded without ever slowing a reconcile.
+
+``kubectl describe disvc`` shows the Events whose ``involvedObject`` is the
+DISVC; they tell a user what the controller did (a rollout started) or why it
+refuses (a foreign object holds a child's name). Events are best effort, as in
+client-go's ``record`` package: ``emit`` only enqueues into a bounded queue; a
+background thread writes core/v1 Events. When the queue is full the event is
+dropped and counted, because blocking a reconcile on an Event write would let
+a slow API server stall the controller's real work.
+
+Repeats of the same (object, type, reason, message) are aggregated as
+client-go's ``EventCorrelator`` does: when the sink can patch Events, the
+first Event's ``count`` and ``lastTimestamp`` are updated instead of creating
+another; when it can only create (the controller's RBAC today), repeats within
+``aggregation_window`` are not written again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Protocol, runtime_checkable
+
+import structlog
+
+from disvc.builders.types import EventSpec, Obj
+from disvc.controller import errors
+
+log = structlog.get_logger(__name__)
+
+COMPONENT: Final = "disvc-controller"
+"""``source.component`` and ``reportingComponent`` of every Event we write."""
+
+DEFAULT_CAPACITY: Final = 1000
+AGGREGATION_WINDOW: Final = 600.0
+"""Seconds during which a repeat folds into the earlier Event (client-go: 10 min)."""
+MAX_REMEMBERED: Final = 4096
+"""Distinct recent Events remembered for aggregation (an LRU, as client-go's cache)."""
+
+
+class EventSink(Protocol):
+    """Where Events go: ``Kube`` in the controller, a list in tests."""
+
+    def create_event(self, event: Obj) -> Obj: ...
+
+
+@runtime_checkable
+class PatchingEventSink(Protocol):
+    """A sink that can also update an Event's count in place."""
+
+    def create_event(self, event: Obj) -> Obj: ...
+
+    def patch_event(self, namespace: str, name: str, patch: Obj) -> Obj: ...
+
+
+@dataclass(slots=True)
+class _Recent:
+    """What we last wrote for one (object, type, reason, message)."""
+
+    name: str
+    namespace: str
+    count: int
+    first_timestamp: str
+    written_at: float
+
+
+_AggregationKey = tuple[str, str, str, str, str, str]
+"""(namespace, object uid or name, kind, type, reason, message)."""
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRecorder:
+    """Writes Events from a background thread; ``emit`` never blocks.
+
+    ``start`` launches the writer thread; ``stop`` writes what is queued (up
+    to ``timeout``) and ends it. Events emitted before ``start`` wait in the
+    queue.
+    """
+
+    def __init__(
+        self,
+        sink: EventSink,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        aggregation_window: float = AGGREGATION_WINDOW,
+        instance: str | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        on_drop: Callable[[], None] | None = None,
+    ) -> None:
+        self._sink = sink
+        # None is the stop marker; it is queued after everything emitted before stop.
+        self._queue: queue.Queue[tuple[Obj, EventSpec] | None] = queue.Queue(maxsize=capacity)
+        self._window = aggregation_window
+        self._instance = instance or socket.gethostname()
+        self._now = now
+        self._monotonic = monotonic
+        self._on_drop = on_drop
+        self._recent: OrderedDict[_AggregationKey, _Recent] = OrderedDict()
+        self._serial = itertools.count()
+        self._thread = threading.Thread(target=self._drain, name="event-recorder", daemon=True)
+        self.dropped = 0
+        """Events lost because the queue was full."""
+        self.failed = 0
+        """Events the API refused or that could not be sent."""
+
+    # -- the reconcile side --------------------------------------------------
+
+    def emit(self, regarding: Obj, event: EventSpec) -> None:
+        """Queue ``event`` about ``regarding``; drop it (and count) when the queue is full."""
+        try:
+            self._queue.put_nowait((regarding, event))
+        except queue.Full:
+            self.dropped += 1
+            if self._on_drop is not None:
+                self._on_drop()
+            log.warning("Dropped event, queue full", reason=event.reason)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> EventRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what is already queued, then end the writer thread (bounded by ``timeout``)."""
+        if not self._thread.is_alive():
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass  # the thread is stuck on the API; it is a daemon and dies with us
+        self._thread.join(timeout)
+
+    # -- the writer thread ---------------------------------------------------
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            regarding, event = item
+            try:
+                self._record(regarding, event)
+            except errors.ControllerError as exc:
+                self.failed += 1
+                log.warning("Failed to record event", reason=event.reason, error=str(exc))
+            except Exception:
+                # Never let one bad Event end the thread that writes all the others.
+                self.failed += 1
+                log.exception("Failed to record event", reason=event.reason)
+
+    def _record(self, regarding: Obj, event: EventSpec) -> None:
+        meta = regarding.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        key: _AggregationKey = (
+            namespace, meta.get("uid") or meta.get("name", ""), regarding.get("kind", ""),
+            event.type, event.reason, event.message,
+        )
+        now = self._now()
+        recent = self._recent.get(key)
+        if recent is not None and self._monotonic() - recent.written_at < self._window:
+            if self._repeat(recent, now):
+                self._recent.move_to_end(key)
+                return
+        created = self._sink.create_event(self._new_event(regarding, namespace, event, now))
+        self._remember(key, _Recent(
+            name=created.get("metadata", {}).get("name", ""), namespace=namespace, count=1,
+            first_timestamp=_rfc3339(now), written_at=self._monotonic(),
+        ))
+
+    def _repeat(self, recent: _Recent, now: datetime) -> bool:
+        """Fold a repeat into the earlier Event; False when a new Event is needed."""
+        if not isinstance(self._sink, PatchingEventSink):
+            recent.count += 1
+            return True  # create-only: the earlier Event stands for this one
+        try:
+            self._sink.patch_event(
+                recent.namespace, recent.name, {"count": recent.count + 1, "lastTimestamp": _rfc3339(now)}
+            )
+        except errors.NotFoundError:
+            return False  # the API expired the earlier Event (TTL)
+        recent.count += 1
+        return True
+
+    def _remember(self, key: _AggregationKey, recent: _Recent) -> None:
+        self._recent[key] = recent
+        self._recent.move_to_end(key)
+        while len(self._recent) > MAX_REMEMBERED:
+            self._recent.popitem(last=False)
+
+    def _new_event(self, regarding: Obj, namespace: str, event: EventSpec, now: datetime) -> Obj:
+        meta = regarding.get("metadata") or {}
+        name = meta.get("name", "unknown")
+        timestamp = _rfc3339(now)
+        involved: Obj = {
+            "apiVersion": regarding.get("apiVersion", ""),
+            "kind": regarding.get("kind", ""),
+            "namespace": namespace,
+            "name": name,
+        }
+        for source, target in (("uid", "uid"), ("resourceVersion", "resourceVersion")):
+            if meta.get(source):
+                involved[target] = meta[source]
+        # Unique per process: the time in ns plus a serial, as client-go's "<name>.<hex ns>".
+        suffix = f"{time.time_ns():x}{next(self._serial):x}"
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{name}.{suffix}", "namespace": namespace},
+            "involvedObject": involved,
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self._instance,
+            "firstTimestamp": timestamp,
+            "lastTimestamp": timestamp,
+            "count": 1,
+        }

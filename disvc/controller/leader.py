@@ -1,0 +1,232 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, so only one replica reconciles.
+
+Candidates race to hold one Lease. The holder renews it every ``retry_period``;
+the others take it over only once it has gone unrenewed for its
+``leaseDurationSeconds``, as measured on *their own* clock from the moment
+they last saw the record change (never by comparing the holder's
+timestamps with ours, so clock skew between nodes cannot cause two
+leaders). Every write carries the resourceVersion it read, so two
+candidates racing for an expired lease cannot both win: the loser gets a
+409 and tries again next period.
+
+Timings default to controller-runtime's (lease 15 s, renew deadline 10 s,
+retry 2 s). A leader that cannot renew within the renew deadline stops
+leading (``on_stopped_leading``) and ``run`` returns: the manager must then
+stop reconciling, because another replica may take over 5 s later. On a
+clean shutdown the leader releases the lease (empty holder, 1 s duration)
+so a successor need not wait out the full lease.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+import structlog
+
+from disvc.builders.types import Obj
+from disvc.controller import errors
+
+log = structlog.get_logger(__name__)
+
+LEASE_API_VERSION: Final = "coordination.k8s.io/v1"
+JITTER: Final = 0.2
+"""Acquire attempts are spread over [retry_period, retry_period * 1.2)."""
+
+
+def default_identity() -> str:
+    """``<hostname>_<uuid>``: unique even for two candidates on one host."""
+    return f"{socket.gethostname()}_{uuid.uuid4()}"
+
+
+class LeaseClient(Protocol):
+    """The Lease calls leader election makes (``kube.Kube`` provides them)."""
+
+    def get_lease(self, namespace: str, name: str) -> Obj | None: ...
+
+    def create_lease(self, namespace: str, name: str, body: Obj) -> Obj: ...
+
+    def update_lease(self, namespace: str, name: str, body: Obj) -> Obj: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps: measures lease expiry."""
+
+    def now(self) -> datetime:
+        """Wall-clock UTC time: written into the Lease for humans and tools."""
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElectionConfig:
+    namespace: str
+    name: str
+    identity: str = field(default_factory=default_identity)
+    lease_duration: float = 15.0
+    """How long an unrenewed lease keeps other candidates out."""
+    renew_deadline: float = 10.0
+    """How long the leader keeps trying to renew before it gives up leading."""
+    retry_period: float = 2.0
+    """Time between attempts to acquire or renew."""
+    release_on_cancel: bool = True
+    """Release the lease on a clean shutdown so a successor starts at once."""
+
+
+def _micro_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """Acquires, renews and releases one Lease for one candidate."""
+
+    def __init__(
+        self,
+        kube: LeaseClient,
+        config: LeaderElectionConfig,
+        *,
+        on_started_leading: Callable[[], None],
+        on_stopped_leading: Callable[[], None],
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._kube = kube
+        self.config = config
+        self._on_started = on_started_leading
+        self._on_stopped = on_stopped_leading
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        self._observed_spec: Obj | None = None
+        self._observed_time = 0.0
+        self._leading = threading.Event()
+
+    @property
+    def identity(self) -> str:
+        return self.config.identity
+
+    def is_leader(self) -> bool:
+        return self._leading.is_set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Acquire, call ``on_started_leading``, renew until ``stop`` or a failed
+        renewal, then call ``on_stopped_leading`` and return.
+
+        The callbacks run on this thread and must return promptly.
+        """
+        cfg = self.config
+        while not stop.is_set():
+            if self.try_acquire_or_renew():
+                break
+            stop.wait(cfg.retry_period * (1 + JITTER * self._rng.random()))
+        if stop.is_set():
+            return
+        log.info("Became leader", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
+        self._leading.set()
+        self._on_started()
+        try:
+            last_renewal = self._clock.monotonic()
+            while not stop.wait(cfg.retry_period):
+                if self.try_acquire_or_renew():
+                    last_renewal = self._clock.monotonic()
+                elif self._clock.monotonic() - last_renewal >= cfg.renew_deadline:
+                    log.error("Leader election lost", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
+                    break
+            else:
+                if cfg.release_on_cancel:
+                    self.release()
+        finally:
+            self._leading.clear()
+            self._on_stopped()
+
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt; True when we hold the lease afterwards."""
+        cfg = self.config
+        now = self._clock.now()
+        try:
+            lease = self._kube.get_lease(cfg.namespace, cfg.name)
+            if lease is None:
+                created = self._kube.create_lease(cfg.namespace, cfg.name, {
+                    "apiVersion": LEASE_API_VERSION,
+                    "kind": "Lease",
+                    "metadata": {"namespace": cfg.namespace, "name": cfg.name},
+                    "spec": self._spec(now, acquire_time=_micro_time(now), transitions=0),
+                })
+                self._observe(created)
+                return True
+            spec: Obj = lease.get("spec") or {}
+            if spec != self._observed_spec:
+                self._observe(lease)
+            holder = spec.get("holderIdentity") or ""
+            if holder and holder != cfg.identity and not self._observed_expired():
+                return False
+            transitions = int(spec.get("leaseTransitions") or 0)
+            if holder == cfg.identity:
+                acquire_time = str(spec.get("acquireTime") or _micro_time(now))
+            else:
+                acquire_time, transitions = _micro_time(now), transitions + 1
+            updated = self._kube.update_lease(
+                cfg.namespace, cfg.name,
+                {**lease, "spec": self._spec(now, acquire_time=acquire_time, transitions=transitions)},
+            )
+            self._observe(updated)
+            return True
+        except errors.ConflictError:
+            # Another candidate wrote first (create or update); look again next period.
+            return False
+        except errors.ControllerError as exc:
+            log.warning("Lease acquire or renew failed", lease=f"{cfg.namespace}/{cfg.name}", error=str(exc))
+            return False
+
+    def release(self) -> bool:
+        """Give the lease up if we hold it, so a successor need not wait it out."""
+        cfg = self.config
+        try:
+            lease = self._kube.get_lease(cfg.namespace, cfg.name)
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != cfg.identity:
+                return False
+            spec = lease["spec"]
+            now = self._clock.now()
+            released = {
+                **spec,
+                "holderIdentity": "",
+                "leaseDurationSeconds": 1,
+                "renewTime": _micro_time(now),
+                "acquireTime": _micro_time(now),
+            }
+            self._observe(self._kube.update_lease(cfg.namespace, cfg.name, {**lease, "spec": released}))
+            log.info("Released leader lease", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
+            return True
+        except errors.ControllerError as exc:
+            log.warning("Lease release failed", lease=f"{cfg.namespace}/{cfg.name}", error=str(exc))
+            return False
+
+    def _spec(self, now: datetime, *, acquire_time: str, transitions: int) -> Obj:
+        return {
+            "holderIdentity": self.config.identity,
+            "leaseDurationSeconds": max(1, round(self.config.lease_duration)),
+            "acquireTime": acquire_time,
+            "renewTime": _micro_time(now),
+            "leaseTransitions": transitions,
+        }
+
+    def _observe(self, lease: Obj) -> None:
+        self._observed_spec = lease.get("spec") or {}
+        self._observed_time = self._clock.monotonic()
+
+    def _observed_expired(self) -> bool:
+        duration = float((self._observed_spec or {}).get("leaseDurationSeconds") or self.config.lease_duration)
+        return self._observed_time + duration <= self._clock.monotonic()

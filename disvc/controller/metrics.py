@@ -1,0 +1,244 @@
+"""What the controller exports to Prometheus, and the ``/metrics`` endpoint.
+
+Three groups, each under the names an operator's dashboards already know:
+
+- controller-runtime's reconcile metrics (``controller_runtime_*``, label
+  ``controller``), recorded by the worker;
+- client-go's workqueue metrics (``workqueue_*``, label ``name``), recorded
+  by the queue through ``queue_metrics_provider()``;
+- our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, API writes
+  (the benchmark counts them), and whether this process is the leader.
+
+``Metrics`` registers everything on its own ``CollectorRegistry`` rather than
+the process-wide default, so a test can build as many as it likes and read
+values back without interference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias, get_args
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from disvc.controller.workqueue.queue import (
+    CounterMetric,
+    GaugeMetric,
+    HistogramMetric,
+    MetricsProvider,
+    SettableGaugeMetric,
+)
+
+RECONCILE_TIME_BUCKETS: Final[Sequence[float]] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
+    0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5,
+    5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0,
+)  # fmt: skip
+"""Fine below a second where healthy reconciles land, coarse up to a minute
+(the spacing controller-runtime uses, so shared dashboards line up)."""
+
+WORKQUEUE_DURATION_BUCKETS: Final[Sequence[float]] = tuple(10.0**exponent for exponent in range(-8, 4))
+"""Decades from 10 ns to 1000 s: queue waits span backoff's whole range."""
+
+ReconcileResult: TypeAlias = Literal["success", "error", "requeue", "requeue_after"]
+"""Values of ``controller_runtime_reconcile_total{result}``."""
+
+RECONCILE_RESULTS: Final[tuple[ReconcileResult, ...]] = get_args(ReconcileResult)
+
+
+class _WorkqueueMetricsProvider:
+    """Hands each queue the children of the shared workqueue families."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def depth(self, name: str) -> GaugeMetric:
+        return self._metrics.workqueue_depth.labels(name=name)
+
+    def adds(self, name: str) -> CounterMetric:
+        return self._metrics.workqueue_adds_total.labels(name=name)
+
+    def latency(self, name: str) -> HistogramMetric:
+        return self._metrics.workqueue_queue_duration_seconds.labels(name=name)
+
+    def work_duration(self, name: str) -> HistogramMetric:
+        return self._metrics.workqueue_work_duration_seconds.labels(name=name)
+
+    def unfinished_work_seconds(self, name: str) -> SettableGaugeMetric:
+        return self._metrics.workqueue_unfinished_work_seconds.labels(name=name)
+
+    def longest_running_processor_seconds(self, name: str) -> SettableGaugeMetric:
+        return self._metrics.workqueue_longest_running_processor_seconds.labels(name=name)
+
+    def retries(self, name: str) -> CounterMetric:
+        return self._metrics.workqueue_retries_total.labels(name=name)
+
+
+class Metrics:
+    """Every metric the controller exports, on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+
+        self.reconcile_total = Counter(
+            "controller_runtime_reconcile_total",
+            "Total number of reconciliations per controller",
+            ["controller", "result"],
+            registry=r,
+        )
+        self.reconcile_errors_total = Counter(
+            "controller_runtime_reconcile_errors_total",
+            "Total number of reconciliation errors per controller",
+            ["controller"],
+            registry=r,
+        )
+        self.terminal_reconcile_errors_total = Counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Total number of reconciliation errors that retrying cannot fix, per controller",
+            ["controller"],
+            registry=r,
+        )
+        self.reconcile_time_seconds = Histogram(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            ["controller"],
+            buckets=RECONCILE_TIME_BUCKETS,
+            registry=r,
+        )
+        self.active_workers = Gauge(
+            "controller_runtime_active_workers",
+            "Number of workers currently reconciling, per controller",
+            ["controller"],
+            registry=r,
+        )
+        self.max_concurrent_reconciles = Gauge(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            ["controller"],
+            registry=r,
+        )
+
+        self.workqueue_depth = Gauge("workqueue_depth", "Current depth of workqueue", ["name"], registry=r)
+        self.workqueue_adds_total = Counter(
+            "workqueue_adds_total", "Total number of adds handled by workqueue", ["name"], registry=r
+        )
+        self.workqueue_queue_duration_seconds = Histogram(
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            ["name"],
+            buckets=WORKQUEUE_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_work_duration_seconds = Histogram(
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            ["name"],
+            buckets=WORKQUEUE_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_unfinished_work_seconds = Gauge(
+            "workqueue_unfinished_work_seconds",
+            "Seconds of work in progress not yet observed by work_duration; a steady rise means stuck workers",
+            ["name"],
+            registry=r,
+        )
+        self.workqueue_longest_running_processor_seconds = Gauge(
+            "workqueue_longest_running_processor_seconds",
+            "Seconds the longest running worker of the workqueue has been processing its item",
+            ["name"],
+            registry=r,
+        )
+        self.workqueue_retries_total = Counter(
+            "workqueue_retries_total", "Total number of retries handled by workqueue", ["name"], registry=r
+        )
+
+        self.managed = Gauge("disvc_managed", "DistributedInferenceServices in the controller's cache", registry=r)
+        self.replicas = Gauge(
+            "disvc_replicas", "Desired replicas per DistributedInferenceService", ["namespace", "name"], registry=r
+        )
+        self.ready_replicas = Gauge(
+            "disvc_ready_replicas",
+            "Ready replicas per DistributedInferenceService",
+            ["namespace", "name"],
+            registry=r,
+        )
+        self.api_writes_total = Counter(
+            "disvc_api_writes_total",
+            "Writes (create, update, patch, apply, delete) the controller sent to the API server",
+            ["verb", "kind"],
+            registry=r,
+        )
+        self.api_requests_total = Counter(
+            "disvc_api_requests_total",
+            "Requests the controller sent to the API server, by response code",
+            ["verb", "kind", "code"],
+            registry=r,
+        )
+        self.leader = Gauge("disvc_leader", "1 while this process holds the leader lease, else 0", registry=r)
+
+    def queue_metrics_provider(self) -> MetricsProvider:
+        """The provider to pass to the workqueue (client-go's workqueue metrics)."""
+        return _WorkqueueMetricsProvider(self)
+
+    def set_disvc_replicas(self, namespace: str, name: str, *, replicas: int, ready_replicas: int) -> None:
+        self.replicas.labels(namespace=namespace, name=name).set(replicas)
+        self.ready_replicas.labels(namespace=namespace, name=name).set(ready_replicas)
+
+    def remove_disvc(self, namespace: str, name: str) -> None:
+        """Drop a deleted DISVC's series so dashboards stop showing it."""
+        for gauge in (self.replicas, self.ready_replicas):
+            try:
+                gauge.remove(namespace, name)
+            except KeyError:
+                pass  # never reported, e.g. deleted before its first reconcile
+
+    def count_api_write(self, verb: str, kind: str) -> None:
+        self.api_writes_total.labels(verb=verb, kind=kind).inc()
+
+    def count_api_request(self, verb: str, kind: str, code: int | str) -> None:
+        self.api_requests_total.labels(verb=verb, kind=kind, code=str(code)).inc()
+
+
+def metric_names() -> frozenset[str]:
+    """Every family name ``Metrics`` exports, as Prometheus shows it
+    (counters with ``_total``; histograms without ``_bucket``/``_sum``/``_count``)."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    return frozenset(
+        family.name + "_total" if family.type == "counter" else family.name for family in registry.collect()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsServer:
+    """A running ``/metrics`` endpoint."""
+
+    host: str
+    port: int
+    """The bound port (the real one when asked for port 0)."""
+    _httpd: WSGIServer
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def serve(bind_address: str, registry: CollectorRegistry) -> MetricsServer | None:
+    """Serve ``registry`` at ``http://<bind_address>/metrics`` in a daemon thread.
+
+    ``bind_address`` is ``host:port`` (``":8080"`` listens on every
+    interface); ``"0"`` disables the endpoint and returns None, as
+    controller-runtime's ``--metrics-bind-address`` does.
+    """
+    if bind_address == "0":
+        return None
+    host, sep, port_text = bind_address.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"metrics bind address must be host:port or 0, got {bind_address!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    httpd, _thread = prometheus_client.start_http_server(int(port_text), addr=host, registry=registry)
+    return MetricsServer(host=host, port=int(httpd.server_port), _httpd=httpd)

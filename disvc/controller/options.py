@@ -1,0 +1,264 @@
+"""Command-line flags of the controller, parsed once into a frozen ``Options``.
+
+The flag names follow controller-runtime's scaffolded manager
+(``--metrics-bind-address``, ``--health-probe-bind-address``,
+``--leader-elect``) so a Deployment written for a kubebuilder controller
+reads the same here. ``manager.py`` consumes ``Options``; nothing else parses
+``sys.argv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+LogFormat: TypeAlias = Literal["json", "console"]
+LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
+
+DEFAULT_RESYNC_PERIOD: Final = 10 * 60 * 60.0
+"""Ten hours, controller-runtime's ``SyncPeriod`` default: a rare safety net that
+re-reconciles every DISVC even if a watch event was lost. 0 turns it off."""
+
+DISABLED: Final = "0"
+"""A bind address of ``0`` turns the server off (controller-runtime's convention)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BindAddress:
+    """Where an HTTP server listens; ``port`` 0 asks the kernel for a free port."""
+
+    host: str
+    """Interface to listen on; empty means every interface."""
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything the manager needs from the command line."""
+
+    kubeconfig: str | None = None
+    """Path of a kubeconfig; None uses the in-cluster service account."""
+    namespace: str | None = None
+    """Watch and reconcile only this namespace; None means every namespace."""
+    ingress_domain: str = "example.com"
+    """Ingress hosts are ``<name>-<namespace>.<ingress_domain>``."""
+    ingress_class: str | None = None
+    """Ingress class for DISVCs that name none (None: the cluster default)."""
+    workers: int = 4
+    """How many DISVCs are reconciled at once (one key is never on two workers)."""
+    metrics_bind_address: BindAddress | None = BindAddress("", 8080)
+    """Prometheus ``/metrics``; None when disabled."""
+    health_probe_bind_address: BindAddress | None = BindAddress("", 8081)
+    """``/healthz`` and ``/readyz``; None when disabled."""
+    leader_elect: bool = False
+    """Reconcile only while holding a Lease, so replicas can stand by."""
+    leader_election_namespace: str | None = None
+    """Namespace of the Lease; None: the pod's namespace, else ``default``."""
+    leader_election_id: str = "disvc-controller-leader"
+    """Name of the Lease."""
+    lease_duration: float = 15.0
+    """Seconds a standby waits after the last renewal before taking the Lease."""
+    renew_deadline: float = 10.0
+    """Seconds the leader keeps trying to renew before it gives up leading."""
+    retry_period: float = 2.0
+    """Seconds between attempts to acquire or renew the Lease."""
+    resync_period: float = DEFAULT_RESYNC_PERIOD
+    """Seconds between full re-reconciles of every cached DISVC; 0 disables."""
+    graceful_shutdown_timeout: float = 10.0
+    """Seconds to let in-flight reconciles finish after a stop signal."""
+    log_format: LogFormat = "json"
+    log_level: LogLevel = "info"
+
+
+def parse_bind_address(value: str) -> BindAddress | None:
+    """``:8080`` / ``127.0.0.1:0`` / ``8080`` -> BindAddress; ``0`` -> None (disabled)."""
+    if value == DISABLED:
+        return None
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = "", value
+    host = host.strip("[]")  # an IPv6 literal is written [::1]:8080
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a bind address (host:port, :port or 0): {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range in bind address {value!r}")
+    return BindAddress(host, port)
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
+def _non_negative_seconds(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return number
+
+
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return number
+
+
+def _default_log_format() -> LogFormat:
+    # A person at a terminal wants to read lines; a log pipeline wants JSON.
+    return "console" if sys.stderr.isatty() else "json"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (separate from ``parse`` so docs can print its help)."""
+    p = argparse.ArgumentParser(
+        prog="disvc-controller",
+        description=(
+            "Reconcile KServe DistributedInferenceServices into InferenceServices, "
+            "Services and an Ingress."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="Path to a kubeconfig file. When omitted, use the in-cluster service account.",
+    )
+    p.add_argument(
+        "--namespace",
+        default=None,
+        help="Watch only this namespace. When omitted, watch every namespace.",
+    )
+    p.add_argument(
+        "--ingress-domain",
+        default="example.com",
+        help="Domain of Ingress hosts: each DISVC is served at <name>-<namespace>.<domain>.",
+    )
+    p.add_argument(
+        "--ingress-class",
+        default=None,
+        help="IngressClass for DISVCs that do not set spec.ingress.className. "
+        "When omitted, the cluster's default class is used.",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=4,
+        help="How many DISVCs are reconciled concurrently.",
+    )
+    p.add_argument(
+        "--metrics-bind-address",
+        type=parse_bind_address,
+        default=":8080",
+        help="Address ([host]:port) serving Prometheus metrics at /metrics; '0' disables it.",
+    )
+    p.add_argument(
+        "--health-probe-bind-address",
+        type=parse_bind_address,
+        default=":8081",
+        help="Address ([host]:port) serving /healthz (alive) and /readyz "
+        "(caches synced); '0' disables it.",
+    )
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="Reconcile only while holding a coordination.k8s.io Lease, so that "
+        "several replicas can run with one active.",
+    )
+    p.add_argument(
+        "--leader-election-namespace",
+        default=None,
+        help="Namespace of the leader-election Lease. When omitted, the pod's own "
+        "namespace (from the service account), else 'default'.",
+    )
+    p.add_argument(
+        "--leader-election-id",
+        default="disvc-controller-leader",
+        help="Name of the leader-election Lease.",
+    )
+    p.add_argument(
+        "--leader-election-lease-duration",
+        dest="lease_duration",
+        type=_positive_seconds,
+        default=15.0,
+        help="Seconds a standby replica waits after the leader's last renewal before taking over.",
+    )
+    p.add_argument(
+        "--leader-election-renew-deadline",
+        dest="renew_deadline",
+        type=_positive_seconds,
+        default=10.0,
+        help="Seconds the leader keeps retrying to renew before it stops reconciling.",
+    )
+    p.add_argument(
+        "--leader-election-retry-period",
+        dest="retry_period",
+        type=_positive_seconds,
+        default=2.0,
+        help="Seconds between attempts to acquire or renew the Lease.",
+    )
+    p.add_argument(
+        "--resync-period",
+        type=_non_negative_seconds,
+        default=DEFAULT_RESYNC_PERIOD,
+        help="Seconds between full re-reconciles of every DISVC, a safety net "
+        "against lost watch events (controller-runtime's 10h default); 0 disables it. "
+        "A converged resync makes no writes.",
+    )
+    p.add_argument(
+        "--graceful-shutdown-timeout",
+        type=_non_negative_seconds,
+        default=10.0,
+        help="Seconds to let in-flight reconciles finish after SIGTERM before exiting.",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default=None,
+        help="'json' (one object per line) or 'console' (readable). "
+        "Default: console when stderr is a terminal, else json.",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="Least severe level to log; 'debug' also logs reconciles that changed nothing.",
+    )
+    return p
+
+
+def parse(argv: Sequence[str] | None = None) -> Options:
+    """Parse ``argv`` (``sys.argv[1:]`` when None); exits with usage on bad flags."""
+    ns = parser().parse_args(argv)
+    if ns.renew_deadline >= ns.lease_duration:
+        parser().error("--leader-election-renew-deadline must be shorter than --leader-election-lease-duration")
+    log_format: LogFormat = ns.log_format if ns.log_format is not None else _default_log_format()
+    return Options(
+        kubeconfig=ns.kubeconfig,
+        namespace=ns.namespace or None,
+        ingress_domain=ns.ingress_domain,
+        ingress_class=ns.ingress_class or None,
+        workers=ns.workers,
+        metrics_bind_address=ns.metrics_bind_address,
+        health_probe_bind_address=ns.health_probe_bind_address,
+        leader_elect=ns.leader_elect,
+        leader_election_namespace=ns.leader_election_namespace or None,
+        leader_election_id=ns.leader_election_id,
+        lease_duration=ns.lease_duration,
+        renew_deadline=ns.renew_deadline,
+        retry_period=ns.retry_period,
+        resync_period=ns.resync_period,
+        graceful_shutdown_timeout=ns.graceful_shutdown_timeout,
+        log_format=log_format,
+        log_level=ns.log_level,
+    )

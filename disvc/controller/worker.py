@@ -1,0 +1,173 @@
+"""Workers: take a key from the queue, reconcile it, schedule it again.
+
+This is the one place that turns a reconcile's outcome into queue
+operations (the reconciler never sees the queue), as controller-runtime's
+``reconcileHandler`` does:
+
+- ``Result(requeue_after=s)`` with ``s > 0``: forget the failures, look again
+  in ``s`` seconds;
+- ``Result(requeue_after=0)``: look again soon, rate limited;
+- ``Result()``: forget; the next watch event brings the key back;
+- ``TransientError``: back off (or wait exactly ``retry_after`` if the API
+  server said how long);
+- ``PermanentError``: forget and do not requeue; the user's fix arrives as
+  a watch event;
+- any other exception: a bug or a surprise. It is caught only here, logged
+  once with its traceback, counted and retried with backoff, so one bad
+  object cannot stop the controller.
+
+Each reconcile gets its own log context (``controller``, ``namespace``,
+``name``, ``reconcileID``) and is measured with controller-runtime's
+metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Final
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from disvc.builders.types import ObjectKey
+from disvc.controller.errors import PermanentError, TransientError
+from disvc.controller.metrics import RECONCILE_RESULTS, Metrics, ReconcileResult
+from disvc.controller.reconcile import Reconciler
+from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
+
+CONTROLLER_NAME: Final = "distributedinferenceservice"
+
+
+class Worker:
+    """Runs reconciles for the keys of one queue on a pool of threads."""
+
+    def __init__(
+        self,
+        queue: RateLimitingQueue[str],
+        reconciler: Reconciler,
+        metrics: Metrics,
+        logger_factory: Callable[[], FilteringBoundLogger] = structlog.get_logger,
+        controller_name: str = CONTROLLER_NAME,
+    ) -> None:
+        self._queue = queue
+        self._reconciler = reconciler
+        self._metrics = metrics
+        self._log = logger_factory()
+        self._controller = controller_name
+        self._threads: list[threading.Thread] = []
+        # Present every series from the start so rate() has a zero to begin at.
+        for result in RECONCILE_RESULTS:
+            metrics.reconcile_total.labels(controller=controller_name, result=result)
+        metrics.reconcile_errors_total.labels(controller=controller_name)
+        metrics.terminal_reconcile_errors_total.labels(controller=controller_name)
+        metrics.active_workers.labels(controller=controller_name).set(0)
+
+    def start(self, workers: int, stop: threading.Event | None = None) -> None:
+        """Start ``workers`` threads; when ``stop`` is set the queue shuts down,
+        which ends them once their current reconcile returns."""
+        if workers < 1:
+            raise ValueError("at least one worker is needed")
+        stop = stop or threading.Event()
+        self._metrics.max_concurrent_reconciles.labels(controller=self._controller).set(workers)
+        for index in range(workers):
+            thread = threading.Thread(
+                target=self.run, args=(stop,), name=f"{self._controller}-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        # A worker blocked in get() cannot see ``stop``; shutting the queue
+        # down is what releases it.
+        threading.Thread(target=self._shut_down_on, args=(stop,), name=f"{self._controller}-stop", daemon=True).start()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every worker thread; True if all ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def run(self, stop: threading.Event) -> None:
+        """Process keys until the queue shuts down or ``stop`` is set."""
+        while not stop.is_set() and self.process_next_item():
+            pass
+
+    def process_next_item(self) -> bool:
+        """Reconcile one key (blocking until there is one); False once the
+        queue is shut down."""
+        key, shutdown = self._queue.get()
+        if shutdown or key is None:
+            return False
+        active = self._metrics.active_workers.labels(controller=self._controller)
+        active.inc()
+        try:
+            self._handle(key)
+        finally:
+            active.dec()
+            self._queue.done(key)
+        return True
+
+    def _handle(self, key: str) -> None:
+        try:
+            object_key = ObjectKey.parse(key)
+        except ValueError:
+            # forget: a malformed key never succeeds, so retrying only costs
+            self._queue.forget(key)
+            self._log.error("Dropping a key that is not namespace/name", controller=self._controller, key=key)
+            return
+        log = self._log.bind(
+            controller=self._controller,
+            namespace=object_key.namespace,
+            name=object_key.name,
+            reconcileID=str(uuid.uuid4()),
+        )
+        started = time.perf_counter()
+        try:
+            result = self._reconciler.reconcile(object_key)
+        except PermanentError as error:
+            self._queue.forget(key)
+            self._count("error", terminal=True)
+            log.error("Reconcile failed and will not be retried", error=str(error), reason=error.reason)
+        except TransientError as error:
+            self._count("error")
+            if error.retry_after is not None:
+                # The server said when; backing off on top would wait twice.
+                self._queue.forget(key)
+                self._queue.add_after(key, error.retry_after)
+            else:
+                self._queue.add_rate_limited(key)
+            log.warning("Reconcile failed and will be retried", error=str(error), retryAfter=error.retry_after)
+        except Exception:
+            self._count("error")
+            self._queue.add_rate_limited(key)
+            log.exception("Reconcile raised an unexpected error")
+        else:
+            if result.requeue_after is None:
+                self._queue.forget(key)
+                self._count("success")
+            elif result.requeue_after > 0:
+                self._queue.forget(key)
+                self._queue.add_after(key, result.requeue_after)
+                self._count("requeue_after")
+            else:
+                # "Again now" would spin on a key that never settles; rate limit it.
+                self._queue.add_rate_limited(key)
+                self._count("requeue")
+            log.debug("Reconcile finished", requeueAfter=result.requeue_after)
+        finally:
+            self._metrics.reconcile_time_seconds.labels(controller=self._controller).observe(
+                time.perf_counter() - started
+            )
+
+    def _count(self, result: ReconcileResult, *, terminal: bool = False) -> None:
+        self._metrics.reconcile_total.labels(controller=self._controller, result=result).inc()
+        if result == "error":
+            self._metrics.reconcile_errors_total.labels(controller=self._controller).inc()
+        if terminal:
+            self._metrics.terminal_reconcile_errors_total.labels(controller=self._controller).inc()
+
+    def _shut_down_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._queue.shut_down()

@@ -1,0 +1,503 @@
+"""pytest plumbing: one Kubernetes API per session, one namespace per test.
+
+Every integration and conformance test asks for the ``kube`` fixture and
+talks to Kubernetes through the plain ``kubernetes`` client, so the same test
+runs against three backends, picked once per session:
+
+1. ``DISVC_TEST_KUBECONFIG`` set: the cluster that kubeconfig names;
+2. else ``KUBEBUILDER_ASSETS`` set: etcd + kube-apiserver started by
+   ``disvc.testing.envtest``;
+3. else the in-process loopback API (``disvc.testing.apiserver.ApiServer``),
+   "the substrate", which alone can count requests and inject faults.
+
+Once per session the DISVC CRD (``config/crd/bases``) and KServe's
+InferenceService CRD are installed and waited for. Each test gets a fresh
+namespace, deleted afterwards. Tests marked ``substrate_only`` are skipped on
+the first two backends. ``eventually`` is the poller tests use instead of
+sleeping.
+
+Registered as a plugin by ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+if TYPE_CHECKING:
+    from disvc.testing.apiserver import ApiServer
+
+T = TypeVar("T")
+
+KUBECONFIG_ENV: Final = "DISVC_TEST_KUBECONFIG"
+ASSETS_ENV: Final = "KUBEBUILDER_ASSETS"
+SUBSTRATE_ONLY: Final = "substrate_only"
+TEST_FIELD_MANAGER: Final = "test"
+"""Field manager of objects tests apply with ``KubeEnv.apply_yaml``."""
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
+ISVC_CRD_FILE: Final = (
+    REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+)
+
+ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
+CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+Backend = Literal["kubeconfig", "envtest", "substrate"]
+
+JsonObject = dict[str, Any]
+
+
+def eventually(fn: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
+    """Call ``fn`` until it returns without AssertionError; return its value.
+
+    At the deadline the last AssertionError propagates, so the test reports
+    what was still wrong rather than "timed out". Any other exception
+    propagates at once: it is a bug, not a state still converging.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval)
+
+
+def status_of(error: ApiException) -> JsonObject:
+    """The ``Status`` object in an error answer (reason, message, details, code)."""
+    body: JsonObject = json.loads(error.body or "{}")
+    return body
+
+
+def selected_backend() -> Backend:
+    """Which API the session runs against, from the environment alone (so
+    collection can skip substrate-only tests without starting anything)."""
+    if os.environ.get(KUBECONFIG_ENV):
+        return "kubeconfig"
+    if os.environ.get(ASSETS_ENV):
+        return "envtest"
+    return "substrate"
+
+
+# --- raw JSON requests -------------------------------------------------------
+# CRDs (a 2 MB schema for KServe's) and arbitrary YAML go through raw JSON:
+# the typed client would validate them into pydantic models for nothing.
+
+
+def request_json(
+    api_client: client.ApiClient,
+    method: str,
+    path: str,
+    *,
+    body: object = None,
+    query: list[tuple[str, str]] | None = None,
+    content_type: str = "application/json",
+) -> JsonObject:
+    """One authenticated request with a JSON body; the decoded JSON answer.
+
+    Raises ``ApiException`` (its status, reason and body) on a non-2xx
+    answer, the same as the typed client does.
+    """
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    method, url, headers, body, _ = api_client.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=query or [],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(method, url, header_params=headers, body=body)
+    response.read()  # type: ignore[no-untyped-call]
+    if not 200 <= response.status <= 299:
+        api_client.response_deserialize(response, {})  # raises ApiException
+    data = response.data
+    answer: JsonObject = json.loads(data) if data else {}
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInfo:
+    """How to reach one kind over HTTP."""
+
+    plural: str
+    namespaced: bool
+
+
+# Used only when discovery is unavailable; discovery is the truth.
+_KNOWN_CLUSTER_SCOPED: Final = frozenset(
+    {"Namespace", "Node", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+)
+
+
+def _guess_plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def resource_path(api_version: str, info: ResourceInfo, namespace: str | None, name: str) -> str:
+    """The URL path of one object, e.g. ``/api/v1/namespaces/ns/services/n``."""
+    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    scope = f"/namespaces/{namespace}" if info.namespaced and namespace else ""
+    return f"{prefix}{scope}/{info.plural}/{name}"
+
+
+# --- the session backend ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class Session:
+    """The API the whole test session talks to."""
+
+    backend: Backend
+    api_client: client.ApiClient
+    kubeconfig: str
+    server: ApiServer | None
+    close: Callable[[], None]
+    _discovery: dict[tuple[str, str], ResourceInfo] = field(default_factory=dict)
+
+    @property
+    def is_substrate(self) -> bool:
+        return self.server is not None
+
+    def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        """Plural and scope of a kind, by API discovery (cached)."""
+        key = (api_version, kind)
+        if key not in self._discovery:
+            self._discovery[key] = self._discover(api_version, kind)
+        return self._discovery[key]
+
+    def _discover(self, api_version: str, kind: str) -> ResourceInfo:
+        path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        try:
+            listing = request_json(self.api_client, "GET", path)
+        except ApiException:
+            listing = {}
+        for resource in listing.get("resources", []):
+            if resource.get("kind") == kind and "/" not in resource.get("name", ""):
+                return ResourceInfo(resource["name"], bool(resource.get("namespaced")))
+        return ResourceInfo(_guess_plural(kind), kind not in _KNOWN_CLUSTER_SCOPED)
+
+
+def _start_substrate(tmp_dir: Path) -> Session:
+    from disvc.testing.apiserver import ApiServer  # the substrate is optional on a real cluster
+
+    server = ApiServer().start()
+    kubeconfig = server.write_kubeconfig(str(tmp_dir / "kubeconfig"))
+    api_client = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+
+    def close() -> None:
+        api_client.close()
+        server.stop()
+
+    return Session("substrate", api_client, kubeconfig, server, close)
+
+
+def _start_envtest(assets: str) -> Session:
+    from disvc.testing.envtest import Environment
+
+    environment = Environment(assets).start()
+    api_client = config.new_client_from_config(config_file=environment.kubeconfig)  # type: ignore[no-untyped-call]
+
+    def close() -> None:
+        api_client.close()
+        environment.stop()
+
+    return Session("envtest", api_client, environment.kubeconfig, None, close)
+
+
+def _connect(kubeconfig: str) -> Session:
+    api_client = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    return Session("kubeconfig", api_client, kubeconfig, None, api_client.close)
+
+
+def start_session(tmp_dir: Path) -> Session:
+    """Connect to or start the selected backend and install both CRDs."""
+    backend = selected_backend()
+    if backend == "kubeconfig":
+        session = _connect(os.environ[KUBECONFIG_ENV])
+    elif backend == "envtest":
+        session = _start_envtest(os.environ[ASSETS_ENV])
+    else:
+        session = _start_substrate(tmp_dir)
+    try:
+        install_crds(session.api_client)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+# --- CRDs --------------------------------------------------------------------
+
+
+def _load_yaml_documents(text: str) -> list[JsonObject]:
+    # libyaml: the KServe CRD is 2 MB, the pure-Python loader takes seconds.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc]
+
+
+def minimal_isvc_crd() -> JsonObject:
+    """An InferenceService CRD that accepts anything and has a status
+    subresource: a stand-in when KServe's real CRD file is missing."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": ISVC_CRD_NAME},
+        "spec": {
+            "group": "serving.kserve.io",
+            "scope": "Namespaced",
+            "names": {
+                "plural": "inferenceservices",
+                "singular": "inferenceservice",
+                "kind": "InferenceService",
+                "listKind": "InferenceServiceList",
+                "shortNames": ["isvc"],
+            },
+            "versions": [
+                {
+                    "name": "v1beta1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def crds_to_install(
+    disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE
+) -> list[tuple[JsonObject, bool]]:
+    """(CRD, replace-if-present) for every CRD the suite needs.
+
+    Ours are replaced when present, so a session always tests the CRD in the
+    tree. KServe's is left alone when present: on a real cluster it belongs
+    to the KServe installation.
+    """
+    wanted: list[tuple[JsonObject, bool]] = []
+    if disvc_dir.is_dir():
+        for path in sorted(disvc_dir.glob("*.yaml")):
+            for doc in _load_yaml_documents(path.read_text()):
+                if doc.get("kind") == "CustomResourceDefinition":
+                    wanted.append((doc, True))
+    if isvc_file.is_file():
+        docs = _load_yaml_documents(isvc_file.read_text())
+        wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
+    else:
+        warnings.warn(
+            f"{isvc_file} not found: installing a schema-less InferenceService CRD",
+            stacklevel=2,
+        )
+        wanted.append((minimal_isvc_crd(), False))
+    return wanted
+
+
+def _is_established(crd: JsonObject) -> bool:
+    conditions = crd.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def install_crd(
+    api_client: client.ApiClient, crd: JsonObject, replace: bool, timeout: float = 60.0
+) -> None:
+    """Create (or replace) a CRD, then wait until it is Established and its
+    resource answers a list: only then can tests create objects of it."""
+    name = crd["metadata"]["name"]
+    try:
+        request_json(api_client, "POST", CRD_PATH, body=crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        if replace:
+            live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
+            metadata = {**crd["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}
+            body = {**crd, "metadata": metadata}
+            request_json(api_client, "PUT", f"{CRD_PATH}/{name}", body=body)
+
+    def established() -> None:
+        live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
+        assert _is_established(live), f"CRD {name} not Established: {live.get('status')}"
+
+    eventually(established, timeout=timeout, interval=0.1)
+    spec = crd["spec"]
+    served = next(v["name"] for v in spec["versions"] if v.get("served", True))
+    list_path = f"/apis/{spec['group']}/{served}/{spec['names']['plural']}"
+
+    def served_now() -> None:
+        try:
+            request_json(api_client, "GET", list_path, query=[("limit", "1")])
+        except ApiException as error:
+            assert error.status != 404, f"{list_path} not served yet"
+            raise
+
+    eventually(served_now, timeout=timeout, interval=0.1)
+
+
+def install_crds(api_client: client.ApiClient) -> None:
+    for crd, replace in crds_to_install():
+        install_crd(api_client, crd, replace)
+
+
+# --- per-test environment ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class KubeEnv:
+    """What a test gets from the ``kube`` fixture."""
+
+    api_client: client.ApiClient
+    kubeconfig: str
+    """Path of a kubeconfig for the session's API (to start the controller with)."""
+    namespace: str
+    """A namespace created for this test alone."""
+    server: ApiServer | None
+    """The loopback API server, or None on a real control plane."""
+    session: Session
+
+    @property
+    def is_substrate(self) -> bool:
+        return self.server is not None
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    @property
+    def networking(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.api_client)
+
+    def apply_yaml(self, source: str | Path, namespace: str | None = None) -> list[JsonObject]:
+        """Server-side apply every object in a YAML file (or YAML text).
+
+        Namespaced objects land in ``namespace`` (default: this test's),
+        whatever the YAML says, so seed manifests apply unchanged. Field
+        manager ``test``, forced: the test is the author of these objects.
+        Returns the objects as the server stored them.
+        """
+        text = _read_source(source)
+        target = namespace or self.namespace
+        applied = []
+        for obj in _load_yaml_documents(text):
+            info = self.session.resource_info(obj["apiVersion"], obj["kind"])
+            metadata = obj.setdefault("metadata", {})
+            if info.namespaced:
+                metadata["namespace"] = target
+            path = resource_path(obj["apiVersion"], info, target, metadata["name"])
+            applied.append(
+                request_json(
+                    self.api_client,
+                    "PATCH",
+                    path,
+                    body=obj,
+                    query=[("fieldManager", TEST_FIELD_MANAGER), ("force", "true")],
+                    content_type="application/apply-patch+yaml",
+                )
+            )
+        return applied
+
+
+def _read_source(source: str | Path) -> str:
+    if isinstance(source, Path):
+        return source.read_text()
+    if "\n" not in source and Path(source).is_file():
+        return Path(source).read_text()
+    return source
+
+
+def namespace_name(test_name: str) -> str:
+    """``t-<test name slug>-<random>``: unique, and says which test made it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
+    suffix = secrets.token_hex(3)
+    return f"t-{slug[: 63 - len(suffix) - 3].rstrip('-')}-{suffix}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SUBSTRATE_ONLY}: needs the loopback API server (fault rules, request counts); "
+        "skipped against a real control plane",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if selected_backend() == "substrate":
+        return
+    reason = f"substrate_only: needs the loopback API server, not {selected_backend()}"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker(SUBSTRATE_ONLY):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def kube_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    session = start_session(tmp_path_factory.mktemp("kube"))
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def kube(kube_session: Session, request: pytest.FixtureRequest) -> Iterator[KubeEnv]:
+    """A fresh namespace on the session's API, removed after the test.
+
+    On the substrate the request log is reset after the namespace exists, so
+    request counts a test reads are its own, and fault rules a test added are
+    cleared afterwards so they cannot leak into the next test.
+    """
+    if request.node.get_closest_marker(SUBSTRATE_ONLY) and not kube_session.is_substrate:
+        pytest.skip("substrate_only: needs the loopback API server")
+    core = client.CoreV1Api(kube_session.api_client)
+    namespace = namespace_name(request.node.name)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    server = kube_session.server
+    if server is not None:
+        server.reset_requests()
+    try:
+        yield KubeEnv(
+            api_client=kube_session.api_client,
+            kubeconfig=kube_session.kubeconfig,
+            namespace=namespace,
+            server=server,
+            session=kube_session,
+        )
+    finally:
+        if server is not None:
+            server.clear_faults()
+        try:
+            core.delete_namespace(namespace)
+        except ApiException as error:  # best effort: a leftover namespace harms no one
+            if error.status != 404:
+                warnings.warn(f"could not delete namespace {namespace}: {error.status}", stacklevel=1)

@@ -1,0 +1,1 @@
+"""Substrate conformance: the same tests pass on a real kube-apiserver."""

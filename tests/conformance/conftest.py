@@ -1,0 +1,22 @@
+"""Conformance-test fixtures: a guard for the DISVC CRD, which is written in
+parallel with these tests; its tests skip until it is installed."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from disvc.testing.fixtures import CRD_PATH, KubeEnv, request_json
+
+from .objects import DISVCS, KSERVE
+
+
+@pytest.fixture
+def disvc_crd(kube: KubeEnv) -> None:
+    """Skip unless the DISVC CRD from config/crd/bases is installed."""
+    try:
+        request_json(kube.api_client, "GET", f"{CRD_PATH}/{DISVCS}.{KSERVE}")
+    except ApiException as error:
+        if error.status == 404:
+            pytest.skip("DISVC CRD not installed (config/crd/bases is empty)")
+        raise

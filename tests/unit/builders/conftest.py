@@ -1,0 +1,20 @@
+"""Fixtures for the builder tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from disvc_world import KSERVE_CRD
+
+
+@pytest.fixture(scope="session")
+def isvc_validator() -> Any:
+    """A validator for KServe's InferenceService openAPIV3Schema (large: built once)."""
+    crd = yaml.load(KSERVE_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+    schema = version["schema"]["openAPIV3Schema"]
+    return jsonschema.Draft7Validator(schema)

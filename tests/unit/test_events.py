@@ -1,0 +1,166 @@
+"""EventRecorder: the Events a user sees in ``kubectl describe``, and that
+recording them never blocks or breaks a reconcile."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from disvc.builders.types import EventSpec, Obj
+from disvc.controller import errors
+from disvc.controller.events import COMPONENT, EventRecorder
+
+DISVC: Obj = {
+    "apiVersion": "serving.kserve.io/v1alpha1",
+    "kind": "DistributedInferenceService",
+    "metadata": {"namespace": "ns", "name": "iris", "uid": "u-1", "resourceVersion": "42"},
+}
+CONFLICT = EventSpec("Warning", "ChildConflict", "Service ns/iris exists and is not controlled by this DISVC")
+ROLLOUT = EventSpec("Normal", "RolloutStarted", "Rolling out generation v2")
+NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class CreatingSink:
+    created: list[Obj] = field(default_factory=list)
+    gate: threading.Event | None = None
+    failures: list[Exception] = field(default_factory=list)
+
+    def create_event(self, event: Obj) -> Obj:
+        if self.gate is not None:
+            self.gate.wait()
+        if self.failures:
+            raise self.failures.pop(0)
+        self.created.append(event)
+        return event
+
+
+@dataclass
+class PatchingSink(CreatingSink):
+    patches: list[tuple[str, str, Obj]] = field(default_factory=list)
+    expired: bool = False
+
+    def patch_event(self, namespace: str, name: str, patch: Obj) -> Obj:
+        if self.expired:
+            raise errors.NotFoundError("gone")
+        self.patches.append((namespace, name, patch))
+        return patch
+
+
+def recorder(sink: CreatingSink, **kwargs: object) -> EventRecorder:
+    return EventRecorder(sink, instance="pod-1", now=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+
+
+def test_event_names_the_disvc_and_the_controller() -> None:
+    sink = CreatingSink()
+    events = recorder(sink).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    [event] = sink.created
+    assert event["metadata"]["namespace"] == "ns"
+    assert event["metadata"]["name"].startswith("iris.")
+    assert event["involvedObject"] == {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "DistributedInferenceService",
+        "namespace": "ns",
+        "name": "iris",
+        "uid": "u-1",
+        "resourceVersion": "42",
+    }
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "ChildConflict", CONFLICT.message)
+    assert event["source"] == {"component": COMPONENT}
+    assert event["reportingComponent"] == "disvc-controller"
+    assert event["reportingInstance"] == "pod-1"
+    assert event["count"] == 1
+    assert event["firstTimestamp"] == event["lastTimestamp"] == "2024-05-01T12:00:00Z"
+
+
+def test_distinct_events_get_distinct_names() -> None:
+    sink = CreatingSink()
+    events = recorder(sink).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, ROLLOUT)
+    events.stop()
+
+    assert len({e["metadata"]["name"] for e in sink.created}) == 2
+
+
+def test_a_repeat_updates_the_count_of_the_first_event() -> None:
+    sink = PatchingSink()
+    events = recorder(sink).start()
+
+    for _ in range(3):
+        events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    [event] = sink.created
+    assert [(ns, name, patch["count"]) for ns, name, patch in sink.patches] == [
+        ("ns", event["metadata"]["name"], 2),
+        ("ns", event["metadata"]["name"], 3),
+    ]
+
+
+def test_a_repeat_after_the_first_event_expired_creates_a_new_one() -> None:
+    sink = PatchingSink(expired=True)
+    events = recorder(sink).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    assert len(sink.created) == 2
+
+
+def test_without_patch_a_repeat_within_the_window_is_not_written_again() -> None:
+    sink = CreatingSink()
+    events = recorder(sink, monotonic=lambda: 0.0, aggregation_window=600.0).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    assert len(sink.created) == 1
+
+
+def test_a_repeat_after_the_window_is_written_again() -> None:
+    sink = CreatingSink()
+    readings = iter([0.0, 601.0, 601.0])  # first write, then the repeat 601 s later
+    events = recorder(sink, monotonic=lambda: next(readings), aggregation_window=600.0).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    assert len(sink.created) == 2
+
+
+def test_emit_does_not_block_while_the_api_is_stuck_and_drops_on_overflow() -> None:
+    gate = threading.Event()
+    sink = CreatingSink(gate=gate)
+    dropped: list[None] = []
+    events = recorder(sink, capacity=2, on_drop=lambda: dropped.append(None))
+
+    for i in range(5):
+        events.emit(DISVC, EventSpec("Normal", "Scaled", f"Scaled to {i}"))
+
+    assert events.dropped == 3
+    assert len(dropped) == 3
+    gate.set()
+    events.start().stop()
+    assert [e["message"] for e in sink.created] == ["Scaled to 0", "Scaled to 1"]
+
+
+def test_an_api_failure_loses_one_event_not_the_recorder() -> None:
+    sink = CreatingSink(failures=[errors.TransientError("boom", status=500)])
+    events = recorder(sink).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, ROLLOUT)
+    events.stop()
+
+    assert events.failed == 1
+    assert [e["reason"] for e in sink.created] == ["RolloutStarted"]

@@ -1,0 +1,226 @@
+"""DisvcReconciler against in-memory Reader/Writer/EventRecorder and a scripted
+``desired.state``: checks the sequencing the reconciler owns (what it reads,
+which writes in which order, when it plans again), not what the builders decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from disvc.builders import desired
+from disvc.builders.desired import BuildOptions, Desired
+from disvc.builders.diff import Plan
+from disvc.builders.types import ChildKind, ChildRef, EventSpec, Obj, ObjectKey
+from disvc.controller.errors import ConflictError
+from disvc.controller.reconcile import Result
+from disvc.controller.reconciler import DisvcReconciler
+
+KEY = ObjectKey("ns", "iris")
+
+
+def disvc(status: Obj | None = None) -> Obj:
+    obj: Obj = {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "DistributedInferenceService",
+        "metadata": {"namespace": "ns", "name": "iris", "uid": "u-1", "generation": 1},
+        "spec": {"replicas": 1},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def child(kind: ChildKind, name: str, **extra: object) -> Obj:
+    return {"kind": kind, "metadata": {"namespace": "ns", "name": name, **extra}}
+
+
+@dataclass
+class FakeReader:
+    disvc: Obj | None = None
+    cached: list[Obj] = field(default_factory=list)
+    uncached: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
+    live_gets: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def get_disvc(self, key: ObjectKey) -> Obj | None:
+        return self.disvc
+
+    def children(self, key: ObjectKey) -> list[Obj]:
+        return list(self.cached)
+
+    def get_live(self, kind: ChildKind, namespace: str, name: str) -> Obj | None:
+        self.live_gets.append((kind, namespace, name))
+        return self.uncached.get((kind, namespace, name))
+
+
+@dataclass
+class FakeWriter:
+    calls: list[tuple[str, object]] = field(default_factory=list)
+    fail_apply: Exception | None = None
+
+    def apply(self, obj: Obj) -> Obj:
+        if self.fail_apply is not None:
+            raise self.fail_apply
+        self.calls.append(("apply", obj["metadata"]["name"]))
+        return obj
+
+    def delete(self, ref: ChildRef) -> None:
+        self.calls.append(("delete", ref.name))
+
+    def apply_status(self, disvc: Obj, status: Obj) -> Obj:
+        self.calls.append(("status", status))
+        return {**disvc, "status": status}
+
+
+@dataclass
+class FakeEvents:
+    emitted: list[tuple[str, EventSpec]] = field(default_factory=list)
+
+    def emit(self, regarding: Obj, event: EventSpec) -> None:
+        self.emitted.append((regarding["metadata"]["name"], event))
+
+
+@dataclass
+class ScriptedState:
+    """Stands in for ``desired.state``: answers in order, records what it saw."""
+
+    answers: list[Desired]
+    seen_live: list[list[Obj]] = field(default_factory=list)
+    seen_options: list[BuildOptions] = field(default_factory=list)
+
+    def __call__(self, disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
+        self.seen_live.append(list(live))
+        self.seen_options.append(options)
+        return self.answers[min(len(self.seen_live), len(self.answers)) - 1]
+
+
+@dataclass
+class Harness:
+    reader: FakeReader
+    writer: FakeWriter
+    events: FakeEvents
+    state: ScriptedState
+    reconciler: DisvcReconciler
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Harness:
+    reader, writer, events = FakeReader(disvc=disvc(status={})), FakeWriter(), FakeEvents()
+    state = ScriptedState([Desired(plan=Plan(), status={})])
+    monkeypatch.setattr(desired, "state", state)
+    options_made = iter(range(1000))
+    reconciler = DisvcReconciler(
+        reader, writer, events, lambda: BuildOptions(now=f"2024-01-01T00:00:{next(options_made):02d}Z")
+    )
+    return Harness(reader, writer, events, state, reconciler)
+
+
+def test_a_deleted_disvc_needs_no_writes_and_no_requeue(harness: Harness) -> None:
+    harness.reader.disvc = None
+
+    assert harness.reconciler.reconcile(KEY) == Result()
+    assert harness.writer.calls == []
+    assert harness.state.seen_live == []
+
+
+def test_writes_creates_and_updates_then_deletes_then_status(harness: Harness) -> None:
+    ref = ChildRef("InferenceService", "ns", "iris-v1-0", uid="u-old", resource_version="7")
+    harness.state.answers = [
+        Desired(
+            plan=Plan(
+                create=(child("InferenceService", "iris-v2-0"),),
+                update=(child("Ingress", "iris"),),
+                delete=(ref,),
+            ),
+            status={"replicas": 1},
+        )
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.writer.calls == [
+        ("apply", "iris-v2-0"),
+        ("apply", "iris"),
+        ("delete", "iris-v1-0"),
+        ("status", {"replicas": 1}),
+    ]
+
+
+def test_status_is_not_written_when_it_already_matches(harness: Harness) -> None:
+    harness.reader.disvc = disvc(status={"replicas": 1, "readyReplicas": 1})
+    harness.state.answers = [Desired(plan=Plan(), status={"replicas": 1, "readyReplicas": 1})]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.writer.calls == []
+
+
+def test_builders_see_the_cached_children(harness: Harness) -> None:
+    cached = [child("Service", "iris"), child("InferenceService", "iris-v1-0")]
+    harness.reader.cached = cached
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.state.seen_live == [cached]
+
+
+def test_a_foreign_object_missing_from_the_cache_is_planned_around(harness: Harness) -> None:
+    foreign = child("Service", "iris", uid="someone-else")
+    harness.reader.uncached[("Service", "ns", "iris")] = foreign
+    harness.state.answers = [
+        Desired(plan=Plan(create=(child("Service", "iris"), child("Service", "iris-v1"))), status={}),
+        Desired(plan=Plan(create=(child("Service", "iris-v1"),), conflicts=(foreign,)), status={}),
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.state.seen_live == [[], [foreign]]
+    assert harness.writer.calls == [("apply", "iris-v1")]
+
+
+def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -> None:
+    harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
+    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={})]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert len(harness.state.seen_options) == 2
+    assert harness.state.seen_options[0] is harness.state.seen_options[1]
+
+
+def test_names_already_cached_are_not_fetched_again(harness: Harness) -> None:
+    harness.reader.cached = [child("Service", "iris")]
+    harness.state.answers = [
+        Desired(plan=Plan(create=(child("Service", "iris"), child("Ingress", "iris"))), status={}),
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.reader.live_gets == [("Ingress", "ns", "iris")]
+    assert len(harness.state.seen_live) == 1
+
+
+def test_events_are_emitted_on_the_disvc(harness: Harness) -> None:
+    warning = EventSpec("Warning", "ChildConflict", "Service ns/iris is not controlled by this DISVC")
+    harness.state.answers = [Desired(plan=Plan(), status={}, events=(warning,))]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.events.emitted == [("iris", warning)]
+
+
+def test_recheck_after_becomes_the_requeue_delay(harness: Harness) -> None:
+    harness.state.answers = [Desired(plan=Plan(), status={}, recheck_after=30.0)]
+
+    assert harness.reconciler.reconcile(KEY) == Result(requeue_after=30.0)
+
+
+def test_a_conflict_propagates_to_the_worker_and_stops_the_reconcile(harness: Harness) -> None:
+    harness.writer.fail_apply = ConflictError("stale", status=409)
+    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={"replicas": 1})]
+
+    with pytest.raises(ConflictError):
+        harness.reconciler.reconcile(KEY)
+    assert harness.writer.calls == []

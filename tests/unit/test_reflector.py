@@ -1,0 +1,287 @@
+"""The reflector lists, watches, resumes from the last resourceVersion and
+relists on 410 Gone, against a scripted list/watch source."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from disvc.builders.types import Obj
+from disvc.controller import errors
+from disvc.controller.reflector import Backoff, Reflector
+from disvc.controller.store import DeletedFinalStateUnknown, Store
+from disvc.testing.fixtures import eventually
+
+
+def svc(name: str, rv: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv}}
+
+
+def event(kind: str, obj: Obj) -> Obj:
+    return {"type": kind, "object": obj}
+
+
+def bookmark(rv: str) -> Obj:
+    return event("BOOKMARK", {"kind": "Service", "metadata": {"resourceVersion": rv}})
+
+
+class FakeStream:
+    """Yields its events, then ends cleanly, raises ``end``, or blocks until closed."""
+
+    def __init__(self, events: list[Obj], end: Exception | None = None, block: bool = False) -> None:
+        self._events = iter(events)
+        self._end = end
+        self._block = block
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[Obj]:
+        return self
+
+    def __next__(self) -> Obj:
+        for e in self._events:
+            return e
+        if self._block:
+            self.closed.wait()
+        if self._end is not None and not self.closed.is_set():
+            raise self._end
+        raise StopIteration
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+@dataclass
+class ScriptedSource:
+    """Answers list and watch calls from scripts; sets ``stop`` once a script runs out."""
+
+    stop: threading.Event
+    lists: list[tuple[list[Obj], str] | Exception]
+    watches: list[FakeStream | Exception]
+    list_calls: int = 0
+    watch_from: list[str] = field(default_factory=list)
+
+    def list(self, kind: str, namespace: str | None = None,
+             label_selector: str | None = None) -> tuple[list[Obj], str]:
+        self.list_calls += 1
+        if not self.lists:
+            self.stop.set()
+            raise errors.TransientError("script exhausted")
+        answer = self.lists.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def watch(self, kind: str, resource_version: str, namespace: str | None = None,
+              label_selector: str | None = None, timeout_seconds: int = 300,
+              allow_bookmarks: bool = True) -> FakeStream:
+        self.watch_from.append(resource_version)
+        if not self.watches:
+            self.stop.set()
+            return FakeStream([])
+        answer = self.watches.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class RecordingListener:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+        self.tombstones: list[DeletedFinalStateUnknown] = []
+
+    def on_add(self, obj: Obj) -> None:
+        self.seen.append(("add", obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
+
+    def on_update(self, old: Obj, new: Obj) -> None:
+        self.seen.append(("update", new["metadata"]["name"], new["metadata"]["resourceVersion"]))
+
+    def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        if isinstance(obj, DeletedFinalStateUnknown):
+            self.tombstones.append(obj)
+            obj = obj.obj
+        self.seen.append(("delete", obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
+
+
+class CountingBackoff(Backoff):
+    """No waiting; counts how often the reflector backed off."""
+
+    def __init__(self) -> None:
+        super().__init__(initial=0.0)
+        self.waits = 0
+
+    def next(self) -> float:
+        self.waits += 1
+        return 0.0
+
+
+def reflector_for(source: ScriptedSource, store: Store, listener: RecordingListener,
+                  backoff: Backoff | None = None, **kwargs: object) -> Reflector:
+    ticks = itertools.count(step=10)  # every watch "lasts" long enough not to count as short
+    return Reflector(source, "Service", store, listener, backoff=backoff or CountingBackoff(),
+                     clock=lambda: float(next(ticks)), **kwargs)  # type: ignore[arg-type]
+
+
+def test_lists_then_watches_from_the_list_resource_version() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+                            watches=[FakeStream([event("ADDED", svc("b", "11")), event("MODIFIED", svc("a", "12"))])])
+    s, listener = Store(), RecordingListener()
+    r = reflector_for(source, s, listener)
+    r.run(stop)
+    assert r.has_synced()
+    assert source.watch_from[0] == "10"
+    assert listener.seen == [("add", "a", "5"), ("add", "b", "11"), ("update", "a", "12")]
+    assert sorted(s.keys()) == ["ns/a", "ns/b"]
+
+
+def test_a_watch_that_ends_resumes_from_the_last_event_without_relisting() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([], "10")],
+                            watches=[FakeStream([event("ADDED", svc("a", "11"))]), FakeStream([])])
+    r = reflector_for(source, Store(), RecordingListener())
+    r.run(stop)
+    assert source.list_calls == 1
+    assert source.watch_from[:2] == ["10", "11"]
+
+
+def test_bookmarks_advance_the_resource_version_and_nothing_else() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[FakeStream([bookmark("50")])])
+    s, listener = Store(), RecordingListener()
+    r = reflector_for(source, s, listener)
+    r.run(stop)
+    assert listener.seen == [] and len(s) == 0
+    assert source.watch_from[:2] == ["10", "50"]
+
+
+def test_a_broken_watch_backs_off_and_resumes_from_the_last_resource_version() -> None:
+    stop = threading.Event()
+    backoff = CountingBackoff()
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[
+        FakeStream([event("ADDED", svc("a", "11"))], end=errors.TransientError("connection reset")),
+        errors.TransientError("connection refused"),
+    ])
+    r = reflector_for(source, Store(), RecordingListener(), backoff=backoff)
+    r.run(stop)
+    assert source.list_calls == 1
+    assert source.watch_from[:3] == ["10", "11", "11"]
+    assert backoff.waits == 2
+
+
+@pytest.mark.parametrize("gone_at", ["start", "stream"])
+def test_gone_relists_and_reports_vanished_objects_as_tombstones(gone_at: str) -> None:
+    stop = threading.Event()
+    gone = errors.GoneError("too old resource version")
+    first_watch: FakeStream | Exception = gone if gone_at == "start" else FakeStream([], end=gone)
+    source = ScriptedSource(stop, lists=[([svc("kept", "5"), svc("vanished", "6")], "10"),
+                                         ([svc("kept", "30"), svc("new", "31")], "40")],
+                            watches=[first_watch])
+    s, listener = Store(), RecordingListener()
+    r = reflector_for(source, s, listener)
+    r.run(stop)
+    assert source.list_calls == 2
+    assert source.watch_from[1] == "40"
+    assert listener.seen[2:] == [("add", "new", "31"), ("update", "kept", "30"), ("delete", "vanished", "6")]
+    assert [t.key for t in listener.tombstones] == ["ns/vanished"]
+    assert sorted(s.keys()) == ["ns/kept", "ns/new"]
+
+
+def test_delete_events_pass_the_final_state_and_empty_the_store() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+                            watches=[FakeStream([event("DELETED", svc("a", "11"))])])
+    s, listener = Store(), RecordingListener()
+    reflector_for(source, s, listener).run(stop)
+    assert listener.seen[-1] == ("delete", "a", "11")
+    assert listener.tombstones == []
+    assert len(s) == 0
+
+
+def test_a_failed_list_is_retried_with_backoff_before_syncing() -> None:
+    stop = threading.Event()
+    backoff = CountingBackoff()
+    source = ScriptedSource(stop, lists=[errors.TransientError("503"), errors.PermanentError("403"), ([], "10")],
+                            watches=[])
+    r = reflector_for(source, Store(), RecordingListener(), backoff=backoff)
+    r.run(stop)
+    assert r.has_synced()
+    assert backoff.waits == 2
+
+
+def test_a_watch_closed_at_once_with_nothing_delivered_counts_as_a_failure() -> None:
+    stop = threading.Event()
+    backoff = CountingBackoff()
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[FakeStream([])])
+    Reflector(source, "Service", Store(), RecordingListener(), backoff=backoff, clock=lambda: 0.0).run(stop)
+    assert backoff.waits == 1
+
+
+def test_stale_watch_event_after_a_write_through_is_not_delivered() -> None:
+    stop = threading.Event()
+    s, listener = Store(), RecordingListener()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+                            watches=[FakeStream([event("MODIFIED", svc("a", "11"))])])
+    r = reflector_for(source, s, listener)
+    original_list = source.list
+
+    def list_then_write(*args: object, **kwargs: object) -> tuple[list[Obj], str]:
+        answer = original_list()
+        return answer
+
+    source.list = list_then_write  # type: ignore[method-assign]
+    s.write_through(svc("a", "12"))  # our own write, newer than the event in flight
+    r.run(stop)
+    cached = s.get("ns/a")
+    assert cached is not None and cached["metadata"]["resourceVersion"] == "12"
+    assert ("update", "a", "11") not in listener.seen
+
+
+def test_stop_and_interrupt_end_a_blocked_watch() -> None:
+    stop = threading.Event()
+    stream = FakeStream([event("ADDED", svc("a", "11"))], block=True)
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[stream])
+    listener = RecordingListener()
+    r = reflector_for(source, Store(), listener)
+    thread = threading.Thread(target=r.run, args=(stop,), daemon=True)
+    thread.start()
+    eventually(lambda: _assert(listener.seen == [("add", "a", "11")]))
+    stop.set()
+    r.interrupt()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert stream.closed.is_set()
+
+
+def test_resync_redelivers_every_cached_object_as_an_update() -> None:
+    stop = threading.Event()
+    stream = FakeStream([], block=True)
+    source = ScriptedSource(stop, lists=[([svc("a", "5"), svc("b", "6")], "10")], watches=[stream])
+    listener = RecordingListener()
+    r = reflector_for(source, Store(), listener, resync_period=0.01)
+    thread = threading.Thread(target=r.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: _assert(listener.seen.count(("update", "a", "5")) >= 2
+                                   and listener.seen.count(("update", "b", "6")) >= 2))
+    finally:
+        stop.set()
+        r.interrupt()
+        thread.join(timeout=5)
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> None:
+    b = Backoff(initial=1.0, cap=8.0, rng=random.Random(7))
+    delays = [b.next() for _ in range(6)]
+    nominal = [1, 2, 4, 8, 8, 8]
+    assert all(n / 2 <= d <= n for d, n in zip(delays, nominal, strict=True))
+    b.reset()
+    assert 0.5 <= b.next() <= 1.0
+
+
+def _assert(condition: bool) -> None:
+    assert condition
