@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import math
 import re
@@ -83,7 +84,7 @@ def _go_float(number: float) -> str:
         return "NaN"
     if number == 0:
         return "0"
-    sign, digits, exponent = Decimal(repr(abs(number))).normalize().as_tuple()
+    _, digits, exponent = Decimal(repr(abs(number))).normalize().as_tuple()
     assert isinstance(exponent, int)
     text = "".join(str(d) for d in digits)
     point = len(text) + exponent
@@ -176,7 +177,7 @@ def _replace(text: str, old: str, new: str, limit: int = -1) -> str:
 
 def _is_sorted(items: Any) -> bool:
     values = list(items)
-    return all(a <= b for a, b in zip(values, values[1:]))
+    return all(a <= b for a, b in itertools.pairwise(values))
 
 
 def _cel_sum(items: Any) -> Any:
@@ -674,7 +675,7 @@ class SchemaValidator:
             rule_text = rule.text.strip()
             try:
                 result = rule.program.evaluate(activation)
-            except Exception as error:  # cel-python raises CELEvalError and plain Python errors alike
+            except Exception as error:  # noqa: BLE001 - cel-python raises CELEvalError and plain Python errors alike
                 causes.append(_invalid(path, shown_type, f"{_cel_error_text(error)} evaluating rule: {rule_text}"))
                 continue
             if isinstance(result, CELEvalError):
@@ -688,7 +689,7 @@ class SchemaValidator:
                     computed = rule.message_expression.evaluate(activation)
                     if isinstance(computed, str) and computed.strip():
                         message = str(computed)
-                except Exception:  # a broken messageExpression falls back to message, as Kubernetes does
+                except Exception:  # noqa: BLE001, S110 - a broken messageExpression falls back to message, as Kubernetes does
                     pass
             rule_path = path
             if rule.field_path:
@@ -992,7 +993,7 @@ def _validate_ingress(obj: dict[str, Any]) -> list[Cause]:
         path = f"spec.rules[{index}]"
         host = rule.get("host")
         if host:
-            checked = host[2:] if host.startswith("*.") else host
+            checked = host.removeprefix("*.")
             causes.extend(_invalid(f"{path}.host", host, m) for m in _dns_subdomain_errors(checked))
         http = rule.get("http")
         if http is None:
@@ -1014,7 +1015,7 @@ def _validate_ingress(obj: dict[str, Any]) -> list[Cause]:
             causes.extend(_validate_ingress_backend(entry.get("backend"), f"{entry_path}.backend"))
     for index, tls in enumerate(spec.get("tls") or []):
         for h_index, host in enumerate(tls.get("hosts") or []):
-            checked = host[2:] if host.startswith("*.") else host
+            checked = host.removeprefix("*.")
             causes.extend(
                 _invalid(f"spec.tls[{index}].hosts[{h_index}]", host, m) for m in _dns_subdomain_errors(checked)
             )
