@@ -96,7 +96,9 @@ def _converge(
 ) -> Desired:
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
-    rollout = generation.rollout(previous_status.get("activeGeneration"), template_hash, generations)
+    rollout = generation.rollout(
+        previous_status.get("activeGeneration"), template_hash, generations
+    )
     target = rollout.target
     _check_name_lengths(spec, target)
     serving_protocol = protocol.of(spec.template)
@@ -119,9 +121,11 @@ def _converge(
         route = _route(spec, rollout, switch, generations)
         plan = _plan(spec, built, route, serving_protocol, live, options)
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
-    if route.with_ingress and ("Service", names.generation_name(spec.name, route.serving)) in conflict_ids:
+    routed_service: ChildId = ("Service", names.generation_name(spec.name, route.serving))
+    if route.with_ingress and routed_service in conflict_ids:
         # never point our Ingress at someone else's Service
-        route = _Route(route.serving, route.keep | {("Ingress", names.ingress_name(spec.name))}, False)
+        keep_ingress: ChildId = ("Ingress", names.ingress_name(spec.name))
+        route = _Route(route.serving, route.keep | {keep_ingress}, False)
         plan = _plan(spec, built, route, serving_protocol, live, options)
 
     active = generations.get(route.serving)
@@ -253,15 +257,15 @@ def _ready_condition(
 ) -> Condition:
     if plan.conflicts:
         held = ", ".join(
-            f"{obj.get('kind') or (diff.child_id(obj) or ('object', ''))[0]} "
-            f"{obj['metadata']['name']}"
-            for obj in plan.conflicts
+            f"{kind} {name}"
+            for kind, name in (diff.child_id(obj) or ("object", "?") for obj in plan.conflicts)
         )
         return Condition(
             "Ready",
             False,
             "ChildConflict",
-            f"{held} already exist(s) and is not controlled by this DistributedInferenceService",
+            f"{held}: name taken by an object this DistributedInferenceService "
+            "does not control; rename or delete it",
         )
     if rollout.is_rolling_out and not switch:
         total = len(active.isvcs) if active else 0

@@ -43,6 +43,7 @@ class Plan:
         return not (self.create or self.update or self.delete)
 
 
+_IDENTITY_FIELDS = frozenset({"apiVersion", "kind"})
 _DELETE_ORDER: dict[ChildKind, int] = {"InferenceService": 0, "Service": 1, "Ingress": 2}
 
 
@@ -88,8 +89,14 @@ def is_subset(want: Any, have: Any) -> bool:
 
 
 def is_converged(want: Obj, have: Obj, owner_uid: str) -> bool:
-    """True when writing ``want`` over ``have`` would change nothing we care about."""
-    return ownership.is_controlled_by(have, owner_uid) and is_subset(want, have)
+    """True when writing ``want`` over ``have`` would change nothing we care about.
+
+    apiVersion and kind are left out: they matched already, and list items
+    from the API carry neither."""
+    return ownership.is_controlled_by(have, owner_uid) and all(
+        key in _IDENTITY_FIELDS or (key in have and is_subset(value, have[key]))
+        for key, value in want.items()
+    )
 
 
 def plan(
@@ -127,7 +134,7 @@ def plan(
             conflicts.append(have)
         elif ownership.is_terminating(have):
             continue
-        elif not is_subset(want, have):
+        elif not is_converged(want, have, owner_uid):
             update.append(want)
 
     delete = [

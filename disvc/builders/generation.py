@@ -122,7 +122,10 @@ def target(
     template_hash: str, serving_generation: int | None, generations: Mapping[int, LiveGeneration]
 ) -> int:
     """The generation the spec asks for (see the module docstring)."""
-    if serving_generation is not None and template_hash in generations[serving_generation].template_hashes:
+    if (
+        serving_generation is not None
+        and template_hash in generations[serving_generation].template_hashes
+    ):
         return serving_generation
     matching = [n for n, gen in generations.items() if template_hash in gen.template_hashes]
     if matching:

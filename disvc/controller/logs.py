@@ -32,7 +32,7 @@ _LEVELS: dict[LogLevel, int] = {
 }
 
 _NOISY_LIBRARIES = ("urllib3", "kubernetes")
-"""Libraries whose debug lines (every HTTP request) drown ours; kept at warning."""
+"""Libraries whose info lines (connection pool chatter) drown ours; kept at warning."""
 
 
 def camel_case(key: str) -> str:
@@ -113,7 +113,10 @@ def configure(log_format: LogFormat = "json", log_level: LogLevel = "info", stre
     for old in [h for h in root.handlers if h.get_name() == "disvc"]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(_LEVELS[log_level])
+    # --log-level debug is for our own reconcile details; libraries' debug
+    # output (every HTTP request, every CEL step) stays off.
+    root.setLevel(max(logging.INFO, _LEVELS[log_level]))
+    logging.getLogger("disvc").setLevel(_LEVELS[log_level])
     for name in _NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, _LEVELS[log_level]))
 

@@ -31,7 +31,7 @@ def test_service_gets_a_cluster_ip(kube: KubeEnv) -> None:
     created = kube.core.create_namespaced_service(kube.namespace, _service())
     address = ipaddress.ip_address(created.spec.cluster_ip)
     assert not address.is_unspecified
-    assert created.spec.cluster_i_ps == [created.spec.cluster_ip]
+    assert created.spec.cluster_ips == [created.spec.cluster_ip]
 
 
 def test_services_get_distinct_cluster_ips(kube: KubeEnv) -> None:
@@ -63,7 +63,7 @@ def test_cluster_ip_cannot_change(kube: KubeEnv) -> None:
             _content_type="application/merge-patch+json",
         )  # fmt: skip
     assert caught.value.status == 422
-    assert "immutable" in caught.value.body
+    assert "may not change once set" in caught.value.body
 
 
 def test_cluster_ip_survives_an_update_that_omits_it(kube: KubeEnv) -> None:

@@ -10,6 +10,8 @@ election, other flags); every controller a test started is stopped after it.
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -88,6 +90,33 @@ class RunningController:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     return float(sample.value)
         return None
+
+
+SHORT_NAMESPACE_SLUG: Final = 20
+
+
+@pytest.fixture
+def kube(kube: KubeEnv, request: pytest.FixtureRequest) -> Iterator[KubeEnv]:
+    """The plugin's ``kube``, but in a namespace with a short name.
+
+    The default Ingress host is ``<name>-<namespace>.<domain>`` and its first
+    label must fit 63 characters; the plugin's namespaces (up to 63 characters
+    themselves) would make every PoC host invalid.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
+    namespace = f"t-{slug[:SHORT_NAMESPACE_SLUG].rstrip('-')}-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    if kube.server is not None:
+        kube.server.reset_requests()
+    try:
+        yield replace(kube, namespace=namespace)
+    finally:
+        try:
+            core.delete_namespace(namespace)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
 
 
 def controller_options(kube: KubeEnv, **overrides: Any) -> Options:

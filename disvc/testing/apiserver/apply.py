@@ -242,9 +242,7 @@ def strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any], kind: s
     return merged if merged is not None else {}
 
 
-def _strategic_map(
-    target: Any, patch: dict[str, Any], kind: str, names: tuple[str, ...]
-) -> dict[str, Any] | None:
+def _strategic_map(target: Any, patch: dict[str, Any], kind: str, names: tuple[str, ...]) -> dict[str, Any] | None:
     directive = patch.get("$patch")
     if directive == "delete":
         return None
@@ -296,7 +294,9 @@ def _strategic_list(target: Any, patch: list[Any], kind: str, names: tuple[str, 
     for item in patch:
         if merge_key not in item:
             raise PatchError(f"strategic merge patch: {'.'.join(names)} item lacks merge key {merge_key!r}")
-        match = next((i for i, old in enumerate(live) if isinstance(old, dict) and old.get(merge_key) == item[merge_key]), None)
+        match = next(
+            (i for i, old in enumerate(live) if isinstance(old, dict) and old.get(merge_key) == item[merge_key]), None
+        )
         if item.get("$patch") == "delete":
             live = [old for old in live if not (isinstance(old, dict) and old.get(merge_key) == item[merge_key])]
         elif match is None:

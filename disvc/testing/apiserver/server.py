@@ -15,8 +15,7 @@ strategy a real API server applies per type: status isolation, defaulting and
 validation, managedFields, generation, finalizers, no-op detection.
 
 Patch algorithms and server-side apply live in :mod:`apply`; schema and
-built-in validation in :mod:`validation`.  Both are loaded lazily: without
-them the server still runs (patches answer 500, validation is skipped).
+built-in validation in :mod:`validation`.
 """
 
 from __future__ import annotations
@@ -24,21 +23,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import importlib
+import hashlib
 import json
 import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from types import ModuleType
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Self
 
 import yaml
 from aiohttp import web
 
-from disvc.testing.apiserver import errors
+from disvc.testing.apiserver import apply, errors, validation
 from disvc.testing.apiserver.errors import ApiError
 from disvc.testing.apiserver.faults import FaultBook, FaultRule
 from disvc.testing.apiserver.resources import (
@@ -46,6 +44,7 @@ from disvc.testing.apiserver.resources import (
     CrdError,
     Registry,
     ResourceType,
+    crd_types,
 )
 from disvc.testing.apiserver.storage import (
     Change,
@@ -81,15 +80,7 @@ except AttributeError:  # libyaml not compiled in
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _sibling(name: str) -> ModuleType | None:
-    """Import a sibling module written by another team, if it exists yet."""
-    try:
-        return importlib.import_module(f"disvc.testing.apiserver.{name}")
-    except ImportError:
-        return None
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +178,10 @@ def _content(obj: Obj, with_status: bool) -> Obj:
     return {k: v for k, v in obj.items() if k not in excluded}
 
 
+def _schema_digest(schema: Obj | None) -> str:
+    return hashlib.sha1(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+
+
 def _path_get(obj: Obj, path: str) -> Any:
     node: Any = obj
     for part in path.strip(".").split("."):
@@ -238,21 +233,21 @@ class ApiServer:
         self._records_lock = threading.Lock()
         self._uids: dict[str, tuple[str, str, str]] = {}
         """uid -> (resource key, namespace, name), for ownerReference GC."""
-        self._validators: dict[tuple[str, str], Any] = {}
-        self._list_keys: dict[tuple[str, str], Any] = {}
+        self._validators: dict[tuple[str, str], validation.SchemaValidator] = {}
+        self._list_keys: dict[tuple[str, str], apply.ListKeys] = {}
+        self._compiled: dict[str, validation.SchemaValidator] = {}
+        """Validators compiled while checking a CRD write, by schema digest."""
         self._next_ip = 10
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._web: web.Server | None = None
         self._listener: asyncio.AbstractServer | None = None
-        self._apply_mod = _sibling("apply")
-        self._validation_mod = _sibling("validation")
         for name in INITIAL_NAMESPACES:
             self._seed_namespace(name)
 
     # --- lifecycle -------------------------------------------------------------
 
-    def start(self) -> ApiServer:
+    def start(self) -> Self:
         """Serve in a daemon thread; returns once the port is bound."""
         if self._thread is not None:
             return self
@@ -264,7 +259,7 @@ class ApiServer:
             self._loop = loop
             try:
                 loop.run_until_complete(self._open())
-            except BaseException as exc:  # reported to start()'s caller
+            except BaseException as exc:  # noqa: BLE001 - re-raised by start() in the caller's thread
                 failure.append(exc)
                 bound.set()
                 loop.close()
@@ -311,7 +306,7 @@ class ApiServer:
         self._thread = None
         self._loop = None
 
-    def __enter__(self) -> ApiServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -427,6 +422,10 @@ class ApiServer:
         """
         return int(self._on_loop(lambda: self._hub.close_all(abort)))
 
+    def watch_count(self) -> int:
+        """How many watch streams are open right now."""
+        return int(self._on_loop(lambda: self._hub.watcher_count))
+
     def object_count(self) -> int:
         """How many objects are stored (all types, all namespaces)."""
         return int(self._on_loop(self._storage.count))
@@ -495,7 +494,7 @@ class ApiServer:
         except asyncio.CancelledError:
             code = 499
             raise
-        except Exception as exc:  # a bug here must reach the client as a 500, not a hang
+        except Exception as exc:  # noqa: BLE001 - a bug here must reach the client as a 500, not a hang
             code = 500
             error = errors.internal(f"{type(exc).__name__}: {exc}")
             return _json_response(error.body(), 500)
@@ -806,7 +805,7 @@ class ApiServer:
                     line = await asyncio.wait_for(queue.get(), max(wait, 0.0))
                 else:
                     line = queue.get_nowait()
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 transport = request.transport
                 if transport is None or transport.is_closing():
                     return
@@ -852,28 +851,24 @@ class ApiServer:
         # Kubernetes names an unnamed writer after its user agent's product token
         return (user_agent.split("/", 1)[0] or "unknown")[:128]
 
-    def _list_keys_for(self, rt: ResourceType) -> Any:
-        mod = self._apply_mod
-        if mod is None:
-            return None
+    def _list_keys_for(self, rt: ResourceType) -> apply.ListKeys:
         cache_key = (rt.key, rt.version)
         keys = self._list_keys.get(cache_key)
         if keys is None:
             if rt.custom:
-                keys = mod.schema_list_keys(rt.schema or {})
+                keys = apply.schema_list_keys(rt.schema or {})
             else:
-                keys = mod.builtin_list_keys(rt.kind)
+                keys = apply.builtin_list_keys(rt.kind)
             self._list_keys[cache_key] = keys
         return keys
 
-    def _validator(self, rt: ResourceType) -> Any:
-        mod = self._validation_mod
-        if mod is None or not rt.custom:
+    def _validator(self, rt: ResourceType) -> validation.SchemaValidator | None:
+        if not rt.custom:
             return None
         cache_key = (rt.key, rt.version)
         validator = self._validators.get(cache_key)
         if validator is None:
-            validator = mod.SchemaValidator(rt.schema or {})
+            validator = validation.SchemaValidator(rt.schema or {})
             self._validators[cache_key] = validator
         return validator
 
@@ -986,8 +981,8 @@ class ApiServer:
         meta.pop("resourceVersion", None)
         self._type_hooks(rt, old, new)
         new = self._default_and_validate(rt, old, new, name)
-        if manager is not None and self._apply_mod is not None:
-            new = self._apply_mod.record_update(
+        if manager is not None:
+            new = apply.record_update(
                 old.obj if old is not None else None, new, manager=manager, now=now,
                 subresource=subresource, list_keys=self._list_keys_for(rt),
                 status_subresource=rt.status_subresource,
@@ -1022,19 +1017,16 @@ class ApiServer:
         return stored.obj, old is None
 
     def _default_and_validate(self, rt: ResourceType, old: Stored | None, new: Obj, name: str) -> Obj:
-        mod = self._validation_mod
-        if mod is None:
-            return new
-        causes: list[Any] = []
+        causes: list[validation.Cause] = []
         validator = self._validator(rt)
         if validator is not None:
             new = validator.default(validator.prune(new))
-            causes.extend(mod.validate_metadata(new, dns1035=False))
+            causes.extend(validation.validate_metadata(new, dns1035=False))
             causes.extend(validator.validate(new, old.obj if old is not None else None))
         elif not rt.custom:
-            new = mod.default_builtin(rt.kind, new)
-            causes.extend(mod.validate_metadata(new, dns1035=rt.kind == "Service"))
-            causes.extend(mod.validate_builtin(rt.kind, new))
+            new = validation.default_builtin(rt.kind, new)
+            causes.extend(validation.validate_metadata(new, dns1035=rt.kind == "Service"))
+            causes.extend(validation.validate_builtin(rt.kind, new))
         if causes:
             raise errors.invalid(rt, name, causes)
         return new
@@ -1083,25 +1075,24 @@ class ApiServer:
 
     def _crd_status(self, rt: ResourceType, old: Stored | None, new: Obj) -> None:
         try:
-            from disvc.testing.apiserver.resources import crd_types
-
             types = crd_types(new)
         except CrdError as exc:
             raise errors.invalid(
                 rt, new["metadata"].get("name", ""),
                 [_Cause("FieldValueInvalid", exc.field_path, f"Invalid value: {exc}")],
             ) from exc
-        if self._validation_mod is not None:
-            for served in types:
-                try:
-                    self._validation_mod.SchemaValidator(served.schema or {})
-                except Exception as exc:  # any schema the validator cannot compile
-                    raise errors.invalid(
-                        rt, new["metadata"].get("name", ""),
-                        [_Cause("FieldValueInvalid",
-                                f"spec.versions[{served.version}].schema.openAPIV3Schema",
-                                f"Invalid value: {exc}")],
-                    ) from exc
+        for served in types:
+            try:
+                digest = _schema_digest(served.schema)
+                if digest not in self._compiled:
+                    self._compiled[digest] = validation.SchemaValidator(served.schema or {})
+            except Exception as exc:  # any schema the validator cannot compile
+                raise errors.invalid(
+                    rt, new["metadata"].get("name", ""),
+                    [_Cause("FieldValueInvalid",
+                            f"spec.versions[{served.version}].schema.openAPIV3Schema",
+                            f"Invalid value: {exc}")],
+                ) from exc
         spec = new["spec"]
         spec.setdefault("conversion", {"strategy": "None"})
         status = dict(new.get("status") or {})
@@ -1137,8 +1128,14 @@ class ApiServer:
                 self._storage.remove_all(key)
                 self._hub.close_resource(key)
             for served in types:
-                self._validators.pop((served.key, served.version), None)
+                # hand over the validator compiled while checking the CRD
+                compiled = self._compiled.pop(_schema_digest(served.schema), None)
+                if compiled is None:
+                    self._validators.pop((served.key, served.version), None)
+                else:
+                    self._validators[(served.key, served.version)] = compiled
                 self._list_keys.pop((served.key, served.version), None)
+            self._compiled.clear()
 
     # --- create / update / patch ------------------------------------------------
 
@@ -1211,13 +1208,6 @@ class ApiServer:
                 "Invalid value: 0x0: must be specified for an update",
             )])
 
-    def _patch_module(self) -> Any:
-        if self._apply_mod is None:
-            self._apply_mod = _sibling("apply")
-        if self._apply_mod is None:
-            raise errors.internal("patch support (disvc.testing.apiserver.apply) is not installed")
-        return self._apply_mod
-
     def _patch(
         self, call: Call, rt: ResourceType, request: web.BaseRequest, raw: bytes, query: _Query, user_agent: str
     ) -> web.Response:
@@ -1229,11 +1219,10 @@ class ApiServer:
             raise errors.unsupported_media_type(content_type, accepted)
         if content_type != APPLY_PATCH and query.get("force") is not None:
             raise _patch_options_invalid("force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch")
-        mod = self._patch_module()
         dry_run = self._dry_run(query)
         old = self._storage.get(rt.key, call.namespace, call.name)
         if content_type == APPLY_PATCH:
-            return self._apply(call, rt, old, raw, query, dry_run, mod)
+            return self._apply(call, rt, old, raw, query, dry_run)
         if old is None:
             raise errors.not_found(rt, call.name)
         try:
@@ -1244,14 +1233,14 @@ class ApiServer:
             if content_type == JSON_PATCH:
                 if not isinstance(patch, list):
                     raise errors.bad_request("json patch must be a list of operations")
-                patched = mod.json_patch(old.copy(), patch)
+                patched = apply.json_patch(old.copy(), patch)
             elif not isinstance(patch, dict):
                 raise errors.bad_request("the patch must be a JSON object")
             elif content_type == MERGE_PATCH:
-                patched = mod.merge_patch(old.copy(), patch)
+                patched = apply.merge_patch(old.copy(), patch)
             else:
-                patched = mod.strategic_merge_patch(old.copy(), patch, rt.kind)
-        except mod.PatchError as exc:
+                patched = apply.strategic_merge_patch(old.copy(), patch, rt.kind)
+        except apply.PatchError as exc:
             raise ApiError(422, "Invalid", str(exc), {}) from exc
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise errors.bad_request("the patch removed the object's metadata")
@@ -1276,7 +1265,7 @@ class ApiServer:
         self._check_namespace(rt, call, obj)
 
     def _apply(
-        self, call: Call, rt: ResourceType, old: Stored | None, raw: bytes, query: _Query, dry_run: bool, mod: Any
+        self, call: Call, rt: ResourceType, old: Stored | None, raw: bytes, query: _Query, dry_run: bool
     ) -> web.Response:
         manager = query.get("fieldManager")
         if not manager:
@@ -1309,15 +1298,15 @@ class ApiServer:
             if rv and rv != old.obj["metadata"]["resourceVersion"]:
                 raise errors.stale(rt, call.name)
         try:
-            result = mod.server_side_apply(
+            result = apply.server_side_apply(
                 old.copy() if old is not None else None, applied,
                 manager=manager, force=query.flag("force"), now=_now(),
                 subresource=call.subresource, list_keys=self._list_keys_for(rt),
                 status_subresource=rt.status_subresource,
             )
-        except mod.ApplyConflict as exc:
+        except apply.ApplyConflict as exc:
             raise self._apply_conflict(rt, call.name, exc.conflicts) from exc
-        except mod.PatchError as exc:
+        except apply.PatchError as exc:
             raise ApiError(422, "Invalid", str(exc), {}) from exc
         result = dict(result, metadata=dict(result.get("metadata") or {}))
         result["metadata"]["name"] = call.name
@@ -1373,18 +1362,17 @@ class ApiServer:
         elif request.method == "PATCH":
             content_type = request.content_type
             raw = await request.read()
-            mod = self._patch_module()
             try:
                 patch = json.loads(raw)
                 if content_type == JSON_PATCH:
-                    scale = mod.json_patch(current, patch)
+                    scale = apply.json_patch(current, patch)
                 elif content_type in (MERGE_PATCH, STRATEGIC_PATCH):
-                    scale = mod.merge_patch(current, patch)
+                    scale = apply.merge_patch(current, patch)
                 else:
                     raise errors.unsupported_media_type(content_type, [JSON_PATCH, MERGE_PATCH])
             except ValueError as exc:
                 raise errors.bad_request(f"error decoding patch: {exc}") from exc
-            except mod.PatchError as exc:
+            except apply.PatchError as exc:
                 raise ApiError(422, "Invalid", str(exc), {}) from exc
         else:
             raise errors.method_not_allowed()

@@ -31,7 +31,7 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 class Stored:
     """One immutable version of one object, with its cached JSON encoding."""
 
-    __slots__ = ("obj", "_raw", "rv")
+    __slots__ = ("_raw", "obj", "rv")
 
     def __init__(self, obj: Obj, rv: int) -> None:
         self.obj = obj
@@ -325,6 +325,4 @@ class Selection:
             return False
         if self.labels and not self.labels.matches(stored.labels):
             return False
-        if self.fields and not self.fields.matches(stored.obj):
-            return False
-        return True
+        return not self.fields or self.fields.matches(stored.obj)

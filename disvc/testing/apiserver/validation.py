@@ -377,17 +377,21 @@ def _value_checks(schema: dict[str, Any]) -> list[Check]:
     if "minLength" in schema:
         shortest = int(schema["minLength"])
         checks.append(
-            lambda v, p: [_invalid(p, v, f"{p} in body should be at least {shortest} chars long")]
-            if isinstance(v, str) and len(v) < shortest
-            else []
+            lambda v, p: (
+                [_invalid(p, v, f"{p} in body should be at least {shortest} chars long")]
+                if isinstance(v, str) and len(v) < shortest
+                else []
+            )
         )
     if "pattern" in schema:
         source = str(schema["pattern"])
         compiled = re.compile(source)
         checks.append(
-            lambda v, p: [_invalid(p, v, f"{p} in body should match '{source}'")]
-            if isinstance(v, str) and not compiled.search(v)
-            else []
+            lambda v, p: (
+                [_invalid(p, v, f"{p} in body should match '{source}'")]
+                if isinstance(v, str) and not compiled.search(v)
+                else []
+            )
         )
     if "maxItems" in schema:
         most = int(schema["maxItems"])
@@ -395,15 +399,19 @@ def _value_checks(schema: dict[str, Any]) -> list[Check]:
     if "minItems" in schema:
         least = int(schema["minItems"])
         checks.append(
-            lambda v, p: [_invalid(p, len(v), f"{p} in body should have at least {least} items")]
-            if isinstance(v, list) and len(v) < least
-            else []
+            lambda v, p: (
+                [_invalid(p, len(v), f"{p} in body should have at least {least} items")]
+                if isinstance(v, list) and len(v) < least
+                else []
+            )
         )
     if schema.get("uniqueItems"):
         checks.append(
-            lambda v, p: [_invalid(p, v, f"{p} in body shouldn't contain duplicates")]
-            if isinstance(v, list) and len({json.dumps(i, sort_keys=True) for i in v}) < len(v)
-            else []
+            lambda v, p: (
+                [_invalid(p, v, f"{p} in body shouldn't contain duplicates")]
+                if isinstance(v, list) and len({json.dumps(i, sort_keys=True) for i in v}) < len(v)
+                else []
+            )
         )
     if "maxProperties" in schema:
         most_props = int(schema["maxProperties"])
@@ -413,17 +421,21 @@ def _value_checks(schema: dict[str, Any]) -> list[Check]:
     if "minProperties" in schema:
         least_props = int(schema["minProperties"])
         checks.append(
-            lambda v, p: [_invalid(p, len(v), f"{p} in body should have at least {least_props} properties")]
-            if isinstance(v, dict) and len(v) < least_props
-            else []
+            lambda v, p: (
+                [_invalid(p, len(v), f"{p} in body should have at least {least_props} properties")]
+                if isinstance(v, dict) and len(v) < least_props
+                else []
+            )
         )
     fmt = schema.get("format")
     if fmt in _FORMATS:
         valid = _FORMATS[fmt]
         checks.append(
-            lambda v, p: [_invalid(p, v, f"{p} in body must be of type {fmt}: {json.dumps(v)}")]
-            if isinstance(v, str) and not valid(v)
-            else []
+            lambda v, p: (
+                [_invalid(p, v, f"{p} in body must be of type {fmt}: {json.dumps(v)}")]
+                if isinstance(v, str) and not valid(v)
+                else []
+            )
         )
     return checks
 
@@ -572,7 +584,11 @@ class SchemaValidator:
             if not node.nullable and (node.type or node.int_or_string):
                 wanted = "integer,string" if node.int_or_string else node.type
                 causes.append(
-                    Cause("FieldValueTypeInvalid", path, f'Invalid value: "null": {path} in body must be of type {wanted}: "null"')
+                    Cause(
+                        "FieldValueTypeInvalid",
+                        path,
+                        f'Invalid value: "null": {path} in body must be of type {wanted}: "null"',
+                    )
                 )
             return
         if node.int_or_string:

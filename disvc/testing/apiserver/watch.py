@@ -45,7 +45,7 @@ def event_line(kind: str, raw_object: bytes) -> bytes:
 class Watcher:
     """One open watch: a selection, an encoder, and a queue of lines to send."""
 
-    __slots__ = ("selection", "encode", "queue", "closed", "abort", "sent_rv")
+    __slots__ = ("abort", "closed", "encode", "queue", "selection", "sent_rv")
 
     def __init__(self, selection: Selection, encode: Encoder) -> None:
         self.selection = selection

@@ -187,3 +187,10 @@ def test_every_built_isvc_validates_against_kserve_schema(isvc_validator: Any, t
         if child["kind"] == "InferenceService":
             errors = [e.message for e in isvc_validator.iter_errors(child)]
             assert errors == []
+
+
+def test_kserve_schema_check_would_catch_a_malformed_isvc(isvc_validator: Any) -> None:
+    isvc = find(desired.children(disvc(), 1, OPTIONS), "InferenceService", "model-v1-0")
+    broken = copy.deepcopy(isvc)
+    broken["spec"]["predictor"]["model"]["args"] = "--model_name=model"
+    assert list(isvc_validator.iter_errors(broken))

@@ -73,7 +73,12 @@ JSON_CASES = [
     PatchCase("move", {"a": 1}, [{"op": "move", "from": "/a", "path": "/b"}], {"b": 1}),
     PatchCase("copy", {"a": {"x": 1}}, [{"op": "copy", "from": "/a", "path": "/b"}], {"a": {"x": 1}, "b": {"x": 1}}),
     PatchCase("test passes", {"a": 1}, [{"op": "test", "path": "/a", "value": 1}], {"a": 1}),
-    PatchCase("escaped pointer", {"a/b": 1, "c~d": 2}, [{"op": "remove", "path": "/a~1b"}, {"op": "remove", "path": "/c~0d"}], {}),
+    PatchCase(
+        "escaped pointer",
+        {"a/b": 1, "c~d": 2},
+        [{"op": "remove", "path": "/a~1b"}, {"op": "remove", "path": "/c~0d"}],
+        {},
+    ),
 ]
 
 
@@ -95,7 +100,15 @@ def test_json_patch_follows_rfc6902(case: PatchCase) -> None:
         [{"op": "add", "path": "/b"}],
         {"op": "add"},
     ],
-    ids=["failed test", "missing path", "index out of range", "unknown op", "bad pointer", "missing value", "not a list"],
+    ids=[
+        "failed test",
+        "missing path",
+        "index out of range",
+        "unknown op",
+        "bad pointer",
+        "missing value",
+        "not a list",
+    ],
 )
 def test_json_patch_rejects_bad_operations(ops: Any) -> None:
     with pytest.raises(apply.PatchError):
@@ -122,7 +135,15 @@ STRATEGIC_CASES = [
         "Pod",
         {"spec": POD_SPEC},
         {"spec": {"containers": [{"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]}},
-        {"spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}, {"name": "c", "image": "c:1"}]}},
+        {
+            "spec": {
+                "containers": [
+                    {"name": "a", "image": "a:1"},
+                    {"name": "b", "image": "b:2"},
+                    {"name": "c", "image": "c:1"},
+                ]
+            }
+        },
     ),
     StrategicCase(
         "$patch delete removes a list item",
@@ -324,7 +345,11 @@ def test_atomic_lists_and_maps_are_replaced_whole() -> None:
 
 def test_set_lists_union_across_managers() -> None:
     created = ssa(None, {**DESIRED, "metadata": {**DESIRED["metadata"], "finalizers": ["a"]}})
-    both = ssa(created, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "finalizers": ["b"]}}, manager="other")
+    both = ssa(
+        created,
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "finalizers": ["b"]}},
+        manager="other",
+    )
     assert both["metadata"]["finalizers"] == ["a", "b"]
     assert fields_of(both, "other") == {"f:metadata": {"f:finalizers": {'v:"b"': {}}}}
 
@@ -352,11 +377,17 @@ def test_status_is_isolated_from_the_main_resource() -> None:
 def test_labels_and_owner_references_merge_granularly() -> None:
     owner = {"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u1", "controller": True}
     created = ssa(None, {**DESIRED, "metadata": {"name": "web", "labels": {"a": "1"}, "ownerReferences": [owner]}})
-    other = ssa(created, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": {"b": "2"}}}, manager="other")
+    other = ssa(
+        created,
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": {"b": "2"}}},
+        manager="other",
+    )
     assert other["metadata"]["labels"] == {"a": "1", "b": "2"}
     assert fields_of(other, "ctl")["f:metadata"] == {
         "f:labels": {"f:a": {}},
-        "f:ownerReferences": {'k:{"uid":"u1"}': {".": {}, "f:apiVersion": {}, "f:controller": {}, "f:kind": {}, "f:name": {}, "f:uid": {}}},
+        "f:ownerReferences": {
+            'k:{"uid":"u1"}': {".": {}, "f:apiVersion": {}, "f:controller": {}, "f:kind": {}, "f:name": {}, "f:uid": {}}
+        },
     }
 
 
@@ -371,7 +402,10 @@ def test_apply_with_a_crd_schema_keys_lists_as_the_schema_says() -> None:
                         "type": "array",
                         "x-kubernetes-list-type": "map",
                         "x-kubernetes-list-map-keys": ["name"],
-                        "items": {"type": "object", "properties": {"name": {"type": "string"}, "v": {"type": "integer"}}},
+                        "items": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}, "v": {"type": "integer"}},
+                        },
                     },
                     "args": {"type": "array", "items": {"type": "string"}},
                 },
@@ -379,7 +413,12 @@ def test_apply_with_a_crd_schema_keys_lists_as_the_schema_says() -> None:
         },
     }
     keys = apply.schema_list_keys(schema)
-    obj = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"items": [{"name": "a", "v": 1}], "args": ["x"]}}
+    obj = {
+        "apiVersion": "x/v1",
+        "kind": "X",
+        "metadata": {"name": "a"},
+        "spec": {"items": [{"name": "a", "v": 1}], "args": ["x"]},
+    }
     created = ssa(None, obj, list_keys=keys)
     assert fields_of(created, "ctl") == {
         "f:spec": {"f:args": {}, "f:items": {'k:{"name":"a"}': {".": {}, "f:name": {}, "f:v": {}}}}
@@ -390,7 +429,13 @@ def test_apply_with_a_crd_schema_keys_lists_as_the_schema_says() -> None:
 
 
 def test_create_by_update_owns_every_field_with_parent_markers() -> None:
-    created = apply.record_update(None, {**DESIRED, "metadata": {"name": "web", "labels": {"a": "1"}}}, manager="kubectl", now="T", list_keys=SERVICE)
+    created = apply.record_update(
+        None,
+        {**DESIRED, "metadata": {"name": "web", "labels": {"a": "1"}}},
+        manager="kubectl",
+        now="T",
+        list_keys=SERVICE,
+    )
     assert fields_of(created, "kubectl", "Update") == {
         "f:metadata": {"f:labels": {".": {}, "f:a": {}}},
         "f:spec": {

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from substrate_http import call, config_map
 
 from disvc.testing.apiserver import ApiServer
-
-from substrate_http import call, config_map
 
 CMS = "/api/v1/namespaces/default/configmaps"
 

@@ -8,10 +8,9 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
+from substrate_http import call, config_map
 
 from disvc.testing.apiserver import ApiServer, FaultRule
-
-from substrate_http import call, config_map
 
 CMS = "/api/v1/namespaces/default/configmaps"
 

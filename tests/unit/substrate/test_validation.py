@@ -18,7 +18,9 @@ from disvc.testing.apiserver.validation import (
     validate_metadata,
 )
 
-KSERVE_CRD = Path(__file__).resolve().parents[3].parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+KSERVE_CRD = (
+    Path(__file__).resolve().parents[3].parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+)
 
 
 def spec_schema(**properties: Any) -> dict[str, Any]:
@@ -159,7 +161,10 @@ KEYWORD_CASES = [
     ),
     Case(
         "anyOf",
-        {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+%$"}]},
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+%$"}],
+        },
         "ten",
         [invalid("spec.v", 'Invalid value: "ten": spec.v in body must validate at least one schema (anyOf)')],
     ),
@@ -202,7 +207,12 @@ CEL_CASES = [
         {
             "type": "object",
             "x-kubernetes-validations": [
-                {"rule": "size(self.name) < 4", "message": "too long", "fieldPath": ".name", "reason": "FieldValueForbidden"}
+                {
+                    "rule": "size(self.name) < 4",
+                    "message": "too long",
+                    "fieldPath": ".name",
+                    "reason": "FieldValueForbidden",
+                }
             ],
         },
         {"name": "abcdef"},
@@ -219,7 +229,10 @@ CEL_CASES = [
     ),
     Case(
         "Kubernetes string extensions",
-        {"type": "string", "x-kubernetes-validations": [{"rule": "self.lowerAscii().startsWith('ab') && self.matches('^[A-Za-z]+$')"}]},
+        {
+            "type": "string",
+            "x-kubernetes-validations": [{"rule": "self.lowerAscii().startsWith('ab') && self.matches('^[A-Za-z]+$')"}],
+        },
         "ABc",
         [],
     ),
@@ -245,7 +258,10 @@ def test_cel_validation_rules(case: Case) -> None:
 
 
 def test_cel_transition_rule_compares_with_the_old_object() -> None:
-    schema = {"type": "integer", "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "may not decrease"}]}
+    schema = {
+        "type": "integer",
+        "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "may not decrease"}],
+    }
     validator = SchemaValidator(spec_schema(v=schema))
     assert validator.validate(with_spec(v=2), old=with_spec(v=1)) == []
     assert validator.validate(with_spec(v=1), old=with_spec(v=2)) == [
@@ -265,7 +281,11 @@ PRUNE_SCHEMA = {
                 "known": {"type": "string"},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {"spec": {"type": "object"}}},
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {"spec": {"type": "object"}},
+                },
             },
         }
     },
@@ -341,7 +361,11 @@ def isvc_validator() -> SchemaValidator:
 TYPICAL_ISVC: dict[str, Any] = {
     "apiVersion": "serving.kserve.io/v1beta1",
     "kind": "InferenceService",
-    "metadata": {"name": "m-v1-0", "namespace": "ns", "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+    "metadata": {
+        "name": "m-v1-0",
+        "namespace": "ns",
+        "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+    },
     "spec": {
         "predictor": {
             "minReplicas": 1,
@@ -377,7 +401,9 @@ def test_kserve_schema_rejects_a_wrong_type(isvc_validator: SchemaValidator) -> 
 def test_kserve_schema_requires_container_port(isvc_validator: SchemaValidator) -> None:
     bad = copy.deepcopy(TYPICAL_ISVC)
     bad["spec"]["predictor"]["model"]["ports"] = [{"name": "h2c"}]
-    assert Cause("FieldValueRequired", "spec.predictor.model.ports[0].containerPort", "Required value") in isvc_validator.validate(bad)
+    assert Cause(
+        "FieldValueRequired", "spec.predictor.model.ports[0].containerPort", "Required value"
+    ) in isvc_validator.validate(bad)
 
 
 # ------------------------------------------------------------- metadata
@@ -395,7 +421,7 @@ def test_kserve_schema_requires_container_port(isvc_validator: SchemaValidator) 
             [
                 invalid(
                     "metadata.name",
-                    "Invalid value: \"Web\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                    'Invalid value: "Web": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric '
                     "characters, '-' or '.', and must start and end with an alphanumeric character (e.g. "
                     "'example.com', regex used for validation is "
                     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
@@ -408,13 +434,17 @@ def test_kserve_schema_requires_container_port(isvc_validator: SchemaValidator) 
             [
                 invalid(
                     "metadata.name",
-                    "Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters "
+                    'Invalid value: "1web": a DNS-1035 label must consist of lower case alphanumeric characters '
                     "or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. "
                     "'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
                 )
             ],
         ),
-        ({"name": "a" * 64}, True, [invalid("metadata.name", f'Invalid value: "{"a" * 64}": must be no more than 63 characters')]),
+        (
+            {"name": "a" * 64},
+            True,
+            [invalid("metadata.name", f'Invalid value: "{"a" * 64}": must be no more than 63 characters')],
+        ),
         ({"name": "a", "labels": {"disvc": "x", "example.com/group": "x-v1"}}, False, []),
         (
             {"name": "a", "labels": {"k": "bad value"}},
@@ -422,7 +452,7 @@ def test_kserve_schema_requires_container_port(isvc_validator: SchemaValidator) 
             [
                 invalid(
                     "metadata.labels",
-                    "Invalid value: \"bad value\": a valid label must be an empty string or consist of alphanumeric "
+                    'Invalid value: "bad value": a valid label must be an empty string or consist of alphanumeric '
                     "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
                     "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
                     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
@@ -442,7 +472,17 @@ def test_kserve_schema_requires_container_port(isvc_validator: SchemaValidator) 
             ],
         ),
     ],
-    ids=["valid", "generateName", "no name", "uppercase", "dns1035 digit", "too long", "labels ok", "label value", "annotation key"],
+    ids=[
+        "valid",
+        "generateName",
+        "no name",
+        "uppercase",
+        "dns1035 digit",
+        "too long",
+        "labels ok",
+        "label value",
+        "annotation key",
+    ],
 )
 def test_metadata_validation_messages(metadata: dict[str, Any], dns1035: bool, want: list[Cause]) -> None:
     assert validate_metadata({"metadata": metadata}, dns1035=dns1035) == want
@@ -464,7 +504,11 @@ GOOD_BACKEND = {"service": {"name": "web-v1", "port": {"number": 80}}}
 BUILTIN_CASES: list[tuple[str, dict[str, Any], list[Cause]]] = [
     ("Service", svc(ports=[{"port": 80, "targetPort": 8080}], selector={"disvc": "a"}, sessionAffinity="ClientIP"), []),
     ("Service", svc(), [Cause("FieldValueRequired", "spec.ports", "Required value")]),
-    ("Service", svc(ports=[{"port": 0}]), [invalid("spec.ports[0].port", "Invalid value: 0: must be between 1 and 65535, inclusive")]),
+    (
+        "Service",
+        svc(ports=[{"port": 0}]),
+        [invalid("spec.ports[0].port", "Invalid value: 0: must be between 1 and 65535, inclusive")],
+    ),
     (
         "Service",
         svc(ports=[{"port": 80, "targetPort": 70000}]),
@@ -473,37 +517,83 @@ BUILTIN_CASES: list[tuple[str, dict[str, Any], list[Cause]]] = [
     (
         "Service",
         svc(ports=[{"port": 80}], type="Magic"),
-        [Cause("FieldValueNotSupported", "spec.type", 'Unsupported value: "Magic": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"')],
+        [
+            Cause(
+                "FieldValueNotSupported",
+                "spec.type",
+                'Unsupported value: "Magic": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"',
+            )
+        ],
     ),
     (
         "Service",
         svc(ports=[{"port": 80}], sessionAffinity="Sticky"),
-        [Cause("FieldValueNotSupported", "spec.sessionAffinity", 'Unsupported value: "Sticky": supported values: "ClientIP", "None"')],
+        [
+            Cause(
+                "FieldValueNotSupported",
+                "spec.sessionAffinity",
+                'Unsupported value: "Sticky": supported values: "ClientIP", "None"',
+            )
+        ],
     ),
-    ("Service", svc(ports=[{"port": 80}, {"port": 81}]), [Cause("FieldValueRequired", "spec.ports[0].name", "Required value"), Cause("FieldValueRequired", "spec.ports[1].name", "Required value")]),
+    (
+        "Service",
+        svc(ports=[{"port": 80}, {"port": 81}]),
+        [
+            Cause("FieldValueRequired", "spec.ports[0].name", "Required value"),
+            Cause("FieldValueRequired", "spec.ports[1].name", "Required value"),
+        ],
+    ),
     ("Ingress", ingress_path(path="/", pathType="Prefix", backend=GOOD_BACKEND), []),
     (
         "Ingress",
         ingress_path(path="/", backend=GOOD_BACKEND),
-        [Cause("FieldValueRequired", "spec.rules[0].http.paths[0].pathType", "Required value: pathType must be specified")],
+        [
+            Cause(
+                "FieldValueRequired",
+                "spec.rules[0].http.paths[0].pathType",
+                "Required value: pathType must be specified",
+            )
+        ],
     ),
     (
         "Ingress",
         ingress_path(path="/", pathType="Glob", backend=GOOD_BACKEND),
-        [Cause("FieldValueNotSupported", "spec.rules[0].http.paths[0].pathType", 'Unsupported value: "Glob": supported values: "Exact", "ImplementationSpecific", "Prefix"')],
+        [
+            Cause(
+                "FieldValueNotSupported",
+                "spec.rules[0].http.paths[0].pathType",
+                'Unsupported value: "Glob": supported values: "Exact", "ImplementationSpecific", "Prefix"',
+            )
+        ],
     ),
     (
         "Ingress",
         ingress_path(path="/", pathType="Prefix", backend={"service": {"port": {"number": 80}}}),
         [Cause("FieldValueRequired", "spec.rules[0].http.paths[0].backend.service.name", "Required value")],
     ),
-    ("Lease", {"spec": {"holderIdentity": "a", "leaseDurationSeconds": 0}}, [invalid("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")]),
+    (
+        "Lease",
+        {"spec": {"holderIdentity": "a", "leaseDurationSeconds": 0}},
+        [invalid("spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0")],
+    ),
     ("Event", {"metadata": {"namespace": "ns"}}, [Cause("FieldValueRequired", "involvedObject", "Required value")]),
-    ("Namespace", {"metadata": {"name": "a.b"}}, [invalid("metadata.name", "Invalid value: \"a.b\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")]),
+    (
+        "Namespace",
+        {"metadata": {"name": "a.b"}},
+        [
+            invalid(
+                "metadata.name",
+                "Invalid value: \"a.b\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+            )
+        ],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("kind", "obj", "want"), BUILTIN_CASES, ids=[f"{i}-{c[0]}" for i, c in enumerate(BUILTIN_CASES)])
+@pytest.mark.parametrize(
+    ("kind", "obj", "want"), BUILTIN_CASES, ids=[f"{i}-{c[0]}" for i, c in enumerate(BUILTIN_CASES)]
+)
 def test_builtin_validation(kind: str, obj: dict[str, Any], want: list[Cause]) -> None:
     assert validate_builtin(kind, obj) == want
 
