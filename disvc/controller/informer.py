@@ -88,12 +88,17 @@ class Informer:
         )
         self._thread.start()
 
-    def stop(self, timeout: float | None = 5.0) -> None:
-        """Stop watching and wait (up to ``timeout``) for the thread to end."""
+    def stop(self, timeout: float | None = 5.0) -> bool:
+        """Stop watching and wait (up to ``timeout``) for the thread to end.
+
+        Returns whether it has ended (a list in flight can outlast a short timeout).
+        """
         self._stop.set()
         self._reflector.interrupt()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def has_synced(self) -> bool:
         """True once the first list is in the store (and its handlers were told)."""

@@ -132,7 +132,7 @@ class Manager:
                     renew_deadline=options.renew_deadline,
                     retry_period=options.retry_period,
                 ),
-                on_started_leading=self._start_workers,
+                on_started_leading=self._started_leading,
                 on_stopped_leading=self._stopped_leading,
             )
 
@@ -215,6 +215,10 @@ class Manager:
         log.info("Caches synced", kinds=sorted(self.informers))
         return True
 
+    def _started_leading(self) -> None:
+        self.metrics.leader.set(1)
+        self._start_workers()
+
     def _start_workers(self) -> None:
         if self._workers_started.is_set():
             return
@@ -223,6 +227,7 @@ class Manager:
         self.worker.start(self.options.workers, self._workers_stop)
 
     def _stopped_leading(self) -> None:
+        self.metrics.leader.set(0)
         if not self._leader_stop.is_set():
             # Renewal failed: someone else may lead already. Stop reconciling now.
             self._leadership_lost.set()

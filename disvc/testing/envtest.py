@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Final, Self
 
 import yaml
 
@@ -323,7 +323,7 @@ class Environment:
         self._etcd: _Process | None = None
         self._apiserver: _Process | None = None
 
-    def start(self) -> Environment:
+    def start(self) -> Self:
         work_dir = Path(tempfile.mkdtemp(prefix="disvc-envtest-"))
         self.work_dir = work_dir
         try:
@@ -339,9 +339,7 @@ class Environment:
         token_file = write_token_file(work_dir / "tokens.csv", self.token)
 
         client_port, peer_port, secure_port = free_port(), free_port(), free_port()
-        self.etcd_args = etcd_command(
-            self.binaries.etcd, work_dir / "etcd", client_port, peer_port
-        )
+        self.etcd_args = etcd_command(self.binaries.etcd, work_dir / "etcd", client_port, peer_port)
         self._etcd = _Process(ETCD_BINARY, self.etcd_args, work_dir / "etcd.log")
         etcd_url = f"http://127.0.0.1:{client_port}"
         self._wait(self._etcd, f"{etcd_url}/health", None, deadline)
@@ -355,9 +353,7 @@ class Environment:
             cert_dir=work_dir / "cert-dir",
             service_cluster_ip_range=self.service_cluster_ip_range,
         )
-        self._apiserver = _Process(
-            APISERVER_BINARY, self.apiserver_args, work_dir / "kube-apiserver.log"
-        )
+        self._apiserver = _Process(APISERVER_BINARY, self.apiserver_args, work_dir / "kube-apiserver.log")
         self.url = f"https://127.0.0.1:{secure_port}"
         tls = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         self._wait(self._apiserver, f"{self.url}/readyz", tls, deadline)
@@ -368,9 +364,7 @@ class Environment:
         path.chmod(0o600)
         self.kubeconfig = str(path)
 
-    def _wait(
-        self, process: _Process, url: str, tls: ssl.SSLContext | None, deadline: float
-    ) -> None:
+    def _wait(self, process: _Process, url: str, tls: ssl.SSLContext | None, deadline: float) -> None:
         """Poll a health URL until it answers 200, the process dies, or time runs out."""
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
         last_error = "no answer"
@@ -386,9 +380,7 @@ class Environment:
             except OSError as error:
                 last_error = str(error)
             if time.monotonic() >= deadline:
-                raise EnvtestError(
-                    f"{process.name} not ready at {url}: {last_error}\n{_log_tail(process.log)}"
-                )
+                raise EnvtestError(f"{process.name} not ready at {url}: {last_error}\n{_log_tail(process.log)}")
             time.sleep(0.1)  # poll interval while the binary boots
 
     def stop(self, grace: float = 10.0) -> None:
@@ -402,7 +394,7 @@ class Environment:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self.work_dir = None
 
-    def __enter__(self) -> Environment:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -50,9 +50,7 @@ TEST_FIELD_MANAGER: Final = "test"
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
-ISVC_CRD_FILE: Final = (
-    REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
-)
+ISVC_CRD_FILE: Final = REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
 
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -294,9 +292,7 @@ def minimal_isvc_crd() -> JsonObject:
     }
 
 
-def crds_to_install(
-    disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE
-) -> list[tuple[JsonObject, bool]]:
+def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE) -> list[tuple[JsonObject, bool]]:
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
@@ -326,9 +322,7 @@ def _is_established(crd: JsonObject) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def install_crd(
-    api_client: client.ApiClient, crd: JsonObject, replace: bool, timeout: float = 60.0
-) -> None:
+def install_crd(api_client: client.ApiClient, crd: JsonObject, replace: bool, timeout: float = 60.0) -> None:
     """Create (or replace) a CRD, then wait until it is Established and its
     resource answers a list: only then can tests create objects of it."""
     name = crd["metadata"]["name"]
@@ -437,11 +431,15 @@ def _read_source(source: str | Path) -> str:
     return source
 
 
+NAMESPACE_SLUG_LENGTH: Final = 24
+"""Namespaces stay short: names built from them (an Ingress host
+``<name>-<namespace>.<domain>``) must fit a 63-character DNS label."""
+
+
 def namespace_name(test_name: str) -> str:
     """``t-<test name slug>-<random>``: unique, and says which test made it."""
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")
-    suffix = secrets.token_hex(3)
-    return f"t-{slug[: 63 - len(suffix) - 3].rstrip('-')}-{suffix}"
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower().removeprefix("test_")).strip("-")
+    return f"t-{slug[:NAMESPACE_SLUG_LENGTH].rstrip('-')}-{secrets.token_hex(3)}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Self
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -97,6 +97,10 @@ class KServeStub:
         self.domain = domain
         self.marked = 0
         """How many status writes succeeded (for tests of the stub itself)."""
+        self.observed = 0
+        """How many InferenceService states it has looked at (listed or watched),
+        so a test can wait until the stub has seen an object before asserting
+        that it left it alone."""
         self._stopping = threading.Event()
         self._lock = threading.Condition()
         self._due: list[_Due] = []
@@ -109,7 +113,7 @@ class KServeStub:
 
     # --- lifecycle ---------------------------------------------------------
 
-    def start(self) -> KServeStub:
+    def start(self) -> Self:
         self._threads = [
             threading.Thread(target=self._watch_forever, name="kserve-stub-watch", daemon=True),
             threading.Thread(target=self._mark_forever, name="kserve-stub-mark", daemon=True),
@@ -127,7 +131,7 @@ class KServeStub:
             thread.join(timeout)
         self._client.close()  # type: ignore[no-untyped-call]
 
-    def __enter__(self) -> KServeStub:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -191,9 +195,7 @@ class KServeStub:
         }
         response: Any
         if self.namespace:
-            response = self._api.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, **arguments
-            )
+            response = self._api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, **arguments)
         else:
             response = self._api.list_cluster_custom_object(GROUP, VERSION, PLURAL, **arguments)
         self._response = response
@@ -227,12 +229,13 @@ class KServeStub:
                 shutdown()
             else:
                 response.close()
-        except Exception:  # noqa: BLE001 - already closed is fine
-            pass
+        except Exception as error:  # noqa: BLE001 - already closed is fine
+            log.debug("KServe stub could not close its watch: %r", error)
 
     # --- judging -----------------------------------------------------------
 
     def _observe(self, isvc: JsonObject) -> None:
+        self.observed += 1
         if self.mode == "never":
             return
         metadata = isvc.get("metadata", {})
@@ -259,9 +262,7 @@ class KServeStub:
         status = isvc.get("status") or {}
         if status.get("observedGeneration") != generation:
             return False
-        ready = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None
-        )
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
         wanted = "True" if self.mode == "ready" else "False"
         return ready is not None and ready.get("status") == wanted
 
@@ -273,9 +274,7 @@ class KServeStub:
     def _mark_forever(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
-                while not self._stopping.is_set() and (
-                    not self._due or self._due[0].at > time.monotonic()
-                ):
+                while not self._stopping.is_set() and (not self._due or self._due[0].at > time.monotonic()):
                     wait = self._due[0].at - time.monotonic() if self._due else None
                     self._lock.wait(wait)
                 if self._stopping.is_set():

@@ -37,9 +37,7 @@ def disvc(name: str, replicas: int = 1) -> dict[str, Any]:
         "spec": {
             "replicas": replicas,
             "inferenceService": {
-                "predictor": {
-                    "model": {"modelFormat": {"name": "sklearn"}, "storageUri": STORAGE_URI}
-                }
+                "predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": STORAGE_URI}}
             },
         },
     }
@@ -48,6 +46,4 @@ def disvc(name: str, replicas: int = 1) -> dict[str, Any]:
 def config_map(
     name: str, labels: dict[str, str] | None = None, data: dict[str, str] | None = None
 ) -> client.V1ConfigMap:
-    return client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name=name, labels=labels), data=data or {"k": "v"}
-    )
+    return client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, labels=labels), data=data or {"k": "v"})

@@ -40,10 +40,7 @@ def _apply(kube: KubeEnv, body: dict[str, Any], manager: str | None, force: bool
 
 def _managers(obj: Any) -> dict[str, Any]:
     """manager -> (operation, fieldsV1) from managedFields."""
-    return {
-        entry.manager: (entry.operation, entry.fields_v1)
-        for entry in obj.metadata.managed_fields or []
-    }
+    return {entry.manager: (entry.operation, entry.fields_v1) for entry in obj.metadata.managed_fields or []}
 
 
 def test_apply_creates_an_absent_object(kube: KubeEnv) -> None:
@@ -113,9 +110,7 @@ def test_two_managers_setting_one_field_differently_conflict(kube: KubeEnv) -> N
     assert status["reason"] == "Conflict"
     assert status["message"] == 'Apply failed with 1 conflict: conflict with "a": .data.x'
     causes = status["details"]["causes"]
-    assert causes == [
-        {"reason": "FieldManagerConflict", "message": 'conflict with "a"', "field": ".data.x"}
-    ]
+    assert causes == [{"reason": "FieldManagerConflict", "message": 'conflict with "a"', "field": ".data.x"}]
     assert kube.core.read_namespaced_config_map("a", kube.namespace).data == {"x": "1"}
 
 
@@ -182,9 +177,7 @@ def test_apply_merges_list_items_by_key_across_managers(kube: KubeEnv) -> None:
         }
 
     def apply(body: dict[str, Any], manager: str) -> Any:
-        return kube.core.patch_namespaced_service(
-            "s", kube.namespace, body, field_manager=manager, _content_type=APPLY
-        )
+        return kube.core.patch_namespaced_service("s", kube.namespace, body, field_manager=manager, _content_type=APPLY)
 
     apply(service(80, "http"), "a")
     merged = apply(service(81, "admin"), "b")

@@ -86,9 +86,7 @@ def test_update_with_a_stale_resource_version_is_a_409_conflict(kube: KubeEnv) -
 
 def test_update_without_resource_version_overwrites(kube: KubeEnv) -> None:
     kube.core.create_namespaced_config_map(kube.namespace, config_map("a"))
-    updated = kube.core.replace_namespaced_config_map(
-        "a", kube.namespace, config_map("a", data={"k": "unconditional"})
-    )
+    updated = kube.core.replace_namespaced_config_map("a", kube.namespace, config_map("a", data={"k": "unconditional"}))
     assert updated.data == {"k": "unconditional"}
 
 

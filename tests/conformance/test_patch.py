@@ -77,9 +77,7 @@ def test_json_patch_applies_operations_in_order(kube: KubeEnv, service: client.V
     assert _ports(patched) == [("admin", 81), ("http", 8000)]
 
 
-def test_json_patch_with_a_failing_test_op_changes_nothing(
-    kube: KubeEnv, service: client.V1Service
-) -> None:
+def test_json_patch_with_a_failing_test_op_changes_nothing(kube: KubeEnv, service: client.V1Service) -> None:
     with pytest.raises(ApiException) as caught:
         _patch(
             kube,
@@ -94,9 +92,7 @@ def test_json_patch_with_a_failing_test_op_changes_nothing(
     assert stored.metadata.labels == {"a": "1", "b": "2"}
 
 
-def test_json_patch_removing_a_missing_path_is_rejected(
-    kube: KubeEnv, service: client.V1Service
-) -> None:
+def test_json_patch_removing_a_missing_path_is_rejected(kube: KubeEnv, service: client.V1Service) -> None:
     with pytest.raises(ApiException) as caught:
         _patch(kube, [{"op": "remove", "path": "/metadata/labels/nope"}], JSON_PATCH)
     assert caught.value.status == 422
@@ -107,18 +103,14 @@ def test_strategic_merge_patch_merges_ports_by_key(kube: KubeEnv, service: clien
     assert _ports(patched) == [("admin", 81), ("http", 80)]
 
 
-def test_strategic_merge_patch_updates_the_item_with_the_same_key(
-    kube: KubeEnv, service: client.V1Service
-) -> None:
+def test_strategic_merge_patch_updates_the_item_with_the_same_key(kube: KubeEnv, service: client.V1Service) -> None:
     patched = _patch(kube, {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}, STRATEGIC)
     assert len(patched.spec.ports) == 1
     assert patched.spec.ports[0].target_port == 9090
     assert patched.spec.ports[0].name == "http"
 
 
-def test_strategic_merge_patch_delete_directive_removes_one_item(
-    kube: KubeEnv, service: client.V1Service
-) -> None:
+def test_strategic_merge_patch_delete_directive_removes_one_item(kube: KubeEnv, service: client.V1Service) -> None:
     _patch(kube, {"spec": {"ports": [{"name": "admin", "port": 81}]}}, STRATEGIC)
     patched = _patch(kube, {"spec": {"ports": [{"port": 80, "$patch": "delete"}]}}, STRATEGIC)
     assert _ports(patched) == [("admin", 81)]

@@ -21,9 +21,7 @@ from disvc.testing.fixtures import KubeEnv
 def _service(name: str = "s", **spec: object) -> client.V1Service:
     return client.V1Service(
         metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1ServiceSpec(
-            selector={"app": name}, ports=[client.V1ServicePort(port=80)], **spec
-        ),
+        spec=client.V1ServiceSpec(selector={"app": name}, ports=[client.V1ServicePort(port=80)], **spec),
     )
 
 

@@ -44,9 +44,7 @@ def test_main_endpoint_ignores_status_changes(kube: KubeEnv) -> None:
     live = _isvc_with_status(kube)
     live["status"]["url"] = "http://overwritten"
     live["spec"]["predictor"]["minReplicas"] = 4
-    updated = kube.custom.replace_namespaced_custom_object(
-        KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "m", live
-    )
+    updated = kube.custom.replace_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "m", live)
     assert updated["status"]["url"] == "http://original"
     assert updated["spec"]["predictor"]["minReplicas"] == 4
     assert _get(kube)["status"]["url"] == "http://original"
@@ -85,9 +83,7 @@ def test_status_update_with_a_stale_resource_version_is_409(kube: KubeEnv) -> No
     )  # fmt: skip
     stale["status"]["url"] = "http://late"
     with pytest.raises(ApiException) as caught:
-        kube.custom.replace_namespaced_custom_object_status(
-            KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "m", stale
-        )
+        kube.custom.replace_namespaced_custom_object_status(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "m", stale)
     assert caught.value.status == 409
 
 

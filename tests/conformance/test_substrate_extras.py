@@ -43,9 +43,7 @@ def agent(kube: KubeEnv) -> Iterator[client.CoreV1Api]:
 # --- accounting ------------------------------------------------------------------
 
 
-def test_requests_are_counted_by_verb_and_resource(
-    kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api
-) -> None:
+def test_requests_are_counted_by_verb_and_resource(kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api) -> None:
     agent.create_namespaced_config_map(kube.namespace, config_map("a"))
     agent.create_namespaced_config_map(kube.namespace, config_map("b"))
     agent.read_namespaced_config_map("a", kube.namespace)
@@ -58,9 +56,7 @@ def test_requests_are_counted_by_verb_and_resource(
     assert server.request_count(resource="configmaps", user_agent="conformance-agent") == 4
 
 
-def test_requests_are_told_apart_by_user_agent(
-    kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api
-) -> None:
+def test_requests_are_told_apart_by_user_agent(kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api) -> None:
     agent.create_namespaced_config_map(kube.namespace, config_map("a"))
     kube.core.read_namespaced_config_map("a", kube.namespace)
     assert server.request_count(user_agent="conformance-agent") == 1
@@ -81,9 +77,7 @@ def test_write_count_counts_only_state_changing_verbs(
     assert server.write_count(user_agent="conformance-agent") == 4
 
 
-def test_request_records_describe_each_request(
-    kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api
-) -> None:
+def test_request_records_describe_each_request(kube: KubeEnv, server: ApiServer, agent: client.CoreV1Api) -> None:
     with pytest.raises(ApiException):
         agent.read_namespaced_config_map("missing", kube.namespace)
     [record] = [r for r in server.requests if r.user_agent.startswith("conformance-agent")]
@@ -182,9 +176,7 @@ def test_fault_without_a_count_lasts_until_cleared(kube: KubeEnv, server: ApiSer
     kube.core.list_namespaced_config_map(kube.namespace)
 
 
-def test_fault_410_on_a_watch_arrives_as_an_expired_error_event(
-    kube: KubeEnv, server: ApiServer
-) -> None:
+def test_fault_410_on_a_watch_arrives_as_an_expired_error_event(kube: KubeEnv, server: ApiServer) -> None:
     server.add_fault(FaultRule(verb="watch", resource="configmaps", code=410))
     version = kube.core.list_namespaced_config_map(kube.namespace).metadata.resource_version
     with pytest.raises(ApiException) as caught:

@@ -25,16 +25,12 @@ SUITE = {"suite": "watch"}
 (a real cluster publishes ``kube-root-ca.crt`` into each namespace)."""
 
 
-def _events(
-    kube: KubeEnv, stop_after: int, timeout: int = 10, **kwargs: Any
-) -> list[tuple[str, str]]:
+def _events(kube: KubeEnv, stop_after: int, timeout: int = 10, **kwargs: Any) -> list[tuple[str, str]]:
     """(type, name) of the first ``stop_after`` events of a config-map watch."""
     kwargs.setdefault("label_selector", "suite=watch")
     stream = watch.Watch()
     seen = []
-    for event in stream.stream(
-        kube.core.list_namespaced_config_map, kube.namespace, timeout_seconds=timeout, **kwargs
-    ):
+    for event in stream.stream(kube.core.list_namespaced_config_map, kube.namespace, timeout_seconds=timeout, **kwargs):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) >= stop_after:
             stream.stop()
@@ -145,14 +141,10 @@ def test_bookmark_carries_a_version_to_resume_from(kube: KubeEnv) -> None:
 
 
 def test_watch_of_custom_objects_sees_spec_and_status_writes(kube: KubeEnv) -> None:
-    created = kube.custom.create_namespaced_custom_object(
-        KSERVE, ISVC_VERSION, kube.namespace, ISVCS, isvc("m")
-    )
+    created = kube.custom.create_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, isvc("m"))
     version = created["metadata"]["resourceVersion"]
 
-    def patch(
-        method: Callable[..., Any], body: dict[str, Any]
-    ) -> None:
+    def patch(method: Callable[..., Any], body: dict[str, Any]) -> None:
         method(
             KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "m", body,
             _content_type="application/merge-patch+json",
@@ -180,9 +172,7 @@ def test_watch_from_a_compacted_version_is_410_expired(tmp_path: Path) -> None:
     from disvc.testing.apiserver import ApiServer
 
     with ApiServer(history=3) as server:
-        api_client = config.new_client_from_config(
-            config_file=server.write_kubeconfig(str(tmp_path / "kubeconfig"))
-        )
+        api_client = config.new_client_from_config(config_file=server.write_kubeconfig(str(tmp_path / "kubeconfig")))
         core = client.CoreV1Api(api_client)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="old")))
         first = core.create_namespaced_config_map("old", config_map("a"))

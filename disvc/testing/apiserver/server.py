@@ -178,6 +178,22 @@ def _content(obj: Obj, with_status: bool) -> Obj:
     return {k: v for k, v in obj.items() if k not in excluded}
 
 
+def _dropped_fields(before: Any, after: Any, prefix: str) -> list[str]:
+    """Field paths present in ``before`` but pruned from ``after``."""
+    dropped: list[str] = []
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key, value in before.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if key not in after:
+                dropped.append(path)
+            else:
+                dropped.extend(_dropped_fields(value, after[key], path))
+    elif isinstance(before, list) and isinstance(after, list):
+        for index, (item, kept) in enumerate(zip(before, after, strict=False)):
+            dropped.extend(_dropped_fields(item, kept, f"{prefix}[{index}]"))
+    return dropped
+
+
 def _schema_digest(schema: Obj | None) -> str:
     return hashlib.sha1(json.dumps(schema, sort_keys=True).encode()).hexdigest()
 
@@ -933,6 +949,7 @@ class ApiServer:
         subresource: str,
         manager: str | None,
         dry_run: bool,
+        strict: bool = False,
     ) -> tuple[Obj, bool]:
         """Run the type's write strategy on ``new`` and store it.
 
@@ -966,12 +983,14 @@ class ApiServer:
                     new["status"] = old.obj["status"]
                 else:
                     new.pop("status", None)
-            if old_meta.get("deletionTimestamp") and len(meta.get("finalizers") or []) > len(
-                old_meta.get("finalizers") or []
-            ):
-                raise errors.forbidden(
-                    rt, name, "no new finalizers can be added if the object is being deleted"
-                )
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if old_meta.get("deletionTimestamp") and added:
+                shown = ", ".join(f'"{f}"' for f in sorted(added))
+                raise errors.invalid(rt, name, [_Cause(
+                    "FieldValueForbidden", "metadata.finalizers",
+                    "Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers []string{{{shown}}}",
+                )])
         else:
             for key in ("uid", "creationTimestamp", "deletionTimestamp",
                         "deletionGracePeriodSeconds", "generation", "selfLink"):
@@ -980,7 +999,7 @@ class ApiServer:
                 self._reset_status(rt, new)
         meta.pop("resourceVersion", None)
         self._type_hooks(rt, old, new)
-        new = self._default_and_validate(rt, old, new, name)
+        new = self._default_and_validate(rt, old, new, name, strict)
         if manager is not None:
             new = apply.record_update(
                 old.obj if old is not None else None, new, manager=manager, now=now,
@@ -1016,11 +1035,23 @@ class ApiServer:
         self._after_store(rt, stored)
         return stored.obj, old is None
 
-    def _default_and_validate(self, rt: ResourceType, old: Stored | None, new: Obj, name: str) -> Obj:
+    def _default_and_validate(
+        self, rt: ResourceType, old: Stored | None, new: Obj, name: str, strict: bool
+    ) -> Obj:
         causes: list[validation.Cause] = []
         validator = self._validator(rt)
         if validator is not None:
-            new = validator.default(validator.prune(new))
+            pruned = validator.prune(new)
+            if strict:
+                unknown = _dropped_fields(
+                    {k: v for k, v in new.items() if k != "metadata"},
+                    {k: v for k, v in pruned.items() if k != "metadata"}, "",
+                )
+                if unknown:
+                    raise errors.bad_request(
+                        "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown)
+                    )
+            new = validator.default(pruned)
             causes.extend(validation.validate_metadata(new, dns1035=False))
             causes.extend(validator.validate(new, old.obj if old is not None else None))
         elif not rt.custom:
@@ -1171,6 +1202,7 @@ class ApiServer:
         obj, _ = self._commit(
             call, rt, None, body, subresource="",
             manager=self._field_manager(query, user_agent), dry_run=self._dry_run(query),
+            strict=_is_strict(query),
         )
         return self._respond_object(rt, obj, 201)
 
@@ -1190,11 +1222,15 @@ class ApiServer:
             if not rt.allow_create_on_update or call.subresource:
                 raise errors.not_found(rt, call.name)
             self._require_namespace_open(rt, call.namespace, call.name)
-            obj, _ = self._commit(call, rt, None, body, subresource="", manager=manager, dry_run=dry_run)
+            obj, _ = self._commit(
+                call, rt, None, body, subresource="", manager=manager, dry_run=dry_run,
+                strict=_is_strict(query),
+            )
             return self._respond_object(rt, obj, 201)
         self._check_precondition(rt, old, meta.get("resourceVersion"))
         obj, _ = self._commit(
-            call, rt, old, body, subresource=call.subresource, manager=manager, dry_run=dry_run
+            call, rt, old, body, subresource=call.subresource, manager=manager, dry_run=dry_run,
+            strict=_is_strict(query),
         )
         return self._respond_object(rt, obj)
 
@@ -1252,6 +1288,7 @@ class ApiServer:
         obj, _ = self._commit(
             call, rt, old, patched, subresource=call.subresource,
             manager=self._field_manager(query, user_agent), dry_run=dry_run,
+            strict=_is_strict(query),
         )
         return self._respond_object(rt, obj)
 
@@ -1313,7 +1350,8 @@ class ApiServer:
         if rt.namespaced:
             result["metadata"]["namespace"] = call.namespace
         obj, created = self._commit(
-            call, rt, old, result, subresource=call.subresource, manager=None, dry_run=dry_run
+            call, rt, old, result, subresource=call.subresource, manager=None, dry_run=dry_run,
+            strict=_is_strict(query),
         )
         return self._respond_object(rt, obj, 201 if created else 200)
 
@@ -1542,6 +1580,11 @@ class _Cause:
     type: str
     field: str
     message: str
+
+
+def _is_strict(query: _Query) -> bool:
+    """``fieldValidation=Strict``: unknown fields fail the write instead of being dropped."""
+    return query.get("fieldValidation") == "Strict"
 
 
 def _patch_options_invalid(field_path: str, reason: str, message: str) -> ApiError:
