@@ -134,5 +134,5 @@ class Informer:
     def _call(self, handler: Callable[..., None], *args: object) -> None:
         try:
             handler(*args)
-        except Exception:  # noqa: BLE001 - one faulty handler must not stop the cache
+        except Exception:
             log.exception("Event handler failed", kind=self.kind)

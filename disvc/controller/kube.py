@@ -28,8 +28,8 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
-from urllib.parse import quote, urlencode
+from typing import Final, Literal, Self, TypeAlias
+from urllib.parse import quote
 
 import tenacity
 import urllib3
@@ -66,9 +66,10 @@ LIST_PAGE_SIZE: Final = 500
 RETRY_ATTEMPTS: Final = 4
 RETRY_MAX_WAIT: Final = 1.0
 """Cap on our own backoff between attempts inside one call."""
-RETRY_AFTER_CAP: Final = 5.0
-"""Cap on a server's Retry-After we honour inside one call; longer waits are
-the queue's business."""
+RETRY_AFTER_CAP: Final = 2.0
+"""Longest Retry-After we wait out inside one call. A longer one ends the
+call at once: the error carries ``retry_after`` and the queue waits instead,
+without holding a worker."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,10 @@ def _api_calls() -> frozenset[ApiCall]:
             res = RESOURCES[kind]
             plural = f"{res.plural}/{subresource}" if subresource else res.plural
             calls.add(ApiCall(res.group, plural, verb))
+            if verb == "patch" and subresource is None:
+                # Server-side apply of an absent object creates it, and the API
+                # server authorizes that PATCH as "create" too.
+                calls.add(ApiCall(res.group, plural, "create"))
     return frozenset(calls)
 
 
@@ -191,7 +196,7 @@ class Watch(Iterator[Obj]):
     def __next__(self) -> Obj:
         return next(self._events)
 
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -292,14 +297,16 @@ def _decode_status(body: bytes) -> Obj:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, errors.TransientError) and not isinstance(exc, errors.ConflictError)
+    if not isinstance(exc, errors.TransientError) or isinstance(exc, errors.ConflictError):
+        return False
+    return exc.retry_after is None or exc.retry_after <= RETRY_AFTER_CAP
 
 
 def _retry_wait(state: tenacity.RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
-        return float(min(retry_after, RETRY_AFTER_CAP))
+        return float(retry_after)
     jittered: float = tenacity.wait_random_exponential(multiplier=0.05, max=RETRY_MAX_WAIT)(state)
     return jittered
 

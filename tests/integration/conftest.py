@@ -28,16 +28,21 @@ from disvc.testing.kserve_stub import KServeStub
 from .harness import STARTUP_TIMEOUT, Cluster, RunningController, StartController
 
 SHORT_NAMESPACE_SLUG: Final = 20
+CONTROLLER_TESTS: Final = "test_controller_"
 
 
 @pytest.fixture
 def kube(kube: KubeEnv, request: pytest.FixtureRequest) -> Iterator[KubeEnv]:
-    """The plugin's ``kube``, but in a namespace with a short name.
+    """For the controller tests, the plugin's ``kube`` in a namespace with a short name.
 
     The default Ingress host is ``<name>-<namespace>.<domain>`` and its first
     label must fit 63 characters; the plugin's namespaces (up to 63 characters
-    themselves) would make every PoC host invalid.
+    themselves) would make every PoC host invalid. Other tests in this
+    directory get the plugin's ``kube`` unchanged.
     """
+    if not request.module.__name__.rpartition(".")[2].startswith(CONTROLLER_TESTS):
+        yield kube
+        return
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
     namespace = f"t-{slug[:SHORT_NAMESPACE_SLUG].rstrip('-')}-{secrets.token_hex(3)}"
     core = client.CoreV1Api(kube.api_client)
@@ -103,6 +108,7 @@ def kserve(kube: KubeEnv) -> Iterator[KServeStub]:
 
 @pytest.fixture
 def cluster(kube: KubeEnv) -> Cluster:
+    """The test namespace as a kubectl user sees it."""
     return Cluster(kube)
 
 

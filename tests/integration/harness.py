@@ -101,7 +101,6 @@ class Cluster:
     def __init__(self, kube: KubeEnv) -> None:
         self.kube = kube
         self.ns = kube.namespace
-        self.custom = client.CustomObjectsApi(kube.api_client)
         self.core = client.CoreV1Api(kube.api_client)
         self.networking = client.NetworkingV1Api(kube.api_client)
 
@@ -109,20 +108,22 @@ class Cluster:
         return request_json(self.kube.api_client, method, path, body=body, content_type=content_type)
 
     def disvc(self, name: str) -> Obj:
-        obj: Obj = self.custom.get_namespaced_custom_object(GROUP, DISVC_VERSION, self.ns, DISVC_PLURAL, name)
-        return obj
+        return self.raw("GET", self.disvcs_path(name))
 
     def disvcs_path(self, name: str = "", subresource: str = "") -> str:
         path = f"/apis/{GROUP}/{DISVC_VERSION}/namespaces/{self.ns}/{DISVC_PLURAL}"
         return "/".join(p for p in (path, name, subresource) if p)
 
+    def isvcs_path(self, name: str = "") -> str:
+        path = f"/apis/{GROUP}/{ISVC_VERSION}/namespaces/{self.ns}/{ISVC_PLURAL}"
+        return f"{path}/{name}" if name else path
+
     def isvcs(self) -> dict[str, Obj]:
-        listed = self.custom.list_namespaced_custom_object(GROUP, ISVC_VERSION, self.ns, ISVC_PLURAL)
+        listed = self.raw("GET", self.isvcs_path())
         return {i["metadata"]["name"]: i for i in listed["items"]}
 
     def isvc(self, name: str) -> Obj:
-        obj: Obj = self.custom.get_namespaced_custom_object(GROUP, ISVC_VERSION, self.ns, ISVC_PLURAL, name)
-        return obj
+        return self.raw("GET", self.isvcs_path(name))
 
     def services(self) -> dict[str, Obj]:
         listed = self.raw("GET", f"/api/v1/namespaces/{self.ns}/services")
@@ -150,10 +151,8 @@ class Cluster:
                 {"type": "Ready", "status": status, "lastTransitionTime": "2024-01-01T00:00:00Z"},
             ],
         }}
-        return self.raw(
-            "PATCH", f"/apis/{GROUP}/{ISVC_VERSION}/namespaces/{self.ns}/{ISVC_PLURAL}/{name}/status",
-            body=body, content_type="application/merge-patch+json",
-        )
+        return self.raw("PATCH", f"{self.isvcs_path(name)}/status", body=body,
+                        content_type="application/merge-patch+json")
 
 
 def condition(obj: Obj, kind: str) -> Obj | None:

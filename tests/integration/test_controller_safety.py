@@ -72,7 +72,8 @@ def test_a_child_edited_by_hand_is_put_back(
 def test_a_foreign_object_with_a_child_name_is_left_alone_and_reported(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:
-    foreign = cluster.core.create_namespaced_service(kube.namespace, {
+    foreign = cluster.raw("POST", f"/api/v1/namespaces/{kube.namespace}/services", body={
+        "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": NAME, "labels": {"app": "not-ours"}},
         "spec": {"selector": {"app": "not-ours"}, "ports": [{"port": 9000, "targetPort": 9000}]},
     })
@@ -90,8 +91,8 @@ def test_a_foreign_object_with_a_child_name_is_left_alone_and_reported(
 
     eventually(conflict_reported)
     service = cluster.services()[NAME]
-    assert service["metadata"]["uid"] == foreign.metadata.uid
-    assert service["metadata"]["resourceVersion"] == foreign.metadata.resource_version
+    assert service["metadata"]["uid"] == foreign["metadata"]["uid"]
+    assert service["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"]
     assert "disvc" not in (service["metadata"].get("labels") or {})
     assert not service["metadata"].get("ownerReferences")
 

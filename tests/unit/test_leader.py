@@ -145,7 +145,7 @@ def test_a_lost_create_race_is_not_leadership() -> None:
     leases, clock = FakeLeases(), SteppedClock()
     b = candidate(leases, "b", clock)
     original_get = leases.get_lease
-    leases.get_lease = lambda ns, name: None  # type: ignore[method-assign]
+    leases.get_lease = lambda namespace, name: None  # type: ignore[method-assign]
     candidate(leases, "a", clock).try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
     leases.get_lease = original_get  # type: ignore[method-assign]
