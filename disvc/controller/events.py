@@ -168,10 +168,10 @@ class EventRecorder:
         )
         now = self._now()
         recent = self._recent.get(key)
-        if recent is not None and self._monotonic() - recent.written_at < self._window:
-            if self._repeat(recent, now):
-                self._recent.move_to_end(key)
-                return
+        fresh = recent is not None and self._monotonic() - recent.written_at < self._window
+        if fresh and recent is not None and self._repeat(recent, now):
+            self._recent.move_to_end(key)
+            return
         created = self._sink.create_event(self._new_event(regarding, namespace, event, now))
         self._remember(key, _Recent(
             name=created.get("metadata", {}).get("name", ""), namespace=namespace, count=1,

@@ -168,12 +168,12 @@ class Manager:
     def run(self, stop: threading.Event) -> int:
         """Run until ``stop`` is set (or the Lease is lost); returns the exit code."""
         threading.Thread(target=self._forward, args=(stop,), name="manager-stop", daemon=True).start()
-        self._start_servers()
-        self.events.start()
-        for informer in self.informers.values():
-            informer.start()
         leader_thread: threading.Thread | None = None
         try:
+            self._start_servers()
+            self.events.start()
+            for informer in self.informers.values():
+                informer.start()
             if not self._wait_for_sync():
                 return EXIT_OK  # stopped before the caches filled
             if self.elector is not None:

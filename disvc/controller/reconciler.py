@@ -22,6 +22,7 @@ import structlog
 from disvc.builders import desired
 from disvc.builders.desired import BuildOptions
 from disvc.builders.types import ChildKind, Obj, ObjectKey
+from disvc.controller.errors import NotFoundError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
 
 log = structlog.get_logger(__name__)
@@ -62,7 +63,10 @@ class DisvcReconciler:
         for ref in want.plan.delete:
             self.writer.delete(ref)
         if want.status != disvc.get("status"):
-            self.writer.apply_status(disvc, want.status)
+            try:
+                self.writer.apply_status(disvc, want.status)
+            except NotFoundError:
+                return Result()  # deleted while we reconciled; its delete event is on the way
         for event in want.events:
             self.events.emit(disvc, event)
         if want.plan.is_empty and want.status == disvc.get("status"):

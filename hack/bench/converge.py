@@ -43,7 +43,7 @@ from pathlib import Path
 
 import harness
 import hotspots
-from harness import CONTROLLER_USER_AGENT, Controller, Timeout, loopback, median, settle
+from harness import CONTROLLER_USER_AGENT, Controller, Timeout, cpu_seconds, loopback, median, settle
 
 BASELINE_USER_AGENT = "OpenAPI-Generator"
 """The ``kubernetes`` client's default User-Agent (the baseline script's)."""
@@ -63,6 +63,16 @@ class SteadyState:
 
 
 @dataclass(slots=True)
+class BaselineRun:
+    seconds: float
+    writes: int
+    script_cpu: float
+    """CPU seconds of the baseline script (first to last write)."""
+    server_cpu: float
+    """CPU seconds of this process (the API server) over the same span."""
+
+
+@dataclass(slots=True)
 class ControllerRun:
     seconds: float
     """First DISVC create -> every DISVC converged."""
@@ -71,6 +81,12 @@ class ControllerRun:
     writes: dict[str, int]
     reads: dict[str, int]
     ready_seconds: float
+    controller_cpu: float
+    """CPU seconds of the controller, first create -> converged."""
+    server_cpu: float
+    """CPU seconds of this process (the API server) over the same span."""
+    creator_cpu: float
+    """CPU seconds of the script creating the DISVCs."""
     steady: SteadyState | None = None
 
 
@@ -78,15 +94,18 @@ class ControllerRun:
 class Report:
     n: int
     replicas: int
-    baseline_seconds: list[float] = field(default_factory=list)
-    baseline_writes: int = 0
+    baseline: list[BaselineRun] = field(default_factory=list)
     controller: list[ControllerRun] = field(default_factory=list)
 
 
-def measure_baseline(n: int, replicas: int, timeout: float) -> tuple[float, int]:
+def measure_baseline(n: int, replicas: int, timeout: float) -> BaselineRun:
     with loopback() as env:
-        run = harness.run_script(env.kubeconfig, n, replicas, timeout=timeout)
-        return run.seconds, env.write_count(BASELINE_USER_AGENT)
+        script = harness.WorkloadScript(env.kubeconfig, n, replicas)
+        server_cpu = cpu_seconds()
+        script.go()
+        run = script.result(timeout)
+        # the span is the script's own plus pipe latency: close enough for CPU
+        return BaselineRun(run.seconds, env.write_count(BASELINE_USER_AGENT), run.cpu, cpu_seconds() - server_cpu)
 
 
 def measure_controller(args: argparse.Namespace, workdir: Path, steady: bool, profile: Path | None) -> ControllerRun:
@@ -96,6 +115,7 @@ def measure_controller(args: argparse.Namespace, workdir: Path, steady: bool, pr
         try:
             ready = controller.wait_ready()
             creator = harness.WorkloadScript(env.kubeconfig, n, replicas, disvcs_only=True)
+            controller_cpu, server_cpu = controller.cpu(), cpu_seconds()
             creator.go()
             harness.wait_for(
                 f"{n} DISVCs to converge",
@@ -104,6 +124,7 @@ def measure_controller(args: argparse.Namespace, workdir: Path, steady: bool, pr
                 interval=0.02,
             )
             converged_at = time.monotonic()
+            controller_cpu, server_cpu = controller.cpu() - controller_cpu, cpu_seconds() - server_cpu
             created = creator.result(args.timeout)
             _, last_write = settle(lambda: env.write_count(CONTROLLER_USER_AGENT), args.quiet, args.timeout)
             run = ControllerRun(
@@ -112,6 +133,9 @@ def measure_controller(args: argparse.Namespace, workdir: Path, steady: bool, pr
                 writes=dict(env.requests_by(CONTROLLER_USER_AGENT)),
                 reads=dict(env.requests_by(CONTROLLER_USER_AGENT, writes_only=False)),
                 ready_seconds=ready,
+                controller_cpu=controller_cpu,
+                server_cpu=server_cpu,
+                creator_cpu=created.cpu,
             )
             if steady:
                 # stops this controller and runs a restarted one of its own
@@ -176,7 +200,7 @@ def _breakdown(counts: dict[str, int]) -> str:
 
 def print_report(report: Report) -> None:
     n, r = report.n, report.replicas
-    base = median(report.baseline_seconds)
+    base = median([run.seconds for run in report.baseline])
     ctl = median([run.seconds for run in report.controller])
     last = median([run.last_write_seconds for run in report.controller])
     minimum = n * (r + 3 + 1)
@@ -186,12 +210,22 @@ def print_report(report: Report) -> None:
     print(f"disvc convergence benchmark  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
           f"{os.cpu_count()} CPUs  Python {platform.python_version()}")
     print(f"N = {n} DISVCs, R = {r} replica(s), {len(report.controller)} repeat(s) (median; all runs in brackets)")
-    print(f"  baseline script (typed client, sequential)     {base:7.2f} s  {_runs(report.baseline_seconds)}"
-          f"  ({report.baseline_writes} writes)")
+    print(f"  baseline script (typed client, sequential)     {base:7.2f} s  {_runs([x.seconds for x in report.baseline])}"
+          f"  ({report.baseline[-1].writes} writes)")
     print(f"  controller: first create -> converged          {ctl:7.2f} s  {_runs([x.seconds for x in report.controller])}")
     print(f"  controller: first create -> last write         {last:7.2f} s  {_runs([x.last_write_seconds for x in report.controller])}")
     print(f"  controller /readyz after start                 {median([x.ready_seconds for x in report.controller]):7.2f} s")
     print(f"  TIME RATIO controller/baseline                 {ctl / base:7.2f}    (target <= 1.2)")
+    print(f"  time ratio to the last write                   {last / base:7.2f}")
+    b_cpu = median([x.script_cpu for x in report.baseline])
+    b_srv = median([x.server_cpu for x in report.baseline])
+    c_cpu = median([x.controller_cpu for x in report.controller])
+    c_srv = median([x.server_cpu for x in report.controller])
+    c_new = median([x.creator_cpu for x in report.controller])
+    print(f"  CPU s, baseline run: script {b_cpu:.2f}, API server {b_srv:.2f}")
+    print(f"  CPU s, controller run: controller {c_cpu:.2f}, DISVC creator {c_new:.2f}, API server {c_srv:.2f}")
+    print(f"  cpu ratio (controller+creator)/script          {(c_cpu + c_new) / b_cpu:7.2f}    "
+          f"API server cpu ratio {c_srv / b_srv:.2f}")
     print(f"  controller writes (without Events)             {writes:7d}    minimum N*(R+3+1) = {minimum}")
     print(f"  WRITE RATIO writes/minimum                     {writes / minimum:7.2f}    (target <= 1.05)")
     print(f"    by verb/resource: {_breakdown({k: v for k, v in first.writes.items() if not k.endswith(' events')})}")
@@ -233,10 +267,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="disvc-bench-") as tmp:
             workdir = Path(tmp)
             for repeat in range(args.repeat):
-                seconds, writes = measure_baseline(args.n, args.replicas, args.timeout)
-                report.baseline_seconds.append(seconds)
-                report.baseline_writes = writes
-                print(f"[{repeat + 1}/{args.repeat}] baseline {seconds:.2f} s", flush=True)
+                baseline = measure_baseline(args.n, args.replicas, args.timeout)
+                report.baseline.append(baseline)
+                print(f"[{repeat + 1}/{args.repeat}] baseline {baseline.seconds:.2f} s", flush=True)
                 profile = None
                 if args.profile is not None and repeat == 0:
                     args.profile.mkdir(parents=True, exist_ok=True)

@@ -209,6 +209,8 @@ class ScriptRun:
     end: float
     seconds: float
     writes: int
+    cpu: float
+    """CPU seconds the script itself used between ``start`` and ``end``."""
 
 
 class WorkloadScript:
@@ -245,7 +247,7 @@ class WorkloadScript:
         if self.process.returncode != 0:
             raise RuntimeError(f"baseline.py failed with exit code {self.process.returncode}")
         data = json.loads(out.strip().splitlines()[-1])
-        return ScriptRun(data["start"], data["end"], data["seconds"], data["writes"])
+        return ScriptRun(data["start"], data["end"], data["seconds"], data["writes"], data["cpu"])
 
 
 def run_script(kubeconfig: str, n: int, replicas: int, disvcs_only: bool = False, timeout: float = 600.0) -> ScriptRun:
@@ -347,6 +349,10 @@ class Controller:
             interval=0.1,
         )
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the controller has used so far."""
+        return cpu_seconds(self.pid)
+
     def rss(self) -> int:
         """Resident set size of the controller process, in bytes."""
         return int(psutil.Process(self.pid).memory_info().rss)
@@ -362,6 +368,12 @@ class Controller:
         code = terminate(self.process, timeout)
         self.log.close()
         return code
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one when None)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def median(values: Sequence[float]) -> float:

@@ -12,6 +12,7 @@ import yaml
 from disvc.testing.apiserver import FaultRule
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
+
 from .harness import POC1, Cluster, RunningController, condition
 
 pytestmark = pytest.mark.substrate_only

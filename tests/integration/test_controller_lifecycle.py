@@ -22,6 +22,7 @@ import yaml
 from disvc.testing.apiserver import FaultRule
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
+
 from .harness import (
     CONTROLLER_USER_AGENT,
     POC1,

@@ -14,6 +14,7 @@ import yaml
 
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
+
 from .harness import POC1, Cluster, RunningController, condition
 
 NAME = "sklearn-v2-iris-rest"

@@ -14,7 +14,7 @@ from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.diff import Plan
 from disvc.builders.types import ChildKind, ChildRef, EventSpec, Obj, ObjectKey
-from disvc.controller.errors import ConflictError
+from disvc.controller.errors import ConflictError, NotFoundError
 from disvc.controller.reconcile import Result
 from disvc.controller.reconciler import DisvcReconciler
 
@@ -59,6 +59,7 @@ class FakeReader:
 class FakeWriter:
     calls: list[tuple[str, object]] = field(default_factory=list)
     fail_apply: Exception | None = None
+    fail_status: Exception | None = None
 
     def apply(self, obj: Obj) -> Obj:
         if self.fail_apply is not None:
@@ -70,6 +71,8 @@ class FakeWriter:
         self.calls.append(("delete", ref.name))
 
     def apply_status(self, disvc: Obj, status: Obj) -> Obj:
+        if self.fail_status is not None:
+            raise self.fail_status
         self.calls.append(("status", status))
         return {**disvc, "status": status}
 
@@ -224,3 +227,12 @@ def test_a_conflict_propagates_to_the_worker_and_stops_the_reconcile(harness: Ha
     with pytest.raises(ConflictError):
         harness.reconciler.reconcile(KEY)
     assert harness.writer.calls == []
+
+
+def test_a_disvc_deleted_during_the_reconcile_ends_it_quietly(harness: Harness) -> None:
+    harness.writer.fail_status = NotFoundError("gone")
+    warning = EventSpec("Normal", "Created", "Created Service ns/iris")
+    harness.state.answers = [Desired(plan=Plan(), status={"replicas": 1}, events=(warning,), recheck_after=5.0)]
+
+    assert harness.reconciler.reconcile(KEY) == Result()
+    assert harness.events.emitted == []
