@@ -176,6 +176,9 @@ def load_api_client(kubeconfig: str | None) -> k8s_client.ApiClient:
     # Workers, watches and the leader elector share one pool; a pool smaller
     # than that concurrency would open and discard connections per request.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
+    # urllib3 would otherwise wait out Retry-After and retry idempotent calls
+    # itself, under the tenacity retry here: two back-offs for one failure.
+    configuration.retries = False
     return k8s_client.ApiClient(configuration)
 
 

@@ -21,11 +21,9 @@ Registered as a plugin by ``tests/conftest.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,12 +31,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from disvc.testing.crds import CRD_PATH, crds_to_install, install_crds, load_yaml_documents
+from disvc.testing.polling import eventually
+from disvc.testing.rawapi import request_json, status_of
+
 if TYPE_CHECKING:
     from disvc.testing.apiserver import ApiServer
+
+# Tests import their plumbing from this one module.
+__all__ = [
+    "CRD_PATH",
+    "KubeEnv",
+    "crds_to_install",
+    "eventually",
+    "kube",
+    "kube_session",
+    "request_json",
+    "status_of",
+]
 
 T = TypeVar("T")
 
@@ -48,39 +61,10 @@ SUBSTRATE_ONLY: Final = "substrate_only"
 TEST_FIELD_MANAGER: Final = "test"
 """Field manager of objects tests apply with ``KubeEnv.apply_yaml``."""
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
-DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
-ISVC_CRD_FILE: Final = REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
-
-ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
-CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 Backend = Literal["kubeconfig", "envtest", "substrate"]
 
 JsonObject = dict[str, Any]
-
-
-def eventually(fn: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
-    """Call ``fn`` until it returns without AssertionError; return its value.
-
-    At the deadline the last AssertionError propagates, so the test reports
-    what was still wrong rather than "timed out". Any other exception
-    propagates at once: it is a bug, not a state still converging.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval)
-
-
-def status_of(error: ApiException) -> JsonObject:
-    """The ``Status`` object in an error answer (reason, message, details, code)."""
-    body: JsonObject = json.loads(error.body or "{}")
-    return body
 
 
 def selected_backend() -> Backend:
@@ -91,45 +75,6 @@ def selected_backend() -> Backend:
     if os.environ.get(ASSETS_ENV):
         return "envtest"
     return "substrate"
-
-
-# --- raw JSON requests -------------------------------------------------------
-# CRDs (a 2 MB schema for KServe's) and arbitrary YAML go through raw JSON:
-# the typed client would validate them into pydantic models for nothing.
-
-
-def request_json(
-    api_client: client.ApiClient,
-    method: str,
-    path: str,
-    *,
-    body: object = None,
-    query: list[tuple[str, str]] | None = None,
-    content_type: str = "application/json",
-) -> JsonObject:
-    """One authenticated request with a JSON body; the decoded JSON answer.
-
-    Raises ``ApiException`` (its status, reason and body) on a non-2xx
-    answer, the same as the typed client does.
-    """
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = content_type
-    method, url, headers, body, _ = api_client.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query or [],
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api_client.call_api(method, url, header_params=headers, body=body)
-    response.read()  # type: ignore[no-untyped-call]
-    if not 200 <= response.status <= 299:
-        api_client.response_deserialize(response, {})  # raises ApiException
-    data = response.data
-    answer: JsonObject = json.loads(data) if data else {}
-    return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,116 +196,6 @@ def start_session(tmp_dir: Path) -> Session:
 # --- CRDs --------------------------------------------------------------------
 
 
-def _load_yaml_documents(text: str) -> list[JsonObject]:
-    # libyaml: the KServe CRD is 2 MB, the pure-Python loader takes seconds.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [doc for doc in yaml.load_all(text, Loader=loader) if doc]
-
-
-def minimal_isvc_crd() -> JsonObject:
-    """An InferenceService CRD that accepts anything and has a status
-    subresource: a stand-in when KServe's real CRD file is missing."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": ISVC_CRD_NAME},
-        "spec": {
-            "group": "serving.kserve.io",
-            "scope": "Namespaced",
-            "names": {
-                "plural": "inferenceservices",
-                "singular": "inferenceservice",
-                "kind": "InferenceService",
-                "listKind": "InferenceServiceList",
-                "shortNames": ["isvc"],
-            },
-            "versions": [
-                {
-                    "name": "v1beta1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
-def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE) -> list[tuple[JsonObject, bool]]:
-    """(CRD, replace-if-present) for every CRD the suite needs.
-
-    Ours are replaced when present, so a session always tests the CRD in the
-    tree. KServe's is left alone when present: on a real cluster it belongs
-    to the KServe installation.
-    """
-    wanted: list[tuple[JsonObject, bool]] = []
-    if disvc_dir.is_dir():
-        for path in sorted(disvc_dir.glob("*.yaml")):
-            for doc in _load_yaml_documents(path.read_text()):
-                if doc.get("kind") == "CustomResourceDefinition":
-                    wanted.append((doc, True))
-    if isvc_file.is_file():
-        docs = _load_yaml_documents(isvc_file.read_text())
-        wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
-    else:
-        warnings.warn(
-            f"{isvc_file} not found: installing a schema-less InferenceService CRD",
-            stacklevel=2,
-        )
-        wanted.append((minimal_isvc_crd(), False))
-    return wanted
-
-
-def _is_established(crd: JsonObject) -> bool:
-    conditions = crd.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
-
-
-def install_crd(api_client: client.ApiClient, crd: JsonObject, replace: bool, timeout: float = 60.0) -> None:
-    """Create (or replace) a CRD, then wait until it is Established and its
-    resource answers a list: only then can tests create objects of it."""
-    name = crd["metadata"]["name"]
-    try:
-        request_json(api_client, "POST", CRD_PATH, body=crd)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        if replace:
-            live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
-            metadata = {**crd["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}
-            body = {**crd, "metadata": metadata}
-            request_json(api_client, "PUT", f"{CRD_PATH}/{name}", body=body)
-
-    def established() -> None:
-        live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
-        assert _is_established(live), f"CRD {name} not Established: {live.get('status')}"
-
-    eventually(established, timeout=timeout, interval=0.1)
-    spec = crd["spec"]
-    served = next(v["name"] for v in spec["versions"] if v.get("served", True))
-    list_path = f"/apis/{spec['group']}/{served}/{spec['names']['plural']}"
-
-    def served_now() -> None:
-        try:
-            request_json(api_client, "GET", list_path, query=[("limit", "1")])
-        except ApiException as error:
-            assert error.status != 404, f"{list_path} not served yet"
-            raise
-
-    eventually(served_now, timeout=timeout, interval=0.1)
-
-
-def install_crds(api_client: client.ApiClient) -> None:
-    for crd, replace in crds_to_install():
-        install_crd(api_client, crd, replace)
-
-
 # --- per-test environment ----------------------------------------------------
 
 
@@ -404,7 +239,7 @@ class KubeEnv:
         text = _read_source(source)
         target = namespace or self.namespace
         applied = []
-        for obj in _load_yaml_documents(text):
+        for obj in load_yaml_documents(text):
             info = self.session.resource_info(obj["apiVersion"], obj["kind"])
             metadata = obj.setdefault("metadata", {})
             if info.namespaced:

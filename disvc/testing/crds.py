@@ -1,0 +1,139 @@
+"""The CRDs a DISVC needs, and installing them on any API server.
+
+Our DistributedInferenceService CRD (``config/crd/bases``) and KServe's
+InferenceService CRD (``../shared/kserve`` beside the repository; a
+schema-less stand-in when that file is absent). Used by the test session,
+the demo and the benchmarks, on the loopback API or a real cluster.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from disvc.testing.polling import eventually
+from disvc.testing.rawapi import request_json
+
+JsonObject = dict[str, Any]
+
+REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
+ISVC_CRD_FILE: Final = REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+
+ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
+CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def load_yaml_documents(text: str) -> list[JsonObject]:
+    # libyaml: the KServe CRD is 2 MB, the pure-Python loader takes seconds.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [doc for doc in yaml.load_all(text, Loader=loader) if doc]
+
+
+def minimal_isvc_crd() -> JsonObject:
+    """An InferenceService CRD that accepts anything and has a status
+    subresource: a stand-in when KServe's real CRD file is missing."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": ISVC_CRD_NAME},
+        "spec": {
+            "group": "serving.kserve.io",
+            "scope": "Namespaced",
+            "names": {
+                "plural": "inferenceservices",
+                "singular": "inferenceservice",
+                "kind": "InferenceService",
+                "listKind": "InferenceServiceList",
+                "shortNames": ["isvc"],
+            },
+            "versions": [
+                {
+                    "name": "v1beta1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE) -> list[tuple[JsonObject, bool]]:
+    """(CRD, replace-if-present) for every CRD the suite needs.
+
+    Ours are replaced when present, so a session always tests the CRD in the
+    tree. KServe's is left alone when present: on a real cluster it belongs
+    to the KServe installation.
+    """
+    wanted: list[tuple[JsonObject, bool]] = []
+    if disvc_dir.is_dir():
+        for path in sorted(disvc_dir.glob("*.yaml")):
+            for doc in load_yaml_documents(path.read_text()):
+                if doc.get("kind") == "CustomResourceDefinition":
+                    wanted.append((doc, True))
+    if isvc_file.is_file():
+        docs = load_yaml_documents(isvc_file.read_text())
+        wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
+    else:
+        warnings.warn(
+            f"{isvc_file} not found: installing a schema-less InferenceService CRD",
+            stacklevel=2,
+        )
+        wanted.append((minimal_isvc_crd(), False))
+    return wanted
+
+
+def _is_established(crd: JsonObject) -> bool:
+    conditions = crd.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def install_crd(api_client: client.ApiClient, crd: JsonObject, replace: bool, timeout: float = 60.0) -> None:
+    """Create (or replace) a CRD, then wait until it is Established and its
+    resource answers a list: only then can tests create objects of it."""
+    name = crd["metadata"]["name"]
+    try:
+        request_json(api_client, "POST", CRD_PATH, body=crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        if replace:
+            live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
+            metadata = {**crd["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]}
+            body = {**crd, "metadata": metadata}
+            request_json(api_client, "PUT", f"{CRD_PATH}/{name}", body=body)
+
+    def established() -> None:
+        live = request_json(api_client, "GET", f"{CRD_PATH}/{name}")
+        assert _is_established(live), f"CRD {name} not Established: {live.get('status')}"
+
+    eventually(established, timeout=timeout, interval=0.1)
+    spec = crd["spec"]
+    served = next(v["name"] for v in spec["versions"] if v.get("served", True))
+    list_path = f"/apis/{spec['group']}/{served}/{spec['names']['plural']}"
+
+    def served_now() -> None:
+        try:
+            request_json(api_client, "GET", list_path, query=[("limit", "1")])
+        except ApiException as error:
+            assert error.status != 404, f"{list_path} not served yet"
+            raise
+
+    eventually(served_now, timeout=timeout, interval=0.1)
+
+
+def install_crds(api_client: client.ApiClient) -> None:
+    for crd, replace in crds_to_install():
+        install_crd(api_client, crd, replace)
