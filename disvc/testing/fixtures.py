@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pytest
 from kubernetes import client, config
@@ -53,7 +53,6 @@ __all__ = [
     "status_of",
 ]
 
-T = TypeVar("T")
 
 KUBECONFIG_ENV: Final = "DISVC_TEST_KUBECONFIG"
 ASSETS_ENV: Final = "KUBEBUILDER_ASSETS"

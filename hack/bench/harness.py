@@ -288,7 +288,7 @@ class Controller:
         ]
         if self.profile is not None:
             argv = [
-                str(Path(PYTHON).parent / "py-spy"), "record", "--format", "raw", "--rate", "250",
+                str(Path(PYTHON).parent / "py-spy"), "record", "--format", "raw", "--rate", "250", "--gil",
                 "--nonblocking", "--output", str(self.profile), "--", *argv,
             ]
         self.log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
