@@ -87,6 +87,8 @@ class ControllerRun:
     """CPU seconds of this process (the API server) over the same span."""
     creator_cpu: float
     """CPU seconds of the script creating the DISVCs."""
+    reconciles: float
+    """``controller_runtime_reconcile_total`` once settled (ideal: about N)."""
     steady: SteadyState | None = None
 
 
@@ -136,6 +138,7 @@ def measure_controller(args: argparse.Namespace, workdir: Path, steady: bool, pr
                 controller_cpu=controller_cpu,
                 server_cpu=server_cpu,
                 creator_cpu=created.cpu,
+                reconciles=controller.reconciles(),
             )
             if steady:
                 # stops this controller and runs a restarted one of its own
@@ -229,6 +232,7 @@ def print_report(report: Report) -> None:
     print(f"  controller writes (without Events)             {writes:7d}    minimum N*(R+3+1) = {minimum}")
     print(f"  WRITE RATIO writes/minimum                     {writes / minimum:7.2f}    (target <= 1.05)")
     print(f"    by verb/resource: {_breakdown({k: v for k, v in first.writes.items() if not k.endswith(' events')})}")
+    print(f"  reconciles until settled                       {first.reconciles:7.0f}    ({first.reconciles / n:.1f} per DISVC)")
     print(f"  Events written (reported apart)                {_events(first.writes):7d}")
     print(f"  controller reads: {_breakdown(first.reads)}")
     steady = first.steady

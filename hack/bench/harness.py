@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -32,14 +31,13 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Final, TypeVar
 
+import psutil  # type: ignore[import-untyped]
 import workload  # first: puts the repository on sys.path
-
-import psutil
 from kubernetes import client, config
 
+from disvc.testing import fixtures
 from disvc.testing.apiserver import ApiServer
 from disvc.testing.apiserver.server import WRITE_VERBS
-from disvc.testing.fixtures import install_crds
 
 T = TypeVar("T")
 
@@ -111,7 +109,7 @@ def terminate(process: subprocess.Popen[Any], timeout: float = 15.0) -> int | No
 
 
 def stop_all() -> None:
-    for process in list(_CHILDREN):
+    for process in _CHILDREN:
         terminate(process, timeout=5.0)
 
 
@@ -134,9 +132,10 @@ class Loopback:
     def __init__(self, workdir: Path) -> None:
         self.server = ApiServer().start()
         self.kubeconfig = self.server.write_kubeconfig(str(workdir / "kubeconfig"))
-        self.api_client = config.new_client_from_config(config_file=self.kubeconfig)
-        install_crds(self.api_client)
-        client.CoreV1Api(self.api_client).create_namespace({"metadata": {"name": workload.NAMESPACE}})
+        self.api_client = config.new_client_from_config(config_file=self.kubeconfig)  # type: ignore[no-untyped-call]
+        fixtures.install_crds(self.api_client)  # type: ignore[attr-defined]  # not in fixtures.__all__
+        namespace: Any = {"metadata": {"name": workload.NAMESPACE}}  # a dict body, as scripts pass
+        client.CoreV1Api(self.api_client).create_namespace(namespace)
         self.server.reset_requests()
 
     def close(self) -> None:
@@ -152,7 +151,7 @@ class Loopback:
         """
 
         def count_on_loop() -> int:
-            storage = self.server._storage  # noqa: SLF001 - see docstring
+            storage = self.server._storage
             done = 0
             for index in range(count):
                 name = workload.disvc_name(index)
@@ -169,7 +168,7 @@ class Loopback:
                     done += 1
             return done
 
-        return int(self.server._on_loop(count_on_loop) or 0)  # noqa: SLF001
+        return int(self.server._on_loop(count_on_loop) or 0)
 
     def requests_by(self, user_agent: str, writes_only: bool = True) -> collections.Counter[str]:
         """``verb resource[/subresource]`` -> count, for one client."""
@@ -329,7 +328,11 @@ class Controller:
 
     def wait_ready(self, timeout: float = 120.0) -> float:
         """Wait for ``/readyz`` 200; returns seconds since start."""
-        wait_for("/readyz", lambda: (self._check_alive(), self._get("/readyz", self.health_port)[0] == 200)[1], timeout)
+        def ready() -> bool:
+            self._check_alive()
+            return self._get("/readyz", self.health_port)[0] == 200
+
+        wait_for("/readyz", ready, timeout)
         return time.monotonic() - self.started
 
     def reconciles(self) -> float:
@@ -342,12 +345,11 @@ class Controller:
         return total
 
     def wait_reconciles(self, at_least: float, timeout: float) -> float:
-        return wait_for(
-            f"{at_least:.0f} reconciles",
-            lambda: (lambda got: got if got >= at_least else None)(self.reconciles()),
-            timeout,
-            interval=0.1,
-        )
+        def enough() -> float | None:
+            got = self.reconciles()
+            return got if got >= at_least else None
+
+        return wait_for(f"{at_least:.0f} reconciles", enough, timeout, interval=0.1)
 
     def cpu(self) -> float:
         """CPU seconds (user + system) the controller has used so far."""

@@ -4,6 +4,11 @@
 (one line per distinct stack: ``frame;frame;...;frame count``, outermost
 first, idle threads already left out by py-spy) and prints:
 
+Samples spent importing modules (start-up, before ``/readyz``) are left
+out unless ``--include-imports``; ``converge.py`` records with ``--gil`` so
+only the thread holding the GIL is sampled: the profile is of CPU, not of
+time spent waiting for the API server.
+
 - self time: the innermost frame of each sample, grouped per function;
 - inclusive time per function of this project (``disvc/``): how much of the
   busy time passes through it, so a costly call is charged to the project
@@ -11,7 +16,7 @@ first, idle threads already left out by py-spy) and prints:
 - inclusive time per library (the top-level package of each frame, counted
   once per sample).
 
-Shares are of all busy samples of the controller process.
+Shares are of all kept samples of the controller process.
 
 Usage: ``python hack/bench/hotspots.py PROFILE [--top 20]``.
 """
@@ -66,9 +71,15 @@ def load(path: Path) -> list[tuple[list[str], int]]:
     return stacks
 
 
-def summary(path: Path, top: int = 20) -> str:
-    stacks = load(path)
+def _is_import(frames: list[str]) -> bool:
+    return any("importlib" in frame for frame in frames)
+
+
+def summary(path: Path, top: int = 20, include_imports: bool = False) -> str:
+    everything = load(path)
+    stacks = [(f, c) for f, c in everything if include_imports or not _is_import(f)]
     total = sum(count for _, count in stacks)
+    imports = sum(count for _, count in everything) - total
     if not total:
         return f"{path}: no samples"
     self_time: collections.Counter[str] = collections.Counter()
@@ -87,7 +98,9 @@ def summary(path: Path, top: int = 20) -> str:
         rows += [f"  {100 * n / total:5.1f}%  {what}" for what, n in counts.most_common(top)]
         return rows
 
-    lines = [f"Where the controller's time goes ({total} busy samples, {path})"]
+    lines = [f"Where the controller's time goes ({total} samples holding the GIL, {path})"]
+    if imports:
+        lines.append(f"  ({imports} more samples spent importing modules at start-up are left out)")
     lines += table("self time (innermost frame):", self_time)
     lines += table("inclusive time, project functions:", inclusive)
     lines += table("inclusive time, by package:", libraries)
@@ -98,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--include-imports", action="store_true", help="keep start-up import samples")
     args = parser.parse_args(argv)
-    print(summary(args.profile, args.top))
+    print(summary(args.profile, args.top, args.include_imports))
     return 0
 
 

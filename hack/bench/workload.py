@@ -19,8 +19,8 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as `python hack/bench/<name>.py` from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from disvc.builders import desired, names  # noqa: E402
-from disvc.builders.types import DISVC_API_VERSION, DISVC_KIND  # noqa: E402
+from disvc.builders import desired, names
+from disvc.builders.types import DISVC_API_VERSION, DISVC_KIND
 
 Obj = dict[str, Any]
 

@@ -107,6 +107,15 @@ class Cluster:
     def raw(self, method: str, path: str, body: object = None, content_type: str = "application/json") -> Obj:
         return request_json(self.kube.api_client, method, path, body=body, content_type=content_type)
 
+    def find(self, path: str) -> Obj | None:
+        """GET an object; None while it does not exist (for polling)."""
+        try:
+            return self.raw("GET", path)
+        except client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
     def disvc(self, name: str) -> Obj:
         return self.raw("GET", self.disvcs_path(name))
 

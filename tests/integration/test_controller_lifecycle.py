@@ -261,8 +261,8 @@ def test_the_process_serves_probes_leads_reconciles_and_exits_0_on_sigterm(
     assert proc.get(f"http://{metrics}/metrics") == 200
 
     def leading() -> None:
-        lease = cluster.raw("GET", lease_path)
-        assert lease["spec"].get("holderIdentity")
+        lease = cluster.find(lease_path)
+        assert lease is not None and lease["spec"].get("holderIdentity")
 
     eventually(leading, timeout=30)
     apply_poc1(kube)
