@@ -117,15 +117,19 @@ class Worker:
             self._queue.forget(key)
             self._log.error("Dropping a key that is not namespace/name", controller=self._controller, key=key)
             return
-        log = self._log.bind(
-            controller=self._controller,
-            namespace=object_key.namespace,
-            name=object_key.name,
-            reconcileID=str(uuid.uuid4()),
-        )
+        fields = {
+            "controller": self._controller,
+            "namespace": object_key.namespace,
+            "name": object_key.name,
+            "reconcileID": str(uuid.uuid4()),
+        }
+        log = self._log.bind(**fields)
         started = time.perf_counter()
         try:
-            result = self._reconciler.reconcile(object_key)
+            # Context variables carry the same fields to every line the
+            # reconciler and the writer log during this reconcile.
+            with structlog.contextvars.bound_contextvars(**fields):
+                result = self._reconciler.reconcile(object_key)
         except PermanentError as error:
             self._queue.forget(key)
             self._count("error", terminal=True)

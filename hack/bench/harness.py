@@ -121,6 +121,8 @@ def install_cleanup() -> None:
     """Terminate every subprocess on exit, Ctrl-C or SIGTERM."""
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, _on_signal)
+    # Explicitly, too: a shell starting us in the background ignores SIGINT.
+    signal.signal(signal.SIGINT, _on_signal)
 
 
 # --- the loopback API ---------------------------------------------------------
@@ -139,6 +141,8 @@ class Loopback:
         self.server.reset_requests()
 
     def close(self) -> None:
+        # Every subprocess talks to this server: stop them before it goes away.
+        stop_all()
         self.api_client.close()
         self.server.stop()
 

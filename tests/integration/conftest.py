@@ -11,14 +11,11 @@ and edits objects as a kubectl user would. The classes live in ``harness.py``.
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 import pytest
-from kubernetes import client
 
 from disvc.controller.manager import Manager
 from disvc.controller.options import BindAddress, Options
@@ -26,37 +23,6 @@ from disvc.testing.fixtures import KubeEnv
 from disvc.testing.kserve_stub import KServeStub
 
 from .harness import STARTUP_TIMEOUT, Cluster, RunningController, StartController
-
-SHORT_NAMESPACE_SLUG: Final = 20
-CONTROLLER_TESTS: Final = "test_controller_"
-
-
-@pytest.fixture
-def kube(kube: KubeEnv, request: pytest.FixtureRequest) -> Iterator[KubeEnv]:
-    """For the controller tests, the plugin's ``kube`` in a namespace with a short name.
-
-    The default Ingress host is ``<name>-<namespace>.<domain>`` and its first
-    label must fit 63 characters; the plugin's namespaces (up to 63 characters
-    themselves) would make every PoC host invalid. Other tests in this
-    directory get the plugin's ``kube`` unchanged.
-    """
-    if not request.module.__name__.rpartition(".")[2].startswith(CONTROLLER_TESTS):
-        yield kube
-        return
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
-    namespace = f"t-{slug[:SHORT_NAMESPACE_SLUG].rstrip('-')}-{secrets.token_hex(3)}"
-    core = client.CoreV1Api(kube.api_client)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    if kube.server is not None:
-        kube.server.reset_requests()
-    try:
-        yield replace(kube, namespace=namespace)
-    finally:
-        try:
-            core.delete_namespace(namespace)
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
 
 
 def controller_options(kube: KubeEnv, **overrides: Any) -> Options:

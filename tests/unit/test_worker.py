@@ -226,6 +226,22 @@ def test_log_lines_carry_the_reconcile_context(env: Env) -> None:
     assert logs[0]["reconcileID"] != logs[1]["reconcileID"]
 
 
+def test_lines_the_reconciler_logs_carry_the_same_reconcile_id(env: Env) -> None:
+    def reconcile(key: ObjectKey) -> Result:
+        structlog.get_logger("disvc.controller.client").info("Applied object", action="apply")
+        raise ConflictError("stale read", status=409)
+
+    env.reconciler.reconcile.side_effect = reconcile
+
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        _reconcile_once(env, "team-a/llama")
+
+    applied, failed = logs
+    assert applied["event"] == "Applied object"
+    assert (applied["namespace"], applied["name"]) == ("team-a", "llama")
+    assert applied["reconcileID"] == failed["reconcileID"]
+
+
 def test_metrics_after_a_few_reconciles(env: Env) -> None:
     active_during_reconcile: list[float] = []
 
