@@ -91,7 +91,7 @@ def run_locally(manifest: Path, keep: bool) -> int:
                 live = eventually(lambda: ready(api, ns, name), timeout=60, interval=0.2)
                 show(api, ns, name, live)
                 if keep:
-                    step(f"running; try: KUBECONFIG={kubeconfig} kubectl get disvc -A   (Ctrl-C stops)")
+                    step(f"still running against {server.url} (kubeconfig: {kubeconfig}); Ctrl-C stops")
                     threading.Event().wait()
             except KeyboardInterrupt:
                 pass

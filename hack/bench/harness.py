@@ -244,9 +244,10 @@ class WorkloadScript:
         except subprocess.TimeoutExpired:
             terminate(self.process)
             raise Timeout(f"baseline.py still running after {timeout:.0f}s") from None
-        finally:
-            if self.process in _CHILDREN:
-                _CHILDREN.remove(self.process)
+        except BaseException:
+            terminate(self.process)  # interrupted: do not leave it running
+            raise
+        _CHILDREN.remove(self.process)
         if self.process.returncode != 0:
             raise RuntimeError(f"baseline.py failed with exit code {self.process.returncode}")
         data = json.loads(out.strip().splitlines()[-1])
