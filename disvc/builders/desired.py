@@ -11,7 +11,7 @@ its arguments, so the same world always gives the same answer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from disvc.builders import (
@@ -76,9 +76,37 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
         return Desired(plan=Plan(), status=dict(previous_status))
     try:
         spec = disvc_spec.parse(disvc)
-        return _converge(spec, previous_status, live, options)
+        want = _converge(spec, previous_status, live, options)
     except InvalidSpec as problem:
         return _invalid(disvc, previous_status, live, problem, options)
+    if want.plan.is_empty:
+        return want
+    # Report the world this plan leaves behind, not the one it starts from:
+    # the reconcile that the plan's own watch events trigger then finds the
+    # status already written, and one status write per change suffices.
+    settled = _converge(spec, want.status, _after_plan(live, want.plan), options)
+    return replace(want, status=settled.status)
+
+
+def _after_plan(live: Sequence[Obj], plan: Plan) -> list[Obj]:
+    """``live`` as it will be once ``plan`` is written: deleted children gone,
+    created ones present without status, updated ones keeping their status."""
+    gone = {(ref.kind, ref.name) for ref in plan.delete}
+    written = {diff.child_id(obj): obj for obj in (*plan.create, *plan.update)}
+    after: list[Obj] = []
+    for obj in live:
+        child = diff.child_id(obj)
+        if child in gone:
+            continue
+        new = written.pop(child, None)
+        if new is None:
+            after.append(obj)
+        elif "status" in obj:
+            after.append({**new, "status": obj["status"]})
+        else:
+            after.append(new)
+    after.extend(written.values())
+    return after
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,12 +326,15 @@ def _progressing_condition(
             f"Rolling out generation {label}: {ready}/{spec.replicas} replicas ready",
         )
     live_indices = set(target.isvcs) if target else set()
-    if live_indices != set(range(spec.replicas)):
+    ready = target.ready_count(range(spec.replicas)) if target else 0
+    if live_indices != set(range(spec.replicas)) or ready < spec.replicas:
+        # Under way until every wanted replica exists and is Ready, as a
+        # Deployment keeps Progressing until its new Pods are available.
         return Condition(
             "Progressing",
             True,
             "Scaling",
-            f"Scaling generation {label} from {len(live_indices)} to {_count(spec.replicas)}",
+            f"Scaling generation {label} to {_count(spec.replicas)}: {ready}/{spec.replicas} ready",
         )
     return Condition(
         "Progressing", False, "Converged", f"Generation {label} has {_count(spec.replicas)}"

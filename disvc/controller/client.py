@@ -15,7 +15,7 @@ it. Each write logs one info line with ``action``, ``kind`` and ``object``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -65,16 +65,30 @@ class CacheReader:
 class ApiWriter:
     """Writes through ``Kube`` and keeps the informer stores in step with each write."""
 
-    def __init__(self, kube: Kube, stores: Mapping[str, Store]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        stores: Mapping[str, Store],
+        on_cached: Mapping[str, Callable[[Obj], None]] | None = None,
+    ) -> None:
         self._kube = kube
         self._stores = stores
         """Store per kind (DISVC and every child kind) for write-through."""
+        self._on_cached = on_cached or {}
+        """Per kind, told of each object a write put in the cache: the watch
+        echo of our own write reaches no informer handler (it is not news)."""
 
     def apply(self, obj: Obj) -> Obj:
         applied = self._kube.apply(obj)
         self._write_through(applied)
         log.info("Applied object", action="apply", kind=obj["kind"], object=_ref(obj))
         return applied
+
+    def create(self, obj: Obj) -> Obj:
+        created = self._kube.apply(obj, force=False)
+        self._write_through(created)
+        log.info("Created object", action="create", kind=obj["kind"], object=_ref(obj))
+        return created
 
     def delete(self, ref: ChildRef) -> None:
         self._kube.delete(ref.kind, ref.namespace, ref.name, uid=ref.uid, resource_version=ref.resource_version)
@@ -102,6 +116,9 @@ class ApiWriter:
         return applied
 
     def _write_through(self, obj: Obj) -> None:
-        store = self._stores.get(obj.get("kind", ""))
-        if store is not None and obj.get("metadata", {}).get("name"):
-            store.write_through(obj)
+        kind = obj.get("kind", "")
+        store = self._stores.get(kind)
+        if store is not None and obj.get("metadata", {}).get("name") and store.write_through(obj):
+            observer = self._on_cached.get(kind)
+            if observer is not None:
+                observer(obj)

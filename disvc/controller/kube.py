@@ -421,14 +421,22 @@ class Kube:
 
     # -- writes ------------------------------------------------------------
 
-    def apply(self, obj: Obj, subresource: str | None = None) -> Obj:
-        """Server-side apply ``obj`` (field manager ``disvc-controller``, force)."""
+    def apply(self, obj: Obj, subresource: str | None = None, *, force: bool = True) -> Obj:
+        """Server-side apply ``obj`` (field manager ``disvc-controller``).
+
+        ``force`` takes over fields other managers set (drift repair on
+        objects we control). Without it, an object someone else wrote that
+        differs in any field we set makes the apply fail with ``ConflictError``
+        and leaves the object untouched.
+        """
         res = _resource(obj["kind"], "patch", subresource)
         meta = obj["metadata"]
+        query = {"fieldManager": names.FIELD_MANAGER}
+        if force:
+            query["force"] = "true"
         return self._call(
             "patch", res, "PATCH", res.path(meta.get("namespace"), meta["name"], subresource),
-            query={"fieldManager": names.FIELD_MANAGER, "force": "true"},
-            body=obj, content_type="application/apply-patch+yaml",
+            query=query, body=obj, content_type="application/apply-patch+yaml",
         )
 
     def delete(

@@ -115,7 +115,7 @@ class Manager:
         stores = {kind: informer.store for kind, informer in self.informers.items()}
         self.reconciler = DisvcReconciler(
             CacheReader(self.kube, disvc_store, {kind: stores[kind] for kind in CHILD_KINDS}),
-            ApiWriter(self.kube, stores),
+            ApiWriter(self.kube, stores, on_cached={DISVC_KIND: self._observe_disvc}),
             self.events,
             self._build_options,
         )

@@ -22,7 +22,7 @@ import structlog
 from disvc.builders import desired
 from disvc.builders.desired import BuildOptions
 from disvc.builders.types import ChildKind, Obj, ObjectKey
-from disvc.controller.errors import NotFoundError
+from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
 
 log = structlog.get_logger(__name__)
@@ -48,17 +48,17 @@ class DisvcReconciler:
         disvc = self.reader.get_disvc(key)
         if disvc is None:
             return Result()  # children go by ownerReference garbage collection
-        live = self.reader.children(key)
         options = self.build_options_factory()
-        want = desired.state(disvc, live, options)
-        unseen = self._uncached_clashes(want.plan.create, live)
-        if unseen:
-            # The cache only holds labelled objects: a foreign object with one of
-            # our names stays invisible until we look. Plan again with it in view
-            # so the builders report the conflict instead of overwriting it.
-            live = [*live, *unseen]
-            want = desired.state(disvc, live, options)
-        for obj in (*want.plan.create, *want.plan.update):
+        want = desired.state(disvc, self.reader.children(key), options)
+        clashes = self._create(want.plan.create)
+        if clashes:
+            # Names we meant to create are held by objects the cache cannot show
+            # (foreign objects carry no disvc label). Plan again with them in
+            # view so the builders report the conflict and plan around it.
+            want = desired.state(disvc, [*self.reader.children(key), *clashes], options)
+            if self._create(want.plan.create):
+                raise ConflictError(f"{key}: child names are being taken while we create them")
+        for obj in want.plan.update:
             self.writer.apply(obj)
         for ref in want.plan.delete:
             self.writer.delete(ref)
@@ -73,18 +73,24 @@ class DisvcReconciler:
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
 
-    def _uncached_clashes(self, creates: Sequence[Obj], live: Sequence[Obj]) -> list[Obj]:
-        """Objects the API holds under names we are about to create."""
-        known = {_identity(obj) for obj in live}
-        found: list[Obj] = []
+    def _create(self, creates: Sequence[Obj]) -> list[Obj]:
+        """Create each object; return the live objects that hold a name we wanted.
+
+        Creating without force costs no read on the common path (the name is
+        free) and cannot change an object someone else wrote: the API refuses
+        instead, and only then do we read what holds the name."""
+        clashes: list[Obj] = []
         for obj in creates:
-            kind, namespace, name = _identity(obj)
-            if (kind, namespace, name) in known:
-                continue
-            existing = self.reader.get_live(kind, namespace, name)
-            if existing is not None:
-                found.append(existing)
-        return found
+            try:
+                self.writer.create(obj)
+            except (ConflictError, PermanentError) as refused:
+                kind, namespace, name = _identity(obj)
+                holder = self.reader.get_live(kind, namespace, name)
+                if holder is None:
+                    raise  # refused for another reason; the worker reports and retries
+                log.info("Name taken by another object", kind=kind, object=f"{namespace}/{name}", error=str(refused))
+                clashes.append(holder)
+        return clashes
 
 
 def _identity(obj: Obj) -> tuple[ChildKind, str, str]:

@@ -243,6 +243,12 @@ class Reflector:
         obj: Obj = event.get("object") or {}
         version = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
+            cached = self._store.get(object_key(obj))
+            if version and cached is not None and cached["metadata"].get("resourceVersion") == version:
+                # The echo of our own write, already written through: the
+                # reconcile that wrote it has seen it, so nobody is told again.
+                self._resource_version = version
+                return
             old, stored = self._store.put(obj)
             if stored:
                 new = self._store.get(object_key(obj))

@@ -235,9 +235,13 @@ def print_report(report: Report) -> None:
     print(f"  reconciles until settled                       {first.reconciles:7.0f}    ({first.reconciles / n:.1f} per DISVC)")
     print(f"  Events written (reported apart)                {_events(first.writes):7d}")
     print(f"  controller reads: {_breakdown(first.reads)}")
+    requests = sum(first.writes.values()) + sum(first.reads.values())
+    base_requests = report.baseline[-1].writes  # the baseline only writes
+    print(f"  REQUESTS controller (all, Events included) / baseline  {requests} / {base_requests} = "
+          f"{requests / base_requests:.2f}   (deterministic: the steadiest proxy for time on a noisy machine)")
     steady = first.steady
     if steady is not None:
-        print(f"  IDLE {steady.idle_seconds:.0f} s: writes                            "
+        print(f"  IDLE {steady.idle_seconds:g} s: writes                              "
               f"{sum(steady.idle_writes.values()):7d}    (target 0) {_breakdown(steady.idle_writes)}")
         print(f"  RESTART (ready in {steady.restart_ready_seconds:.2f} s, {steady.restart_reconciles:.0f} reconciles): writes "
               f"{sum(steady.restart_writes.values()):4d}    (target 0) {_breakdown(steady.restart_writes)}")

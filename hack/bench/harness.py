@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, interval:
     """Poll ``check`` until it returns something other than None/False."""
     deadline = time.monotonic() + timeout
     while True:
+        check_interrupted()
         value = check()
         if value:
             return value
@@ -113,8 +115,23 @@ def stop_all() -> None:
         terminate(process, timeout=5.0)
 
 
+_INTERRUPTED = threading.Event()
+
+
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    if _INTERRUPTED.is_set():
+        # The first KeyboardInterrupt was swallowed (raised inside a __del__,
+        # say) or cleanup hangs: give up on niceties.
+        stop_all()
+        os._exit(128 + signum)
+    _INTERRUPTED.set()
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt if a signal came but its exception was lost."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt("interrupted")
 
 
 def install_cleanup() -> None:
@@ -397,6 +414,7 @@ def settle(count: Callable[[], int], quiet: float, timeout: float, interval: flo
     deadline = time.monotonic() + timeout
     last, changed = count(), time.monotonic()
     while time.monotonic() - changed < quiet:
+        check_interrupted()
         if time.monotonic() >= deadline:
             raise Timeout(f"still changing after {timeout:.0f}s (now {last})")
         time.sleep(interval)

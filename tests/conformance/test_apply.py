@@ -211,3 +211,56 @@ def test_apply_of_a_custom_resource_removes_a_dropped_nested_field(kube: KubeEnv
     applied = _apply_isvc(kube, isvc("m"))
     assert "args" not in applied["spec"]["predictor"]["model"]
     assert applied["metadata"]["generation"] == 2
+
+
+def _service(name: str, selector: dict[str, str], owners: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if owners is not None:
+        metadata["ownerReferences"] = owners
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {"selector": selector, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+
+
+def _owner(uid: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "DistributedInferenceService",
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def test_apply_without_force_over_an_object_created_by_someone_else_conflicts_and_changes_nothing(
+    kube: KubeEnv,
+) -> None:
+    # The controller creates children this way: a name held by a foreign
+    # object must be refused, not taken over.
+    kube.core.create_namespaced_service(kube.namespace, _service("web", {"app": "theirs"}))
+    before = kube.core.read_namespaced_service("web", kube.namespace)
+    ours = _service("web", {"disvc": "web"})
+    ours["metadata"]["labels"] = {"disvc": "web"}
+
+    with pytest.raises(ApiException) as caught:
+        kube.core.patch_namespaced_service(
+            "web", kube.namespace, ours, field_manager="disvc-controller", _content_type=APPLY
+        )
+
+    assert caught.value.status == 409
+    assert ".spec.selector" in status_of(caught.value)["message"]
+    after = kube.core.read_namespaced_service("web", kube.namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.metadata.labels is None
+
+
+def test_an_object_can_have_only_one_controller_owner(kube: KubeEnv) -> None:
+    owners = [_owner("11111111-1111-1111-1111-111111111111", "a"), _owner("22222222-2222-2222-2222-222222222222", "b")]
+    with pytest.raises(ApiException) as caught:
+        kube.core.create_namespaced_service(kube.namespace, _service("web", {"app": "x"}, owners))
+    assert caught.value.status == 422
+    assert "Only one reference can have Controller set to true" in status_of(caught.value)["message"]

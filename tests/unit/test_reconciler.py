@@ -14,7 +14,7 @@ from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.diff import Plan
 from disvc.builders.types import ChildKind, ChildRef, EventSpec, Obj, ObjectKey
-from disvc.controller.errors import ConflictError, NotFoundError
+from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import Result
 from disvc.controller.reconciler import DisvcReconciler
 
@@ -60,6 +60,18 @@ class FakeWriter:
     calls: list[tuple[str, object]] = field(default_factory=list)
     fail_apply: Exception | None = None
     fail_status: Exception | None = None
+    taken: set[tuple[str, str, str]] = field(default_factory=set)
+    """Names held by objects someone else wrote: a create without force is refused."""
+    fail_create: Exception | None = None
+
+    def create(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        if (obj["kind"], meta["namespace"], meta["name"]) in self.taken:
+            raise ConflictError("Apply failed with 1 conflict", status=409)
+        if self.fail_create is not None:
+            raise self.fail_create
+        self.calls.append(("create", meta["name"]))
+        return obj
 
     def apply(self, obj: Obj) -> Obj:
         if self.fail_apply is not None:
@@ -144,7 +156,7 @@ def test_writes_creates_and_updates_then_deletes_then_status(harness: Harness) -
     harness.reconciler.reconcile(KEY)
 
     assert harness.writer.calls == [
-        ("apply", "iris-v2-0"),
+        ("create", "iris-v2-0"),
         ("apply", "iris"),
         ("delete", "iris-v1-0"),
         ("status", {"replicas": 1}),
@@ -172,20 +184,26 @@ def test_builders_see_the_cached_children(harness: Harness) -> None:
 def test_a_foreign_object_missing_from_the_cache_is_planned_around(harness: Harness) -> None:
     foreign = child("Service", "iris", uid="someone-else")
     harness.reader.uncached[("Service", "ns", "iris")] = foreign
+    harness.writer.taken.add(("Service", "ns", "iris"))
     harness.state.answers = [
         Desired(plan=Plan(create=(child("Service", "iris"), child("Service", "iris-v1"))), status={}),
-        Desired(plan=Plan(create=(child("Service", "iris-v1"),), conflicts=(foreign,)), status={}),
+        Desired(plan=Plan(conflicts=(foreign,)), status={"conflict": True}),
     ]
 
     harness.reconciler.reconcile(KEY)
 
     assert harness.state.seen_live == [[], [foreign]]
-    assert harness.writer.calls == [("apply", "iris-v1")]
+    assert harness.reader.live_gets == [("Service", "ns", "iris")]
+    assert harness.writer.calls == [("create", "iris-v1"), ("status", {"conflict": True})]
 
 
 def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -> None:
     harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
-    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={})]
+    harness.writer.taken.add(("Service", "ns", "iris"))
+    harness.state.answers = [
+        Desired(plan=Plan(create=(child("Service", "iris"),)), status={}),
+        Desired(plan=Plan(), status={}),
+    ]
 
     harness.reconciler.reconcile(KEY)
 
@@ -193,16 +211,39 @@ def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -
     assert harness.state.seen_options[0] is harness.state.seen_options[1]
 
 
-def test_names_already_cached_are_not_fetched_again(harness: Harness) -> None:
-    harness.reader.cached = [child("Service", "iris")]
+def test_creating_free_names_reads_nothing_from_the_api(harness: Harness) -> None:
     harness.state.answers = [
         Desired(plan=Plan(create=(child("Service", "iris"), child("Ingress", "iris"))), status={}),
     ]
 
     harness.reconciler.reconcile(KEY)
 
-    assert harness.reader.live_gets == [("Ingress", "ns", "iris")]
+    assert harness.reader.live_gets == []
+    assert harness.writer.calls == [("create", "iris"), ("create", "iris")]
     assert len(harness.state.seen_live) == 1
+
+
+def test_a_create_refused_for_another_reason_is_raised_to_the_worker(harness: Harness) -> None:
+    harness.writer.fail_create = PermanentError("Service is invalid", status=422, reason="Invalid")
+    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={"replicas": 1})]
+
+    with pytest.raises(PermanentError):
+        harness.reconciler.reconcile(KEY)
+    assert harness.reader.live_gets == [("Service", "ns", "iris")]
+    assert harness.writer.calls == []
+
+
+def test_a_name_taken_again_while_we_create_requeues_the_key(harness: Harness) -> None:
+    harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
+    harness.writer.taken.update({("Service", "ns", "iris"), ("Service", "ns", "iris-v1")})
+    harness.reader.uncached[("Service", "ns", "iris-v1")] = child("Service", "iris-v1")
+    harness.state.answers = [
+        Desired(plan=Plan(create=(child("Service", "iris"),)), status={}),
+        Desired(plan=Plan(create=(child("Service", "iris-v1"),)), status={}),
+    ]
+
+    with pytest.raises(ConflictError):
+        harness.reconciler.reconcile(KEY)
 
 
 def test_events_are_emitted_on_the_disvc(harness: Harness) -> None:
@@ -222,7 +263,7 @@ def test_recheck_after_becomes_the_requeue_delay(harness: Harness) -> None:
 
 def test_a_conflict_propagates_to_the_worker_and_stops_the_reconcile(harness: Harness) -> None:
     harness.writer.fail_apply = ConflictError("stale", status=409)
-    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={"replicas": 1})]
+    harness.state.answers = [Desired(plan=Plan(update=(child("Service", "iris"),)), status={"replicas": 1})]
 
     with pytest.raises(ConflictError):
         harness.reconciler.reconcile(KEY)

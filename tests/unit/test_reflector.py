@@ -234,6 +234,19 @@ def test_stale_watch_event_after_a_write_through_is_not_delivered() -> None:
     assert ("update", "a", "11") not in listener.seen
 
 
+def test_the_echo_of_our_own_write_reaches_no_handler_but_advances_the_watch() -> None:
+    stop = threading.Event()
+    s, listener = Store(), RecordingListener()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+                            watches=[FakeStream([event("MODIFIED", svc("a", "12")), event("MODIFIED", svc("a", "13"))]),
+                                     FakeStream([])])
+    listener.on_add = lambda obj: s.write_through(svc("a", "12"))  # type: ignore[method-assign]
+    r = reflector_for(source, s, listener)  # the list adds a@5; our write of a@12 follows, then its echo
+    r.run(stop)
+    assert listener.seen == [("update", "a", "13")]
+    assert source.watch_from[-1] == "13"
+
+
 def test_stop_and_interrupt_end_a_blocked_watch() -> None:
     stop = threading.Event()
     stream = FakeStream([event("ADDED", svc("a", "11"))], block=True)

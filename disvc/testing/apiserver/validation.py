@@ -879,7 +879,25 @@ def validate_metadata(obj: dict[str, Any], *, dns1035: bool) -> list[Cause]:
         causes.extend(_invalid("metadata.namespace", namespace, m) for m in _dns_label_errors(str(namespace)))
     causes.extend(_validate_labels(metadata.get("labels"), "metadata.labels"))
     causes.extend(_validate_annotations(metadata.get("annotations"), "metadata.annotations"))
+    causes.extend(_validate_owner_references(metadata.get("ownerReferences")))
     return causes
+
+
+def _validate_owner_references(refs: Any) -> list[Cause]:
+    """At most one owner may be the controller (apimachinery ValidateOwnerReferences)."""
+    if not isinstance(refs, list):
+        return []
+    controllers = [r for r in refs if isinstance(r, dict) and r.get("controller") is True]
+    if len(controllers) < 2:
+        return []
+    found = " and ".join(f"{r.get('kind')}/{r.get('name')}" for r in controllers)
+    return [
+        _invalid(
+            "metadata.ownerReferences",
+            refs,
+            f'Only one reference can have Controller set to true. Found "true" in references for {found}',
+        )
+    ]
 
 
 # --------------------------------------------------------------------------
