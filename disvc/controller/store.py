@@ -13,16 +13,17 @@ Two rules keep the cache useful between our writes and their watch events:
   watch event already in flight when we wrote cannot roll the cache back to
   the state we just changed (which would trigger a needless second write).
 
-Objects are stored without ``metadata.managedFields``: nothing here reads
-them and they often double an object's size. Stored objects are shared with
-readers and must not be mutated.
+Objects are stored without ``metadata.managedFields`` (nothing here reads
+them and they often double an object's size) and with interned strings (see
+``_strip``). Stored objects are shared with readers and must not be mutated.
 """
 
 from __future__ import annotations
 
 import builtins
+import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -78,12 +79,34 @@ def is_newer(candidate: Obj, current: Obj) -> bool:
     return True
 
 
+_SHARED_VALUE_LENGTH: Final = 48
+"""String values up to this length are interned too: kinds, API versions,
+namespaces, label values and condition words repeat across thousands of
+objects, while long values (storage URIs, messages) rarely do."""
+
+
 def _strip(obj: Obj) -> Obj:
-    meta = obj.get("metadata") or {}
-    if "managedFields" not in meta:
-        return obj
-    # Copy rather than mutate: write_through gets objects the caller keeps.
-    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    """A compact copy: no ``managedFields``, one shared string per distinct key.
+
+    Every watch event decodes its own copy of every key ("metadata",
+    "apiVersion", "serving.kserve.io/template-hash", ...); interning them
+    roughly halves what a cached object costs. A copy rather than a mutation:
+    ``write_through`` gets objects the caller keeps.
+    """
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return {sys.intern(k): _interned(v) for k, v in obj.items()}
+
+
+def _interned(value: object) -> object:
+    if isinstance(value, dict):
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    if isinstance(value, str) and len(value) <= _SHARED_VALUE_LENGTH:
+        return sys.intern(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +206,20 @@ class Store:
             keys = self._indexes[index].get(value, ())
             return [self._items[k] for k in sorted(keys)]
 
-    def replace(self, items: Iterable[Obj], resource_version: str) -> Changes:
+    def replace(self, items: builtins.list[Obj], resource_version: str) -> Changes:
         """Make the store hold exactly ``items`` (a fresh list) and report the difference.
 
         Objects cached by ``write_through`` after the list was taken (newer
         than ``resource_version``) are kept: the list could not know them.
+        ``items`` is consumed: each element is swapped for its cached copy as
+        it is stored, so a relist of thousands of objects never holds the
+        decoded originals and the cached copies at once.
         """
         changes = Changes()
         with self._lock:
-            fresh = {object_key(o): o for o in map(_strip, items)}
+            for position, item in enumerate(items):
+                items[position] = _strip(item)
+            fresh = {object_key(o): o for o in items}
             for key, cached in builtins.list(self._items.items()):
                 if key not in fresh and not _written_after(cached, resource_version):
                     self.delete_key(key)

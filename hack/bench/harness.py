@@ -46,6 +46,11 @@ BENCH_DIR: Final = Path(__file__).resolve().parent
 CONTROLLER_USER_AGENT: Final = "disvc-controller"
 """Prefix of the controller's User-Agent (``disvc.controller.kube``)."""
 PYTHON: Final = sys.executable
+CONTROLLER_PYTHON: Final = os.environ.get("DISVC_BENCH_CONTROLLER_PYTHON") or sys.executable
+"""Interpreter of the controller under test. Point it at a venv holding only
+the runtime install (``pip install .``, no test extras) to measure what a
+deployment runs: test-only packages (kubernetes-validate, rich) are imported
+by the client and structlog when present and cost several MiB."""
 
 _STORAGE_KEYS: Final = {
     "DistributedInferenceService": f"{workload.GROUP}/{workload.DISVC_PLURAL}",
@@ -303,7 +308,7 @@ class Controller:
 
     def start(self, timeout: float = 60.0) -> Controller:
         argv = [
-            PYTHON, "-m", "disvc.controller", "--kubeconfig", self.kubeconfig,
+            CONTROLLER_PYTHON, "-m", "disvc.controller", "--kubeconfig", self.kubeconfig,
             "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
             "--log-format", "json", *self.extra_args,
         ]
