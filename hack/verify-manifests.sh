@@ -4,9 +4,8 @@
 #      hack/kustomize.py, the stand-in for `kubectl kustomize`;
 #   2. validate every built-in object against the Kubernetes schemas
 #      (kubernetes-validate, strict: unknown fields are errors);
-#   3. check the CRD: the copy shipped inside the package (disvc/crds/, when
-#      present) must equal config/crd/bases/, and every unit test that reads
-#      the CRD (the builders' schema tests, the manifest tests) must pass.
+#   3. check the CRD: every unit test that reads it (the builders' schema
+#      tests, the manifest tests) must pass.
 # Usage: hack/verify-manifests.sh [KUBERNETES_VERSION]   (default 1.30)
 # Uses the virtualenv hack/test.sh creates (.venv, or $DISVC_VENV), or the
 # interpreter in $PYTHON; it needs the project's "test" extra installed.
@@ -50,12 +49,6 @@ sys.exit(1 if failures else 0)
 PY
 
 echo "== CRD"
-if [ -d disvc/crds ]; then
-  for packaged in disvc/crds/*.yaml; do
-    diff -u "config/crd/bases/$(basename "$packaged")" "$packaged"
-  done
-  echo "disvc/crds matches config/crd/bases"
-fi
 # Every unit test file that reads the CRD (the builders' schema tests and
 # tests/unit/test_manifests.py) must pass against the tree's CRD.
 mapfile -t tests < <(grep -rlE 'config/crd|"crd"|CustomResourceDefinition' tests/unit --include='test_*.py' | sort)
