@@ -8,11 +8,14 @@ background thread writes core/v1 Events. When the queue is full the event is
 dropped and counted, because blocking a reconcile on an Event write would let
 a slow API server stall the controller's real work.
 
-Repeats of the same (object, type, reason, message) are aggregated as
-client-go's ``EventCorrelator`` does: when the sink can patch Events, the
-first Event's ``count`` and ``lastTimestamp`` are updated instead of creating
-another; when it can only create (the controller's RBAC today), repeats within
-``aggregation_window`` are not written again.
+Repeats of the same (object, type, reason, message) within
+``aggregation_window`` are aggregated as client-go's ``EventCorrelator`` does:
+the first Event's ``count`` and ``lastTimestamp`` are updated with a merge
+patch (``Kube.patch_event``) instead of creating another Event; if that Event
+expired meanwhile, a new one is created. A sink that can only create (a test
+double) has repeats within the window not written at all. Events describe
+changes only: the builders return none for a converged reconcile, so a steady
+state writes nothing here.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class _Recent:
 _AggregationKey = tuple[str, str, str, str, str, str]
 """(namespace, object uid or name, kind, type, reason, message)."""
 
+
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -97,7 +101,11 @@ class EventRecorder:
         monotonic: Callable[[], float] = time.monotonic,
         on_drop: Callable[[], None] | None = None,
     ) -> None:
+        """``on_drop`` is called (on the emitting thread) for every Event the
+        full queue refuses; the manager counts them in
+        ``disvc_events_dropped_total``."""
         self._sink = sink
+        self._patcher = sink if isinstance(sink, PatchingEventSink) else None
         # None is the stop marker; it is queued after everything emitted before stop.
         self._queue: queue.Queue[tuple[Obj, EventSpec] | None] = queue.Queue(maxsize=capacity)
         self._window = aggregation_window
@@ -180,11 +188,11 @@ class EventRecorder:
 
     def _repeat(self, recent: _Recent, now: datetime) -> bool:
         """Fold a repeat into the earlier Event; False when a new Event is needed."""
-        if not isinstance(self._sink, PatchingEventSink):
+        if self._patcher is None:
             recent.count += 1
             return True  # create-only: the earlier Event stands for this one
         try:
-            self._sink.patch_event(
+            self._patcher.patch_event(
                 recent.namespace, recent.name, {"count": recent.count + 1, "lastTimestamp": _rfc3339(now)}
             )
         except errors.NotFoundError:

@@ -135,7 +135,7 @@ _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "get": frozenset({(k, None) for k in _WATCHED | {LEASE_KIND}}),
     "list": frozenset({(k, None) for k in _WATCHED}),
     "watch": frozenset({(k, None) for k in _WATCHED}),
-    "patch": frozenset({(k, None) for k in _CHILDREN} | {(DISVC_KIND, "status")}),
+    "patch": frozenset({(k, None) for k in _CHILDREN} | {(DISVC_KIND, "status"), (EVENT_KIND, None)}),
     "delete": frozenset({(k, None) for k in _CHILDREN}),
     "create": frozenset({(EVENT_KIND, None), (LEASE_KIND, None)}),
     "update": frozenset({(LEASE_KIND, None)}),
@@ -462,6 +462,17 @@ class Kube:
         """Create a core/v1 Event (in the namespace of its ``metadata``)."""
         res = _resource(EVENT_KIND, "create")
         return self._call("create", res, "POST", res.path(event["metadata"]["namespace"]), body=event)
+
+    def patch_event(self, namespace: str, name: str, patch: Obj) -> Obj:
+        """Merge-patch an Event: how a repeat updates ``count`` and ``lastTimestamp``.
+
+        ``NotFoundError`` when the Event is gone (expired by the API's TTL).
+        """
+        res = _resource(EVENT_KIND, "patch")
+        return self._call(
+            "patch", res, "PATCH", res.path(namespace, name),
+            body=patch, content_type="application/merge-patch+json",
+        )
 
     def get_lease(self, namespace: str, name: str) -> Obj | None:
         return self.get(LEASE_KIND, namespace, name)

@@ -111,7 +111,7 @@ class Manager:
         disvc_store = self.informers[DISVC_KIND].store
         self.metrics.managed.set_function(lambda: len(disvc_store))
 
-        self.events = EventRecorder(self.kube)
+        self.events = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc)
         stores = {kind: informer.store for kind, informer in self.informers.items()}
         self.reconciler = DisvcReconciler(
             CacheReader(self.kube, disvc_store, {kind: stores[kind] for kind in CHILD_KINDS}),

@@ -7,7 +7,8 @@ Three groups, each under the names an operator's dashboards already know:
 - client-go's workqueue metrics (``workqueue_*``, label ``name``), recorded
   by the queue through ``queue_metrics_provider()``;
 - our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, API writes
-  (the benchmark counts them), and whether this process is the leader.
+  (the benchmark counts them), Events dropped because the recorder's queue
+  was full, and whether this process is the leader.
 
 ``Metrics`` registers everything on its own ``CollectorRegistry`` rather than
 the process-wide default, so a test can build as many as it likes and read
@@ -176,6 +177,11 @@ class Metrics:
             "disvc_api_requests_total",
             "Requests the controller sent to the API server, by response code",
             ["verb", "kind", "code"],
+            registry=r,
+        )
+        self.events_dropped_total = Counter(
+            "disvc_events_dropped_total",
+            "Events not recorded because the Event recorder's queue was full",
             registry=r,
         )
         self.leader = Gauge("disvc_leader", "1 while this process holds the leader lease, else 0", registry=r)

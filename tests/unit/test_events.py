@@ -4,11 +4,15 @@ recording them never blocks or breaks a reconcile."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from kubernetes import client as k8s_client
 
 from disvc.builders.types import EventSpec, Obj
-from disvc.controller import errors
-from disvc.controller.events import COMPONENT, EventRecorder
+from disvc.controller import errors, options
+from disvc.controller.events import COMPONENT, DEFAULT_CAPACITY, EventRecorder
+from disvc.controller.kube import Kube
+from disvc.controller.manager import Manager
 
 DISVC: Obj = {
     "apiVersion": "serving.kserve.io/v1alpha1",
@@ -100,6 +104,46 @@ def test_a_repeat_updates_the_count_of_the_first_event() -> None:
     ]
 
 
+def test_a_repeat_moves_last_timestamp_and_keeps_the_first() -> None:
+    sink = PatchingSink()
+    moments = iter([NOW, NOW + timedelta(seconds=30)])
+    events = EventRecorder(sink, instance="pod-1", now=lambda: next(moments))
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, CONFLICT)
+    events.start().stop()
+
+    [event] = sink.created
+    assert event["firstTimestamp"] == "2024-05-01T12:00:00Z"
+    assert sink.patches == [("ns", event["metadata"]["name"], {"count": 2, "lastTimestamp": "2024-05-01T12:00:30Z"})]
+
+
+def test_a_repeat_after_the_window_creates_a_new_event_instead_of_patching() -> None:
+    sink = PatchingSink()
+    readings = iter([0.0, 601.0, 601.0])  # first write, then the repeat 601 s later
+    events = recorder(sink, monotonic=lambda: next(readings), aggregation_window=600.0).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(DISVC, CONFLICT)
+    events.stop()
+
+    assert len(sink.created) == 2
+    assert sink.patches == []
+
+
+def test_the_same_reason_about_another_object_is_another_event() -> None:
+    sink = PatchingSink()
+    other = {**DISVC, "metadata": {**DISVC["metadata"], "name": "other", "uid": "u-2"}}
+    events = recorder(sink).start()
+
+    events.emit(DISVC, CONFLICT)
+    events.emit(other, CONFLICT)
+    events.stop()
+
+    assert [e["involvedObject"]["name"] for e in sink.created] == ["iris", "other"]
+    assert sink.patches == []
+
+
 def test_a_repeat_after_the_first_event_expired_creates_a_new_one() -> None:
     sink = PatchingSink(expired=True)
     events = recorder(sink).start()
@@ -159,3 +203,14 @@ def test_an_api_failure_loses_one_event_not_the_recorder() -> None:
 
     assert events.failed == 1
     assert [e["reason"] for e in sink.created] == ["RolloutStarted"]
+
+
+def test_the_manager_counts_dropped_events_in_the_exported_metric() -> None:
+    api_client = k8s_client.ApiClient()  # never called: the recorder is not started
+    manager = Manager(options.parse(["--kubeconfig", "unused"]), kube=Kube(api_client))
+
+    for i in range(DEFAULT_CAPACITY + 3):
+        manager.events.emit(DISVC, EventSpec("Normal", "Scaled", f"Scaled to {i}"))
+
+    assert manager.metrics.registry.get_sample_value("disvc_events_dropped_total") == 3
+    api_client.close()  # type: ignore[no-untyped-call]
