@@ -29,6 +29,7 @@ from disvc.builders import (
 )
 from disvc.builders.diff import ChildId, Plan
 from disvc.builders.generation import LiveGeneration, Rollout
+from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.status import Condition
 from disvc.builders.types import EventSpec, Obj
@@ -117,6 +118,9 @@ class _Route:
     """Generation the Ingress and ``status.address`` point at."""
     keep: frozenset[ChildId]
     with_ingress: bool
+    protocol: ServingProtocol
+    """How the Ingress and the top-level Service reach ``serving``: a rollout
+    that changes the protocol changes them only when traffic switches."""
 
 
 def _converge(
@@ -141,20 +145,20 @@ def _converge(
         and target_generation.has_service
         and target_generation.is_complete(spec.replicas)
     )
-    route = _route(spec, rollout, switch, generations)
-    plan = _plan(spec, built, route, serving_protocol, live, options)
+    route = _route(spec, rollout, switch, generations, serving_protocol)
+    plan = _plan(spec, built, route, live, options)
     if switch and plan.conflicts:
         # a name clash may mean the new generation is not really ours to route to
         switch = False
-        route = _route(spec, rollout, switch, generations)
-        plan = _plan(spec, built, route, serving_protocol, live, options)
+        route = _route(spec, rollout, switch, generations, serving_protocol)
+        plan = _plan(spec, built, route, live, options)
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
     routed_service: ChildId = ("Service", names.generation_name(spec.name, route.serving))
     if route.with_ingress and routed_service in conflict_ids:
         # never point our Ingress at someone else's Service
         keep_ingress: ChildId = ("Ingress", names.ingress_name(spec.name))
-        route = _Route(route.serving, route.keep | {keep_ingress}, False)
-        plan = _plan(spec, built, route, serving_protocol, live, options)
+        route = replace(route, keep=route.keep | {keep_ingress}, with_ingress=False)
+        plan = _plan(spec, built, route, live, options)
 
     active = generations.get(route.serving)
     ready = _ready_condition(spec, rollout, switch, route.serving, active, plan)
@@ -199,6 +203,7 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
     objects = _generation_children(
         spec, generation_number, isvc.template_hash(spec), serving_protocol
     )
+    objects.append(diff.applied(service.top_service(spec, serving_protocol)))
     if spec.ingress.enabled:
         objects.append(_ingress(spec, generation_number, serving_protocol, options))
     return objects
@@ -207,8 +212,9 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
 def _generation_children(
     spec: DisvcSpec, number: int, template_hash: str, serving_protocol: protocol.ServingProtocol
 ) -> list[Obj]:
-    """Generation ``number``'s ISVCs and Service, then the top-level Service:
-    creation order, so every Service has something to select when it appears."""
+    """Generation ``number``'s ISVCs, then its Service: creation order, so every
+    Service has something to select when it appears (the top-level Service and
+    the Ingress follow, built for the generation they route to)."""
     body = isvc.isvc_spec(spec)
     objects = [
         diff.applied(isvc.isvc(spec, number, index, body, template_hash))
@@ -217,7 +223,6 @@ def _generation_children(
     objects.append(
         diff.applied(service.generation_service(spec, number, serving_protocol, template_hash))
     )
-    objects.append(diff.applied(service.top_service(spec, serving_protocol)))
     return objects
 
 
@@ -246,10 +251,14 @@ def _check_name_lengths(spec: DisvcSpec, target: int) -> None:
 
 
 def _route(
-    spec: DisvcSpec, rollout: Rollout, switch: bool, generations: Mapping[int, LiveGeneration]
+    spec: DisvcSpec,
+    rollout: Rollout,
+    switch: bool,
+    generations: Mapping[int, LiveGeneration],
+    target_protocol: ServingProtocol,
 ) -> _Route:
     if not rollout.is_rolling_out or switch or rollout.serving is None:
-        return _Route(rollout.target, frozenset(), spec.ingress.enabled)
+        return _Route(rollout.target, frozenset(), spec.ingress.enabled, target_protocol)
     # the serving generation's template is gone from the spec: keep its
     # children exactly as they are until the target is Ready
     serving = generations[rollout.serving]
@@ -258,20 +267,24 @@ def _route(
         for index in serving.isvcs
     }
     keep.add(("Service", names.generation_name(spec.name, rollout.serving)))
-    return _Route(rollout.serving, frozenset(keep), spec.ingress.enabled)
+    return _Route(
+        rollout.serving,
+        frozenset(keep),
+        spec.ingress.enabled,
+        serving.protocol or target_protocol,
+    )
 
 
 def _plan(
     spec: DisvcSpec,
     built: list[Obj],
     route: _Route,
-    serving_protocol: protocol.ServingProtocol,
     live: Sequence[Obj],
     options: BuildOptions,
 ) -> Plan:
-    desired = built
+    desired = [*built, diff.applied(service.top_service(spec, route.protocol))]
     if route.with_ingress:
-        desired = [*built, _ingress(spec, route.serving, serving_protocol, options)]
+        desired.append(_ingress(spec, route.serving, route.protocol, options))
     return diff.plan(desired, live, spec.uid, route.keep)
 
 

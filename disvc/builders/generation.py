@@ -7,7 +7,10 @@ a restarted controller picks a rollout up where it stood.
 
 - The *serving* generation ``s`` is the one the Ingress and
   ``status.address`` point at: ``status.activeGeneration`` while its objects
-  are live, else the highest live generation with a Ready ISVC, else none.
+  are live, else the lowest live generation with a Ready ISVC, else none.
+  (A generation is numbered above every live one and the one it replaces
+  goes only after the switch, so the serving generation is the oldest one
+  left: a successor that is only partly Ready must not be taken for it.)
 - The *target* generation ``t`` is the one whose template hash matches the
   spec (preferring ``s``), else a fresh number above every live one.
 - ``t == s`` (or no ``s``) is the steady state; otherwise a rollout runs
@@ -20,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from disvc.builders import names, ownership
+from disvc.builders import names, ownership, protocol
+from disvc.builders.protocol import ServingProtocol
 from disvc.builders.types import Obj, child_kind
 
 
@@ -34,6 +38,9 @@ class LiveGeneration:
     template_hashes: set[str] = field(default_factory=set)
     """Template hashes its ISVCs and Service carry (normally exactly one)."""
     has_service: bool = False
+    protocol: ServingProtocol | None = None
+    """How its live Service forwards (None without a recognisable Service):
+    while it serves, the Ingress and the top-level Service keep to it."""
 
     def ready_count(self, indices: range | None = None) -> int:
         """How many of its ISVCs (only those at ``indices``, when given) are Ready."""
@@ -101,6 +108,7 @@ def live_generations(
                 continue
             generation = generations.setdefault(parsed_number, LiveGeneration(parsed_number))
             generation.has_service = True
+            generation.protocol = protocol.of_service(obj)
         else:
             continue
         hash_ = _annotations(obj).get(names.TEMPLATE_HASH_ANNOTATION)
@@ -115,7 +123,7 @@ def serving(active_generation: object, generations: Mapping[int, LiveGeneration]
     if active is not None and active in generations:
         return active
     with_ready = [number for number, gen in generations.items() if gen.ready_count() > 0]
-    return max(with_ready) if with_ready else None
+    return min(with_ready) if with_ready else None
 
 
 def target(

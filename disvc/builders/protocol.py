@@ -18,6 +18,8 @@ REST_PORT: Final = 8080
 GRPC_PORT_NAMES: Final = frozenset({"h2c", "grpc"})
 REST_PORT_NAMES: Final = frozenset({"http1", "http"})
 GRPC_APP_PROTOCOL: Final = "kubernetes.io/h2c"
+GRPC_SERVICE_PORT_NAME: Final = "grpc"
+"""How the child Services name their port when the model serves gRPC."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,7 @@ class ServingProtocol:
 
     @property
     def port_name(self) -> str:
-        return "grpc" if self.is_grpc else "http"
+        return GRPC_SERVICE_PORT_NAME if self.is_grpc else "http"
 
 
 REST: Final = ServingProtocol(is_grpc=False, target_port=REST_PORT)
@@ -66,3 +68,17 @@ def of(template: Mapping[str, Any]) -> ServingProtocol:
         if port.get("name") in REST_PORT_NAMES and rest is REST:
             rest = ServingProtocol(is_grpc=False, target_port=number)
     return rest
+
+
+def of_service(service: Mapping[str, Any]) -> ServingProtocol | None:
+    """The protocol a child Service we built forwards with (from its first port),
+    or None when its ports are not recognisable."""
+    spec = service.get("spec")
+    ports = spec.get("ports") if isinstance(spec, Mapping) else None
+    port = ports[0] if isinstance(ports, list) and ports else None
+    if not isinstance(port, Mapping):
+        return None
+    target = port.get("targetPort")
+    if not isinstance(target, int) or isinstance(target, bool):
+        return None
+    return ServingProtocol(is_grpc=port.get("name") == GRPC_SERVICE_PORT_NAME, target_port=target)
