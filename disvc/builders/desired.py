@@ -24,8 +24,10 @@ from disvc.builders import (
     ownership,
     protocol,
     service,
-    spec as disvc_spec,
     status,
+)
+from disvc.builders import (
+    spec as disvc_spec,
 )
 from disvc.builders.diff import ChildId, Plan
 from disvc.builders.generation import LiveGeneration, Rollout
@@ -170,7 +172,8 @@ def _converge(
         active_generation=route.serving,
         replicas=len(active.isvcs) if active else 0,
         ready_replicas=active.ready_count() if active else 0,
-        url=url,
+        # someone else's Ingress under our name does not serve our URL
+        url=None if ("Ingress", names.ingress_name(spec.name)) in conflict_ids else url,
         conditions=(ready, progressing),
     )
     emitted = events.plan_events(

@@ -7,7 +7,6 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-
 from disvc_world import KSERVE_CRD
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from disvc_world import OPTIONS, SKLEARN, disvc, find, reconcile, set_ready
 
 from disvc.builders import desired, names, protocol
 from disvc.builders.desired import BuildOptions
-from disvc_world import OPTIONS, SKLEARN, disvc, find, reconcile, set_ready
 
 
 def _template(**model: Any) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from disvc_world import OPTIONS, UID, as_live, disvc, named
 
 from disvc.builders import desired, diff
-from disvc_world import OPTIONS, UID, as_live, disvc, named
 
 CHILDREN = desired.children(disvc(replicas=2), 1, OPTIONS)
 LIVE = [as_live(c, ready=True) for c in CHILDREN]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from disvc_world import OPTIONS, disvc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from disvc.builders import desired, names
 from disvc.builders.spec import InvalidSpec
-from disvc_world import OPTIONS, disvc
 
 DISVC_NAMES = st.from_regex(r"[a-z]([-a-z0-9]{0,48}[a-z0-9])?", fullmatch=True)
 GENERATIONS = st.integers(min_value=1, max_value=10**6)

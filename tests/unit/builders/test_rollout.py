@@ -6,8 +6,6 @@ import copy
 from dataclasses import dataclass
 
 import pytest
-
-from disvc.builders import desired
 from disvc_world import (
     OPTIONS,
     condition,
@@ -19,6 +17,8 @@ from disvc_world import (
     settle,
     with_spec,
 )
+
+from disvc.builders import desired
 
 
 def _backend(live: list[dict]) -> str:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from disvc.builders import desired
 from disvc_world import (
     LATER,
     OPTIONS,
@@ -21,6 +19,8 @@ from disvc_world import (
     settle,
     with_spec,
 )
+
+from disvc.builders import desired
 
 
 def _foreign(kind: str, name: str, owner_uid: str | None = None) -> dict[str, Any]:

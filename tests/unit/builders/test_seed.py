@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from disvc_world import GOLDEN, OPTIONS, condition, find, reconcile, seed, set_ready
 
 from disvc.builders import desired, names
-from disvc_world import GOLDEN, OPTIONS, condition, find, reconcile, seed, set_ready
 
 GOLDEN_CHILDREN = GOLDEN / "poc1-children.yaml"
 GOLDEN_STATUS = GOLDEN / "poc1-status-ready.yaml"

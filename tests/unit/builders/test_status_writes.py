@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from disvc_world import OPTIONS, condition, disvc, reconcile, set_ready, settle, with_spec
 
 from disvc.builders import desired
 from disvc.builders.types import Obj
-from disvc_world import OPTIONS, condition, disvc, reconcile, set_ready, settle, with_spec
 
 
 @dataclass(frozen=True)
