@@ -17,6 +17,7 @@ from types import FrameType
 import structlog
 
 from disvc.controller import logs, options
+from disvc.controller.errors import ConfigError
 from disvc.controller.manager import Manager
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     try:
         return Manager(opts).run(stop)
+    except ConfigError as error:
+        # A setup mistake, not a crash: one line that says what to fix.
+        log.error("Cannot start", error=str(error))
+        return 2
     except Exception:
         log.exception("Controller failed")
         return 1

@@ -43,3 +43,7 @@ class PermanentError(ControllerError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+
+
+class ConfigError(ControllerError):
+    """No usable connection settings (kubeconfig or in-cluster service account)."""

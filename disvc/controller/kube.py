@@ -165,14 +165,18 @@ API_CALLS: Final[frozenset[ApiCall]] = _api_calls()
 def load_api_client(kubeconfig: str | None) -> k8s_client.ApiClient:
     """An ApiClient for the kubeconfig file, or the in-cluster service account when None."""
     configuration = k8s_client.Configuration()
-    if kubeconfig:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration
-        )
-    else:
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
+    try:
+        if kubeconfig:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        else:
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+    except (k8s_config.ConfigException, OSError) as error:
+        where = f"kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (no --kubeconfig given)"
+        raise errors.ConfigError(f"cannot load Kubernetes connection settings from {where}: {error}") from error
     # Workers, watches and the leader elector share one pool; a pool smaller
     # than that concurrency would open and discard connections per request.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
