@@ -1207,14 +1207,7 @@ class ApiServer:
         return self._respond_object(rt, obj, 201)
 
     def _update(self, call: Call, rt: ResourceType, body: Obj, query: _Query, user_agent: str) -> web.Response:
-        self._check_type(rt, body)
-        meta = body["metadata"]
-        if meta.get("name") and meta["name"] != call.name:
-            raise errors.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({call.name})"
-            )
-        meta["name"] = call.name
-        self._check_namespace(rt, call, body)
+        self._claim_name(rt, call, body)
         old = self._storage.get(rt.key, call.namespace, call.name)
         manager = self._field_manager(query, user_agent)
         dry_run = self._dry_run(query)
@@ -1227,7 +1220,7 @@ class ApiServer:
                 strict=_is_strict(query),
             )
             return self._respond_object(rt, obj, 201)
-        self._check_precondition(rt, old, meta.get("resourceVersion"))
+        self._check_precondition(rt, old, body["metadata"].get("resourceVersion"))
         obj, _ = self._commit(
             call, rt, old, body, subresource=call.subresource, manager=manager, dry_run=dry_run,
             strict=_is_strict(query),
@@ -1292,6 +1285,17 @@ class ApiServer:
         )
         return self._respond_object(rt, obj)
 
+    def _claim_name(self, rt: ResourceType, call: Call, obj: Obj) -> None:
+        """A PUT or apply body names the URL's object, or leaves the name to it."""
+        self._check_type(rt, obj)
+        meta = obj["metadata"]
+        if meta.get("name") and meta["name"] != call.name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({call.name})"
+            )
+        meta["name"] = call.name
+        self._check_namespace(rt, call, obj)
+
     def _check_identity(self, rt: ResourceType, call: Call, obj: Obj) -> None:
         self._check_type(rt, obj)
         meta = obj["metadata"]
@@ -1318,20 +1322,13 @@ class ApiServer:
             raise errors.bad_request("the apply configuration must be an object")
         if not applied.get("apiVersion") or not applied.get("kind"):
             raise errors.bad_request("apply configurations must set apiVersion and kind")
-        self._check_type(rt, applied)
-        meta = applied["metadata"]
-        if meta.get("name") and meta["name"] != call.name:
-            raise errors.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({call.name})"
-            )
-        meta["name"] = call.name
-        self._check_namespace(rt, call, applied)
+        self._claim_name(rt, call, applied)
         if old is None:
             if call.subresource:
                 raise errors.not_found(rt, call.name)
             self._require_namespace_open(rt, call.namespace, call.name)
         else:
-            rv = meta.get("resourceVersion")
+            rv = applied["metadata"].get("resourceVersion")
             if rv and rv != old.obj["metadata"]["resourceVersion"]:
                 raise errors.stale(rt, call.name)
         try:
