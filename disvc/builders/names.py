@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 FIELD_MANAGER: Final = "disvc-controller"
 """Server-side apply field manager for every write the controller makes."""
@@ -134,3 +135,13 @@ def content_hash(value: object) -> str:
     equally whatever order their dicts were built in."""
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def is_generation_scoped(obj: Mapping[str, Any]) -> bool:
+    """True for a generation's own objects (its ISVCs and its Service).
+
+    They never change shape under one name: a new template makes a new
+    generation with new names. The DISVC-level Service and Ingress do change.
+    """
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return GROUP_LABEL in labels

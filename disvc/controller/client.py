@@ -15,10 +15,13 @@ it. Each write logs one info line with ``action``, ``kind`` and ``object``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import structlog
 
+from disvc.builders import diff, names
 from disvc.builders.types import DISVC_KIND, ChildKind, ChildRef, Obj, ObjectKey
 from disvc.controller.kube import Kube
 from disvc.controller.store import BY_DISVC_LABEL, BY_OWNER, Store, object_key
@@ -62,6 +65,26 @@ class CacheReader:
         return self._kube.get(kind, namespace, name)
 
 
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What one of our writes of a child returned, to recognise it later."""
+
+    uid: str
+    applied_hash: str
+    version: str
+    """``metadata.generation`` where the kind has one (status updates leave it
+    alone), else ``metadata.resourceVersion``."""
+
+
+def _version(obj: Obj) -> str:
+    meta = obj.get("metadata", {})
+    return str(meta.get("generation") or meta.get("resourceVersion", ""))
+
+
+def _applied_hash(obj: Obj) -> str:
+    return str(obj.get("metadata", {}).get("annotations", {}).get(names.APPLIED_HASH_ANNOTATION, ""))
+
+
 class ApiWriter:
     """Writes through ``Kube`` and keeps the informer stores in step with each write."""
 
@@ -77,21 +100,61 @@ class ApiWriter:
         self._on_cached = on_cached or {}
         """Per kind, told of each object a write put in the cache: the watch
         echo of our own write reaches no informer handler (it is not news)."""
+        self._written: dict[tuple[str, str], _Written] = {}
+        """(kind, namespace/name) -> what our last write of that child returned."""
+        self._lock = threading.Lock()
 
-    def apply(self, obj: Obj) -> Obj:
-        applied = self._kube.apply(obj)
+    def apply(self, obj: Obj, *, force: bool = True) -> Obj:
+        key = (obj["kind"], _ref(obj))
+        cached = self._server_rewrite_of_our_last_write(key, obj)
+        if cached is not None:
+            # Admission webhooks (KServe's defaulter rewrites ISVC specs) make
+            # the stored object differ from what we send; sending it again
+            # would change nothing and, on every event, never stop.
+            log.debug("Live object is our last write as the server stored it", kind=obj["kind"], object=key[1])
+            return cached
+        applied = self._kube.apply(obj, force=force)
+        self._remember(key, applied)
         self._write_through(applied)
-        log.info("Applied object", action="apply", kind=obj["kind"], object=_ref(obj))
+        log.info("Applied object", action="apply", kind=obj["kind"], object=key[1])
         return applied
 
     def create(self, obj: Obj) -> Obj:
-        created = self._kube.apply(obj, force=False)
+        created = self._kube.create(obj)
+        self._remember((obj["kind"], _ref(obj)), created)
         self._write_through(created)
         log.info("Created object", action="create", kind=obj["kind"], object=_ref(obj))
         return created
 
+    def _remember(self, key: tuple[str, str], written: Obj) -> None:
+        meta = written.get("metadata", {})
+        with self._lock:
+            self._written[key] = _Written(str(meta.get("uid", "")), _applied_hash(written), _version(written))
+
+    def _server_rewrite_of_our_last_write(self, key: tuple[str, str], obj: Obj) -> Obj | None:
+        """The cached object, when it is still exactly what our last write of
+        this same body returned: nobody changed its spec since, and the labels,
+        annotations and owner references we set are all there."""
+        with self._lock:
+            last = self._written.get(key)
+        store = self._stores.get(key[0])
+        cached = store.get(key[1]) if store is not None else None
+        if last is None or cached is None:
+            return None
+        meta = cached.get("metadata", {})
+        same_write = (
+            last.uid == meta.get("uid")
+            and last.applied_hash == _applied_hash(obj)
+            and last.version == _version(cached)
+        )
+        if same_write and diff.is_subset(obj["metadata"], meta):
+            return cached
+        return None
+
     def delete(self, ref: ChildRef) -> None:
         self._kube.delete(ref.kind, ref.namespace, ref.name, uid=ref.uid, resource_version=ref.resource_version)
+        with self._lock:
+            self._written.pop((ref.kind, f"{ref.namespace}/{ref.name}"), None)
         store = self._stores.get(ref.kind)
         if store is not None:
             # Forget it now so the next reconcile does not delete it again; if
@@ -105,9 +168,11 @@ class ApiWriter:
         body: Obj = {
             "apiVersion": disvc["apiVersion"],
             "kind": disvc["kind"],
-            # The uid makes the apply fail rather than touch a DISVC that was
-            # deleted and re-created under the same name since we read it.
-            "metadata": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+            # No uid: a status write takes its metadata from the stored object
+            # anyway. A DISVC re-created under the same name since we read it
+            # gets this status once; its own reconcile (its add event is
+            # queued) then writes the right one.
+            "metadata": {"namespace": meta["namespace"], "name": meta["name"]},
             "status": status,
         }
         applied = self._kube.apply(body, subresource="status")

@@ -137,7 +137,7 @@ _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "watch": frozenset({(k, None) for k in _WATCHED}),
     "patch": frozenset({(k, None) for k in _CHILDREN} | {(DISVC_KIND, "status"), (EVENT_KIND, None)}),
     "delete": frozenset({(k, None) for k in _CHILDREN}),
-    "create": frozenset({(EVENT_KIND, None), (LEASE_KIND, None)}),
+    "create": frozenset({(k, None) for k in _CHILDREN} | {(EVENT_KIND, None), (LEASE_KIND, None)}),
     "update": frozenset({(LEASE_KIND, None)}),
 }
 
@@ -424,6 +424,18 @@ class Kube:
         return Watch(response, res.kind, res.api_version)
 
     # -- writes ------------------------------------------------------------
+
+    def create(self, obj: Obj) -> Obj:
+        """POST ``obj`` (field manager ``disvc-controller``).
+
+        Unlike an apply, it fails with ``ConflictError`` (409 AlreadyExists)
+        whenever the name is taken, whatever the existing object holds.
+        """
+        res = _resource(obj["kind"], "create")
+        return self._call(
+            "create", res, "POST", res.path(obj["metadata"].get("namespace"), None),
+            query={"fieldManager": names.FIELD_MANAGER}, body=obj,
+        )
 
     def apply(self, obj: Obj, subresource: str | None = None, *, force: bool = True) -> Obj:
         """Server-side apply ``obj`` (field manager ``disvc-controller``).

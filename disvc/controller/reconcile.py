@@ -32,25 +32,22 @@ class Reader(Protocol):
         """Cached ISVCs, Services and Ingresses labelled or owned for this DISVC."""
 
     def get_live(self, kind: ChildKind, namespace: str, name: str) -> Obj | None:
-        """An uncached GET, used when a create finds its name taken by an
-        object the cache does not hold (foreign objects carry no ``disvc`` label)."""
+        """An uncached GET: the cache holds only labelled children, so a foreign
+        object under one of our names is invisible to it."""
 
 
 class Writer(Protocol):
     """Every write the reconciler makes; each returns the object the API returned."""
 
-    def apply(self, obj: Obj) -> Obj:
-        """Server-side apply (field manager ``disvc-controller``, force) of an
-        object this DISVC controls."""
+    def apply(self, obj: Obj, *, force: bool = True) -> Obj:
+        """Server-side apply (field manager ``disvc-controller``).
+
+        ``force`` takes over fields others changed (drift repair on children
+        this DISVC controls). Without it the API refuses, with
+        ``ConflictError``, to change a field someone else set differently."""
 
     def create(self, obj: Obj) -> Obj:
-        """Server-side apply without force, for a name the cache does not hold.
-
-        Creates the object when the name is free. When an object already holds
-        the name and differs in any field we set (a foreign object: it carries
-        no ``disvc`` label, so the cache cannot show it), the API refuses with
-        ``ConflictError`` (or ``PermanentError`` for a second controller
-        reference) and the object is left as it was."""
+        """A plain create: ``ConflictError`` when anything holds the name."""
 
     def delete(self, ref: ChildRef) -> None:
         """Delete with uid and resourceVersion preconditions; gone already is fine."""

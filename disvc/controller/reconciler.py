@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from disvc.builders import desired
+from disvc.builders import desired, names
 from disvc.builders.desired import BuildOptions
 from disvc.builders.types import ChildKind, Obj, ObjectKey
-from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
+from disvc.controller.errors import ConflictError, NotFoundError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
 
 log = structlog.get_logger(__name__)
@@ -76,20 +76,34 @@ class DisvcReconciler:
     def _create(self, creates: Sequence[Obj]) -> list[Obj]:
         """Create each object; return the live objects that hold a name we wanted.
 
-        Creating without force costs no read on the common path (the name is
-        free) and cannot change an object someone else wrote: the API refuses
-        instead, and only then do we read what holds the name."""
+        Nothing may change an object someone else wrote, and an apply without
+        force still merges into a foreign object that happens to own none of
+        the fields we set. So:
+
+        - a generation's ISVCs and Service never change shape under one name
+          (a new template makes new names): a plain create, which fails on
+          any object already there, needs no read first;
+        - the DISVC-level Service and Ingress change over time and need apply
+          ownership, so that a later apply can drop a field (TLS, a port's
+          appProtocol): they are applied only after a read shows the name free.
+        """
         clashes: list[Obj] = []
         for obj in creates:
+            kind, namespace, name = _identity(obj)
             try:
-                self.writer.create(obj)
-            except (ConflictError, PermanentError) as refused:
-                kind, namespace, name = _identity(obj)
-                holder = self.reader.get_live(kind, namespace, name)
-                if holder is None:
-                    raise  # refused for another reason; the worker reports and retries
-                log.info("Name taken by another object", kind=kind, object=f"{namespace}/{name}", error=str(refused))
-                clashes.append(holder)
+                if names.is_generation_scoped(obj):
+                    self.writer.create(obj)
+                    continue
+                if self.reader.get_live(kind, namespace, name) is None:
+                    self.writer.apply(obj, force=False)
+                    continue
+            except ConflictError:
+                pass  # taken, maybe a moment ago: read what holds it
+            holder = self.reader.get_live(kind, namespace, name)
+            if holder is None:
+                raise ConflictError(f"{kind} {namespace}/{name}: name taken, then freed, while creating it")
+            log.info("Name taken by another object", kind=kind, object=f"{namespace}/{name}")
+            clashes.append(holder)
         return clashes
 
 

@@ -257,6 +257,12 @@ class Reflector:
                         self._listener.on_add(new)
                     else:
                         self._listener.on_update(old, new)
+            elif old is not None:
+                # Someone else's change, overtaken in the cache by a write of
+                # ours that already contains it. The reconcile that wrote may
+                # have read the state before that change, so look again; the
+                # cache holds the newer object.
+                self._listener.on_update(old, old)
         elif kind == "DELETED":
             self._store.delete(obj)
             self._listener.on_delete(obj)

@@ -40,7 +40,7 @@ def converged(cluster: Cluster, replicas: int) -> None:
     "fault",
     [
         pytest.param(FaultRule(verb="patch", resource="services", count=6, code=500), id="500s"),
-        pytest.param(FaultRule(verb="patch", resource="inferenceservices", count=6, code=429, retry_after=1),
+        pytest.param(FaultRule(verb="create", resource="inferenceservices", count=6, code=429, retry_after=1),
                      id="429s-with-retry-after"),
         pytest.param(FaultRule(verb="patch", resource="distributedinferenceservices/status", count=6, code=503),
                      id="503s-on-status"),

@@ -14,7 +14,7 @@ from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.diff import Plan
 from disvc.builders.types import ChildKind, ChildRef, EventSpec, Obj, ObjectKey
-from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
+from disvc.controller.errors import ConflictError, NotFoundError
 from disvc.controller.reconcile import Result
 from disvc.controller.reconciler import DisvcReconciler
 
@@ -35,6 +35,11 @@ def disvc(status: Obj | None = None) -> Obj:
 
 def child(kind: ChildKind, name: str, **extra: object) -> Obj:
     return {"kind": kind, "metadata": {"namespace": "ns", "name": name, **extra}}
+
+
+def generation_child(kind: ChildKind, name: str) -> Obj:
+    """An ISVC or generation Service: carries the generation label."""
+    return child(kind, name, labels={"disvc": "iris", "disvc.group": "iris-v2"})
 
 
 @dataclass
@@ -61,22 +66,22 @@ class FakeWriter:
     fail_apply: Exception | None = None
     fail_status: Exception | None = None
     taken: set[tuple[str, str, str]] = field(default_factory=set)
-    """Names held by objects someone else wrote: a create without force is refused."""
-    fail_create: Exception | None = None
+    """Names held by objects someone else wrote: creates and unforced applies are refused."""
 
     def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
         if (obj["kind"], meta["namespace"], meta["name"]) in self.taken:
-            raise ConflictError("Apply failed with 1 conflict", status=409)
-        if self.fail_create is not None:
-            raise self.fail_create
+            raise ConflictError("already exists", status=409)
         self.calls.append(("create", meta["name"]))
         return obj
 
-    def apply(self, obj: Obj) -> Obj:
+    def apply(self, obj: Obj, *, force: bool = True) -> Obj:
+        meta = obj["metadata"]
+        if not force and (obj["kind"], meta["namespace"], meta["name"]) in self.taken:
+            raise ConflictError("Apply failed with 1 conflict", status=409)
         if self.fail_apply is not None:
             raise self.fail_apply
-        self.calls.append(("apply", obj["metadata"]["name"]))
+        self.calls.append(("apply" if force else "apply-new", meta["name"]))
         return obj
 
     def delete(self, ref: ChildRef) -> None:
@@ -145,7 +150,7 @@ def test_writes_creates_and_updates_then_deletes_then_status(harness: Harness) -
     harness.state.answers = [
         Desired(
             plan=Plan(
-                create=(child("InferenceService", "iris-v2-0"),),
+                create=(generation_child("InferenceService", "iris-v2-0"),),
                 update=(child("Ingress", "iris"),),
                 delete=(ref,),
             ),
@@ -186,20 +191,58 @@ def test_a_foreign_object_missing_from_the_cache_is_planned_around(harness: Harn
     harness.reader.uncached[("Service", "ns", "iris")] = foreign
     harness.writer.taken.add(("Service", "ns", "iris"))
     harness.state.answers = [
-        Desired(plan=Plan(create=(child("Service", "iris"), child("Service", "iris-v1"))), status={}),
+        Desired(plan=Plan(create=(child("Service", "iris"), generation_child("Service", "iris-v1"))), status={}),
         Desired(plan=Plan(conflicts=(foreign,)), status={"conflict": True}),
     ]
 
     harness.reconciler.reconcile(KEY)
 
     assert harness.state.seen_live == [[], [foreign]]
-    assert harness.reader.live_gets == [("Service", "ns", "iris")]
     assert harness.writer.calls == [("create", "iris-v1"), ("status", {"conflict": True})]
+
+
+def test_a_generation_object_is_created_without_reading_first(harness: Harness) -> None:
+    harness.state.answers = [
+        Desired(plan=Plan(create=(generation_child("InferenceService", "iris-v2-0"),
+                                  generation_child("Service", "iris-v2"))), status={}),
+    ]  # fmt: skip
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.reader.live_gets == []
+    assert harness.writer.calls == [("create", "iris-v2-0"), ("create", "iris-v2")]
+
+
+def test_a_taken_generation_name_is_read_and_planned_around(harness: Harness) -> None:
+    foreign = child("InferenceService", "iris-v2-0", uid="someone-else")
+    harness.reader.uncached[("InferenceService", "ns", "iris-v2-0")] = foreign
+    harness.writer.taken.add(("InferenceService", "ns", "iris-v2-0"))
+    harness.state.answers = [
+        Desired(plan=Plan(create=(generation_child("InferenceService", "iris-v2-0"),)), status={}),
+        Desired(plan=Plan(conflicts=(foreign,)), status={}),
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.reader.live_gets == [("InferenceService", "ns", "iris-v2-0")]
+    assert harness.state.seen_live[1] == [foreign]
+    assert harness.writer.calls == []
+
+
+def test_the_top_level_service_and_ingress_are_applied_once_a_read_shows_them_free(harness: Harness) -> None:
+    harness.state.answers = [
+        Desired(plan=Plan(create=(child("Service", "iris"), child("Ingress", "iris"))), status={}),
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert harness.reader.live_gets == [("Service", "ns", "iris"), ("Ingress", "ns", "iris")]
+    assert harness.writer.calls == [("apply-new", "iris"), ("apply-new", "iris")]
+    assert len(harness.state.seen_live) == 1
 
 
 def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -> None:
     harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
-    harness.writer.taken.add(("Service", "ns", "iris"))
     harness.state.answers = [
         Desired(plan=Plan(create=(child("Service", "iris"),)), status={}),
         Desired(plan=Plan(), status={}),
@@ -211,35 +254,10 @@ def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -
     assert harness.state.seen_options[0] is harness.state.seen_options[1]
 
 
-def test_creating_free_names_reads_nothing_from_the_api(harness: Harness) -> None:
+def test_a_name_freed_again_while_we_create_requeues_the_key(harness: Harness) -> None:
+    harness.writer.taken.add(("InferenceService", "ns", "iris-v2-0"))  # refused, but then nothing there
     harness.state.answers = [
-        Desired(plan=Plan(create=(child("Service", "iris"), child("Ingress", "iris"))), status={}),
-    ]
-
-    harness.reconciler.reconcile(KEY)
-
-    assert harness.reader.live_gets == []
-    assert harness.writer.calls == [("create", "iris"), ("create", "iris")]
-    assert len(harness.state.seen_live) == 1
-
-
-def test_a_create_refused_for_another_reason_is_raised_to_the_worker(harness: Harness) -> None:
-    harness.writer.fail_create = PermanentError("Service is invalid", status=422, reason="Invalid")
-    harness.state.answers = [Desired(plan=Plan(create=(child("Service", "iris"),)), status={"replicas": 1})]
-
-    with pytest.raises(PermanentError):
-        harness.reconciler.reconcile(KEY)
-    assert harness.reader.live_gets == [("Service", "ns", "iris")]
-    assert harness.writer.calls == []
-
-
-def test_a_name_taken_again_while_we_create_requeues_the_key(harness: Harness) -> None:
-    harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
-    harness.writer.taken.update({("Service", "ns", "iris"), ("Service", "ns", "iris-v1")})
-    harness.reader.uncached[("Service", "ns", "iris-v1")] = child("Service", "iris-v1")
-    harness.state.answers = [
-        Desired(plan=Plan(create=(child("Service", "iris"),)), status={}),
-        Desired(plan=Plan(create=(child("Service", "iris-v1"),)), status={}),
+        Desired(plan=Plan(create=(generation_child("InferenceService", "iris-v2-0"),)), status={}),
     ]
 
     with pytest.raises(ConflictError):

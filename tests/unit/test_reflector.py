@@ -247,6 +247,21 @@ def test_the_echo_of_our_own_write_reaches_no_handler_but_advances_the_watch() -
     assert source.watch_from[-1] == "13"
 
 
+def test_a_change_overtaken_by_our_write_still_reaches_the_handlers() -> None:
+    # The user scaled (rv 11) while we wrote status (rv 12, which contains the
+    # scale): the rv 11 event must still trigger a reconcile, or the change
+    # waits for the next resync.
+    stop = threading.Event()
+    s, listener = Store(), RecordingListener()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+                            watches=[FakeStream([event("MODIFIED", svc("a", "11")), event("MODIFIED", svc("a", "12"))]),
+                                     FakeStream([])])
+    listener.on_add = lambda obj: s.write_through(svc("a", "12"))  # type: ignore[method-assign]
+    r = reflector_for(source, s, listener)
+    r.run(stop)
+    assert listener.seen == [("update", "a", "12")]
+
+
 def test_stop_and_interrupt_end_a_blocked_watch() -> None:
     stop = threading.Event()
     stream = FakeStream([event("ADDED", svc("a", "11"))], block=True)
