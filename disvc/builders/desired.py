@@ -91,6 +91,22 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
     return replace(want, status=settled.status)
 
 
+def rejected(disvc: Obj, want: Desired, refusal: str, options: BuildOptions) -> Desired:
+    """``want`` after the API refused one of its writes for good (an admission
+    webhook, a schema): its status with ``Ready=False`` reason ``ChildRejected``
+    naming the refusal, and a Warning when that is news. Retrying the same
+    write cannot help; a change to the DISVC (a watch event) can."""
+    previous = disvc.get("status")
+    previous_status: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
+    ready = Condition("Ready", False, "ChildRejected", refusal)
+    warning = events.warning_event(ready, previous_status)
+    return Desired(
+        plan=want.plan,
+        status=status.with_ready(want.status, ready, previous_status, options.now),
+        events=(warning,) if warning is not None else (),
+    )
+
+
 def _after_plan(live: Sequence[Obj], plan: Plan) -> list[Obj]:
     """``live`` as it will be once ``plan`` is written: deleted children gone,
     created ones present without status, updated ones keeping their status."""

@@ -101,7 +101,7 @@ def warning_event(
     ready: Condition, previous_status: Mapping[str, Any]
 ) -> EventSpec | None:
     """A Warning for a ``Ready=False`` problem the previous status did not report yet."""
-    if ready.status or ready.reason not in ("InvalidSpec", "ChildConflict"):
+    if ready.status or ready.reason not in ("InvalidSpec", "ChildConflict", "ChildRejected"):
         return None
     previous = previous_condition(previous_status, "Ready")
     if (

@@ -21,6 +21,7 @@ Reason: TypeAlias = Literal[
     "ReplicasNotReady",
     "InvalidSpec",
     "ChildConflict",
+    "ChildRejected",
     "RollingOut",
     "Scaling",
     "Converged",
@@ -119,3 +120,10 @@ def _condition(
         "reason": condition.reason,
         "message": condition.message,
     }
+
+
+def with_ready(status_: Obj, ready: Condition, previous_status: Mapping[str, Any], now: str) -> Obj:
+    """``status_`` with its Ready condition replaced by ``ready``."""
+    generation = int(status_.get("observedGeneration") or 0)
+    conditions = [c for c in status_.get("conditions", []) if c.get("type") != "Ready"]
+    return {**status_, "conditions": [_condition(ready, generation, previous_status, now), *conditions]}

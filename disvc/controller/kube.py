@@ -347,6 +347,22 @@ class Kube:
             reraise=True,
         )
 
+    def bounded(self, seconds: float) -> Kube:
+        """A ``Kube`` on the same connection pool whose every call gives up
+        within about ``seconds``: one attempt, no in-call retry.
+
+        Leader election needs it: a lease renewal that hangs in retries past
+        the renew deadline would leave this process acting as leader after
+        another has taken over.
+        """
+        return Kube(
+            self._api,
+            self._user_agent,
+            on_write=self.on_write,
+            request_timeout=(min(self._timeout[0], seconds), seconds),
+            retry_attempts=1,
+        )
+
     # -- reads -------------------------------------------------------------
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:

@@ -140,13 +140,18 @@ class LeaderElector:
         try:
             last_renewal = self._clock.monotonic()
             while not stop.wait(cfg.retry_period):
+                # Counted from when the renewal was sent: others measure the
+                # lease from the renewTime it carries, not from our reply.
+                sent = self._clock.monotonic()
                 if self.try_acquire_or_renew():
-                    last_renewal = self._clock.monotonic()
+                    last_renewal = sent
                 elif self._clock.monotonic() - last_renewal >= cfg.renew_deadline:
                     log.error("Leader election lost", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
                     break
             else:
-                if cfg.release_on_cancel:
+                # Read now, not at start: shutdown withholds the release while
+                # reconciles it could not wait for may still write.
+                if self.config.release_on_cancel:
                     self.release()
         finally:
             self._leading.clear()

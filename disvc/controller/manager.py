@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -124,7 +125,7 @@ class Manager:
         self.elector: LeaderElector | None = None
         if options.leader_elect:
             self.elector = LeaderElector(
-                self.kube,
+                self.kube.bounded(options.retry_period),
                 LeaderElectionConfig(
                     namespace=_leader_election_namespace(options),
                     name=options.leader_election_id,
@@ -240,7 +241,12 @@ class Manager:
             informer.stop(timeout=0)
         self._workers_stop.set()  # shuts the queue down; workers end after their current key
         self.queue.shut_down()
-        if self._workers_started.is_set() and not self.worker.join(self.options.graceful_shutdown_timeout):
+        workers_done = not self._workers_started.is_set() or self.worker.join(self.options.graceful_shutdown_timeout)
+        if not workers_done and self.elector is not None:
+            # A successor must not start while our reconciles may still write:
+            # keep the Lease and let it expire instead of releasing it.
+            self.elector.config = replace(self.elector.config, release_on_cancel=False)
+        if not workers_done:
             log.warning("Reconciles still running at the shutdown deadline", timeout=self.options.graceful_shutdown_timeout)
         remaining = max(0.0, self.options.graceful_shutdown_timeout - (time.monotonic() - started))
         self.events.stop(timeout=min(remaining, 5.0))

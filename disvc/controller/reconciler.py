@@ -16,13 +16,15 @@ status a user reads describes objects that are already there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
 from disvc.builders import desired, names
 from disvc.builders.desired import BuildOptions
+from disvc.builders.diff import Plan
 from disvc.builders.types import ChildKind, Obj, ObjectKey
-from disvc.controller.errors import ConflictError, NotFoundError
+from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
 
 log = structlog.get_logger(__name__)
@@ -50,7 +52,11 @@ class DisvcReconciler:
             return Result()  # children go by ownerReference garbage collection
         options = self.build_options_factory()
         want = desired.state(disvc, self.reader.children(key), options)
-        clashes = self._create(want.plan.create)
+        try:
+            clashes = self._create(want.plan.create)
+        except PermanentError as refused:
+            clashes, want = [], desired.rejected(disvc, want, str(refused), options)
+            want = replace(want, plan=Plan())
         if clashes:
             # Names we meant to create are held by objects the cache cannot show
             # (foreign objects carry no disvc label). Plan again with them in
@@ -58,18 +64,22 @@ class DisvcReconciler:
             want = desired.state(disvc, [*self.reader.children(key), *clashes], options)
             if self._create(want.plan.create):
                 raise ConflictError(f"{key}: child names are being taken while we create them")
-        for obj in want.plan.update:
-            self.writer.apply(obj)
-        for ref in want.plan.delete:
-            self.writer.delete(ref)
-        if want.status != disvc.get("status"):
+        try:
+            for obj in want.plan.update:
+                self.writer.apply(obj)
+            for ref in want.plan.delete:
+                self.writer.delete(ref)
+        except PermanentError as refused:
+            # Retrying the same write cannot help: say so where users look.
+            want = desired.rejected(disvc, want, str(refused), options)
+        if want.status != (disvc.get("status") or {}):
             try:
                 self.writer.apply_status(disvc, want.status)
             except NotFoundError:
                 return Result()  # deleted while we reconciled; its delete event is on the way
         for event in want.events:
             self.events.emit(disvc, event)
-        if want.plan.is_empty and want.status == disvc.get("status"):
+        if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
 

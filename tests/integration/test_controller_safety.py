@@ -122,3 +122,27 @@ def test_an_invalid_spec_is_reported_and_keeps_serving_children(
 
     apply_disvc(kube, poc1())  # the user's fix
     eventually(lambda: converged(cluster))
+
+
+def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster
+) -> None:
+    broken = poc1()
+    # The DISVC schema keeps the template as given; KServe's ISVC schema then
+    # refuses it (minReplicas is an integer).
+    broken["spec"]["inferenservice"]["predictor"]["minReplicas"] = "two"
+    apply_disvc(kube, broken)
+
+    def rejection_reported() -> None:
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None
+        assert (ready["status"], ready["reason"]) == ("False", "ChildRejected")
+        assert "minReplicas" in ready["message"]
+        assert "ChildRejected" in [e["reason"] for e in cluster.events(NAME) if e["type"] == "Warning"]
+
+    eventually(rejection_reported)
+    assert not cluster.isvcs()
+    assert controller.thread is not None and controller.thread.is_alive()
+
+    apply_disvc(kube, poc1())  # the user's fix
+    eventually(lambda: set(cluster.isvcs()) == {f"{NAME}-v1-0"})

@@ -14,7 +14,7 @@ from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.diff import Plan
 from disvc.builders.types import ChildKind, ChildRef, EventSpec, Obj, ObjectKey
-from disvc.controller.errors import ConflictError, NotFoundError
+from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import Result
 from disvc.controller.reconciler import DisvcReconciler
 
@@ -295,3 +295,37 @@ def test_a_disvc_deleted_during_the_reconcile_ends_it_quietly(harness: Harness) 
 
     assert harness.reconciler.reconcile(KEY) == Result()
     assert harness.events.emitted == []
+
+
+def test_a_write_the_api_refuses_for_good_is_reported_in_status_and_as_a_warning(harness: Harness) -> None:
+    refusal = 'admission webhook "inferenceservice.kserve-webhook-server.validator" denied the request'
+    harness.writer.fail_apply = PermanentError(refusal, status=400, reason="BadRequest")
+    harness.state.answers = [
+        Desired(plan=Plan(update=(child("InferenceService", "iris-v1-0"),)), status={"observedGeneration": 1})
+    ]
+
+    assert harness.reconciler.reconcile(KEY) == Result()
+
+    [(action, status)] = harness.writer.calls
+    assert action == "status"
+    assert isinstance(status, dict)
+    [ready] = status["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "ChildRejected")
+    assert refusal in ready["message"]
+    [(name, event)] = harness.events.emitted
+    assert (name, event.type, event.reason) == ("iris", "Warning", "ChildRejected")
+
+
+def test_a_refused_create_stops_the_plan_and_is_reported(harness: Harness) -> None:
+    harness.writer.fail_apply = PermanentError("Ingress.networking.k8s.io is invalid", status=422, reason="Invalid")
+    harness.state.answers = [
+        Desired(
+            plan=Plan(create=(child("Ingress", "iris"),), delete=(ChildRef("Service", "ns", "iris-v0", "u", "1"),)),
+            status={"observedGeneration": 1},
+        )
+    ]
+
+    harness.reconciler.reconcile(KEY)
+
+    assert [action for action, _ in harness.writer.calls] == ["status"]
+    assert harness.events.emitted[0][1].reason == "ChildRejected"
