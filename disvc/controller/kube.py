@@ -155,6 +155,11 @@ def _api_calls() -> frozenset[ApiCall]:
                 # Server-side apply of an absent object creates it, and the API
                 # server authorizes that PATCH as "create" too.
                 calls.add(ApiCall(res.group, plural, "create"))
+    # Children name their DISVC with blockOwnerDeletion: clusters running the
+    # OwnerReferencesPermissionEnforcement admission plugin (OpenShift does)
+    # require the writer to be allowed to update the owner's finalizers.
+    disvc = RESOURCES[DISVC_KIND]
+    calls.add(ApiCall(disvc.group, f"{disvc.plural}/finalizers", "update"))
     return frozenset(calls)
 
 
