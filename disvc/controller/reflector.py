@@ -182,6 +182,12 @@ class Reflector:
     def _list_and_replace(self) -> bool:
         try:
             items, resource_version = self._lw.list(self.kind, self._namespace, self._label_selector)
+        except errors.NotFoundError as exc:
+            # The API does not serve the kind at all: nothing to retry soon
+            # about, but say what usually causes it.
+            log.warning("List failed", kind=self.kind, error=str(exc), errorType=type(exc).__name__,
+                        hint="the API server does not serve this kind: is its CRD installed (KServe for InferenceService)?")
+            return False
         except Exception as exc:  # noqa: BLE001 - any failure: back off and list again
             log.warning("List failed", kind=self.kind, error=str(exc), errorType=type(exc).__name__)
             return False
