@@ -146,3 +146,29 @@ def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
 
     apply_disvc(kube, poc1())  # the user's fix
     eventually(lambda: set(cluster.isvcs()) == {f"{NAME}-v1-0"})
+
+
+def test_a_hand_made_isvc_from_the_same_template_is_not_taken_over(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster
+) -> None:
+    # Same predictor as the DISVC's template, so no field we set differs: an
+    # apply would merge our labels, args and owner into it. It must stay as is.
+    foreign = cluster.raw("POST", cluster.isvcs_path(), body={
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": f"{NAME}-v1-0"},
+        "spec": {"predictor": poc1()["spec"]["inferenservice"]["predictor"]},
+    })  # fmt: skip
+
+    apply_disvc(kube, poc1())
+
+    def conflict_reported() -> None:
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None
+        assert (ready["status"], ready["reason"]) == ("False", "ChildConflict")
+        assert f"{NAME}-v1-0" in ready["message"]
+
+    eventually(conflict_reported)
+    isvc = cluster.isvcs()[f"{NAME}-v1-0"]
+    assert isvc["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"]
+    assert not isvc["metadata"].get("labels")
+    assert not isvc["metadata"].get("ownerReferences")
