@@ -451,11 +451,14 @@ class Kube:
 
         Unlike an apply, it fails with ``ConflictError`` (409 AlreadyExists)
         whenever the name is taken, whatever the existing object holds.
+        Strict field validation: a field the schema does not know (a typo in
+        a DISVC's ISVC template) fails the create with ``PermanentError``
+        naming it, instead of being dropped without a word.
         """
         res = _resource(obj["kind"], "create")
         return self._call(
             "create", res, "POST", res.path(obj["metadata"].get("namespace"), None),
-            query={"fieldManager": names.FIELD_MANAGER}, body=obj,
+            query={"fieldManager": names.FIELD_MANAGER, "fieldValidation": "Strict"}, body=obj,
         )
 
     def apply(self, obj: Obj, subresource: str | None = None, *, force: bool = True) -> Obj:

@@ -172,3 +172,20 @@ def test_a_hand_made_isvc_from_the_same_template_is_not_taken_over(
     assert isvc["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"]
     assert not isvc["metadata"].get("labels")
     assert not isvc["metadata"].get("ownerReferences")
+
+
+def test_a_typo_in_the_template_is_named_in_status_not_dropped(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster
+) -> None:
+    broken = poc1()
+    broken["spec"]["inferenservice"]["predictor"]["model"]["storageUrl"] = "gs://typo"
+    apply_disvc(kube, broken)
+
+    def typo_reported() -> None:
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None
+        assert (ready["status"], ready["reason"]) == ("False", "ChildRejected")
+        assert "storageUrl" in ready["message"]
+
+    eventually(typo_reported)
+    assert not cluster.isvcs()
