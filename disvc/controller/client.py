@@ -114,22 +114,23 @@ class ApiWriter:
             log.debug("Live object is our last write as the server stored it", kind=obj["kind"], object=key[1])
             return cached
         applied = self._kube.apply(obj, force=force)
-        self._remember(key, applied)
-        self._write_through(applied)
+        self._wrote(key, applied)
         log.info("Applied object", action="apply", kind=obj["kind"], object=key[1])
         return applied
 
     def create(self, obj: Obj) -> Obj:
+        key = (obj["kind"], _ref(obj))
         created = self._kube.create(obj)
-        self._remember((obj["kind"], _ref(obj)), created)
-        self._write_through(created)
-        log.info("Created object", action="create", kind=obj["kind"], object=_ref(obj))
+        self._wrote(key, created)
+        log.info("Created object", action="create", kind=obj["kind"], object=key[1])
         return created
 
-    def _remember(self, key: tuple[str, str], written: Obj) -> None:
+    def _wrote(self, key: tuple[str, str], written: Obj) -> None:
+        """Remember what a child write returned and put it in the cache."""
         meta = written.get("metadata", {})
         with self._lock:
             self._written[key] = _Written(str(meta.get("uid", "")), _applied_hash(written), _version(written))
+        self._write_through(written)
 
     def _server_rewrite_of_our_last_write(self, key: tuple[str, str], obj: Obj) -> Obj | None:
         """The cached object, when it is still exactly what our last write of

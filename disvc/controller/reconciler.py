@@ -16,13 +16,11 @@ status a user reads describes objects that are already there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import structlog
 
 from disvc.builders import desired, names
-from disvc.builders.desired import BuildOptions
-from disvc.builders.diff import Plan
+from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.types import ChildKind, Obj, ObjectKey
 from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
@@ -53,22 +51,7 @@ class DisvcReconciler:
         options = self.build_options_factory()
         want = desired.state(disvc, self.reader.children(key), options)
         try:
-            clashes = self._create(want.plan.create)
-        except PermanentError as refused:
-            clashes, want = [], desired.rejected(disvc, want, str(refused), options)
-            want = replace(want, plan=Plan())
-        if clashes:
-            # Names we meant to create are held by objects the cache cannot show
-            # (foreign objects carry no disvc label). Plan again with them in
-            # view so the builders report the conflict and plan around it.
-            want = desired.state(disvc, [*self.reader.children(key), *clashes], options)
-            if self._create(want.plan.create):
-                raise ConflictError(f"{key}: child names are being taken while we create them")
-        try:
-            for obj in want.plan.update:
-                self.writer.apply(obj)
-            for ref in want.plan.delete:
-                self.writer.delete(ref)
+            want = self._write_children(key, disvc, want, options)
         except PermanentError as refused:
             # Retrying the same write cannot help: say so where users look.
             want = desired.rejected(disvc, want, str(refused), options)
@@ -82,6 +65,22 @@ class DisvcReconciler:
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
+
+    def _write_children(self, key: ObjectKey, disvc: Obj, want: Desired, options: BuildOptions) -> Desired:
+        """Creates, then updates, then deletes; returns the plan that was written."""
+        clashes = self._create(want.plan.create)
+        if clashes:
+            # Names we meant to create are held by objects the cache cannot show
+            # (foreign objects carry no disvc label). Plan again with them in
+            # view so the builders report the conflict and plan around it.
+            want = desired.state(disvc, [*self.reader.children(key), *clashes], options)
+            if self._create(want.plan.create):
+                raise ConflictError(f"{key}: child names are being taken while we create them")
+        for obj in want.plan.update:
+            self.writer.apply(obj)
+        for ref in want.plan.delete:
+            self.writer.delete(ref)
+        return want
 
     def _create(self, creates: Sequence[Obj]) -> list[Obj]:
         """Create each object; return the live objects that hold a name we wanted.
@@ -100,16 +99,19 @@ class DisvcReconciler:
         clashes: list[Obj] = []
         for obj in creates:
             kind, namespace, name = _identity(obj)
+            holder: Obj | None = None
             try:
                 if names.is_generation_scoped(obj):
                     self.writer.create(obj)
                     continue
-                if self.reader.get_live(kind, namespace, name) is None:
+                holder = self.reader.get_live(kind, namespace, name)
+                if holder is None:
                     self.writer.apply(obj, force=False)
                     continue
             except ConflictError:
                 pass  # taken, maybe a moment ago: read what holds it
-            holder = self.reader.get_live(kind, namespace, name)
+            if holder is None:
+                holder = self.reader.get_live(kind, namespace, name)
             if holder is None:
                 raise ConflictError(f"{kind} {namespace}/{name}: name taken, then freed, while creating it")
             log.info("Name taken by another object", kind=kind, object=f"{namespace}/{name}")

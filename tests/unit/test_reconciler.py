@@ -198,6 +198,7 @@ def test_a_foreign_object_missing_from_the_cache_is_planned_around(harness: Harn
     harness.reconciler.reconcile(KEY)
 
     assert harness.state.seen_live == [[], [foreign]]
+    assert harness.reader.live_gets == [("Service", "ns", "iris")]  # read once, not again to report it
     assert harness.writer.calls == [("create", "iris-v1"), ("status", {"conflict": True})]
 
 
