@@ -97,6 +97,20 @@ def test_a_foreign_object_with_a_child_name_is_left_alone_and_reported(
     assert "disvc" not in (service["metadata"].get("labels") or {})
     assert not service["metadata"].get("ownerReferences")
 
+    # Nothing we watch reports the foreign object's deletion (it carries no
+    # disvc label): the controller must notice on its own, within 30 s.
+    cluster.core.delete_namespaced_service(NAME, kube.namespace)
+
+    def taken_over() -> None:
+        service = cluster.services().get(NAME)
+        assert service is not None and service["metadata"]["uid"] != foreign["metadata"]["uid"]
+        assert service["metadata"]["labels"]["disvc"] == NAME
+        assert service["spec"]["selector"] == {"disvc": NAME}
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None and ready["reason"] != "ChildConflict", ready
+
+    eventually(taken_over, timeout=30)
+
 
 def test_an_invalid_spec_is_reported_and_keeps_serving_children(
     kube: KubeEnv, controller: RunningController, cluster: Cluster, kserve: KServeStub
@@ -172,6 +186,17 @@ def test_a_hand_made_isvc_from_the_same_template_is_not_taken_over(
     assert isvc["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"]
     assert not isvc["metadata"].get("labels")
     assert not isvc["metadata"].get("ownerReferences")
+
+    cluster.raw("DELETE", cluster.isvcs_path(f"{NAME}-v1-0"))
+
+    def ours_created() -> None:
+        isvc = cluster.isvcs().get(f"{NAME}-v1-0")
+        assert isvc is not None and isvc["metadata"]["uid"] != foreign["metadata"]["uid"]
+        assert isvc["metadata"]["labels"]["disvc"] == NAME
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None and ready["reason"] != "ChildConflict", ready
+
+    eventually(ours_created, timeout=30)
 
 
 def test_a_typo_in_the_template_is_named_in_status_not_dropped(
