@@ -55,6 +55,7 @@ __all__ = [
     "crds_to_install",
     "eventually",
     "kserve_crd_or_skip",
+    "needs_kserve_schema",
     "kube",
     "kube_session",
     "request_json",
@@ -298,6 +299,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"disvc backend: {selected_backend()}",
         f"KServe CRD: {kserve}" if kserve else f"KServe CRD: schema-less stand-in ({KSERVE_CRD_MISSING})",
     ]
+
+
+needs_kserve_schema: Final = pytest.mark.skipif(
+    kserve_crd_file() is None, reason=f"needs KServe's real ISVC schema: {KSERVE_CRD_MISSING}"
+)
+"""For a test whose outcome rests on KServe's ISVC schema refusing something
+(the stand-in CRD admits anything)."""
 
 
 def kserve_crd_or_skip() -> Path:

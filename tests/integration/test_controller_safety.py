@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from disvc.testing.fixtures import KubeEnv, eventually
+from disvc.testing.fixtures import KubeEnv, eventually, needs_kserve_schema
 from disvc.testing.kserve_stub import KServeStub
 
 from .harness import POC1, Cluster, RunningController, condition
@@ -138,6 +138,7 @@ def test_an_invalid_spec_is_reported_and_keeps_serving_children(
     eventually(lambda: converged(cluster))
 
 
+@needs_kserve_schema
 def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:
@@ -199,6 +200,7 @@ def test_a_hand_made_isvc_from_the_same_template_is_not_taken_over(
     eventually(ours_created, timeout=30)
 
 
+@needs_kserve_schema
 def test_a_typo_in_the_template_is_named_in_status_not_dropped(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:
