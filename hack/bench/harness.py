@@ -241,10 +241,12 @@ class ScriptRun:
 class WorkloadScript:
     """``baseline.py`` as a subprocess, started and connected before ``go``."""
 
-    def __init__(self, kubeconfig: str, n: int, replicas: int, disvcs_only: bool = False) -> None:
+    def __init__(
+        self, kubeconfig: str, n: int, replicas: int, disvcs_only: bool = False, namespace: str = workload.NAMESPACE
+    ) -> None:
         argv = [
             PYTHON, str(BENCH_DIR / "baseline.py"), "--kubeconfig", kubeconfig,
-            "--n", str(n), "--replicas", str(replicas), "--wait-go",
+            "--n", str(n), "--replicas", str(replicas), "--namespace", namespace, "--wait-go",
         ]
         if disvcs_only:
             argv.append("--disvcs-only")
