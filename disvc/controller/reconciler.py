@@ -16,6 +16,7 @@ status a user reads describes objects that are already there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import structlog
 
@@ -85,38 +86,48 @@ class DisvcReconciler:
     def _create(self, creates: Sequence[Obj]) -> list[Obj]:
         """Create each object; return the live objects that hold a name we wanted.
 
-        Nothing may change an object someone else wrote, and an apply without
-        force still merges into a foreign object that happens to own none of
-        the fields we set. So:
+        Nothing may change an object someone else wrote, and the child
+        informers see only labelled objects, so a free name in the cache
+        proves nothing. Every create is therefore one that the server refuses
+        (409) when anything holds the name, and only a refusal costs a read:
 
         - a generation's ISVCs and Service never change shape under one name
-          (a new template makes new names): a plain create, which fails on
-          any object already there, needs no read first;
+          (a new template makes new names): a plain create;
         - the DISVC-level Service and Ingress change over time and need apply
           ownership, so that a later apply can drop a field (TLS, a port's
-          appProtocol): they are applied only after a read shows the name free.
+          appProtocol; fields a POST sets stay owned by an Update entry that
+          no apply can drop): an apply carrying a resourceVersion no object
+          can have (``ABSENT``). On a free name the server ignores it and
+          creates; on a taken one it is a failed precondition. An apply
+          without it would merge into a foreign object.
         """
         clashes: list[Obj] = []
         for obj in creates:
             kind, namespace, name = _identity(obj)
-            holder: Obj | None = None
             try:
                 if names.is_generation_scoped(obj):
                     self.writer.create(obj)
-                    continue
-                holder = self.reader.get_live(kind, namespace, name)
-                if holder is None:
-                    self.writer.apply(obj, force=False)
-                    continue
+                else:
+                    self.writer.apply(_if_absent(obj), force=False)
+                continue
             except ConflictError:
-                pass  # taken, maybe a moment ago: read what holds it
-            if holder is None:
-                holder = self.reader.get_live(kind, namespace, name)
+                pass  # taken: read what holds it
+            holder = self.reader.get_live(kind, namespace, name)
             if holder is None:
                 raise ConflictError(f"{kind} {namespace}/{name}: name taken, then freed, while creating it")
             log.info("Name taken by another object", kind=kind, object=f"{namespace}/{name}")
             clashes.append(holder)
         return clashes
+
+
+ABSENT: Final = "1"
+"""A resourceVersion no object has: etcd's revisions start at 1 and its first
+write is revision 2 (the loopback API counts the same way). As a precondition
+in an apply it makes the apply create-only."""
+
+
+def _if_absent(obj: Obj) -> Obj:
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": ABSENT}}
 
 
 def _identity(obj: Obj) -> tuple[ChildKind, str, str]:

@@ -258,6 +258,36 @@ def test_apply_without_force_over_an_object_created_by_someone_else_conflicts_an
     assert after.metadata.labels is None
 
 
+def test_apply_with_a_resource_version_no_object_has_creates_only(kube: KubeEnv) -> None:
+    # The controller creates the DISVC-level Service and Ingress this way: an
+    # absent name is created with apply ownership, a held one is refused
+    # whatever holds it (here an object whose fields ours would not touch,
+    # which an apply without the precondition would merge into).
+    create_only = _cm(data={"x": "1"})
+    create_only["metadata"]["resourceVersion"] = "1"
+    applied = _apply(kube, create_only, "a")
+    assert _managers(applied)["a"][0] == "Apply"
+
+    kube.core.create_namespaced_config_map(kube.namespace, _cm("held", labels={"theirs": "1"}))
+    before = kube.core.read_namespaced_config_map("held", kube.namespace)
+    taken = _cm("held", data={"x": "1"})
+    taken["metadata"]["resourceVersion"] = "1"
+    with pytest.raises(ApiException) as caught:
+        _apply(kube, taken, "a")
+    assert caught.value.status == 409
+    after = kube.core.read_namespaced_config_map("held", kube.namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+
+
+def test_a_field_a_create_set_survives_an_apply_by_the_same_manager_that_drops_it(kube: KubeEnv) -> None:
+    # Why the controller does not POST what it later applies: the POST's
+    # fields stay owned by an Update entry that no apply removes.
+    kube.core.create_namespaced_config_map(kube.namespace, _cm(data={"x": "1", "y": "2"}), field_manager="a")
+    _apply(kube, _cm(data={"x": "1", "y": "2"}), "a", force=True)
+    applied = _apply(kube, _cm(data={"x": "1"}), "a", force=True)
+    assert applied.data == {"x": "1", "y": "2"}
+
+
 def test_an_object_can_have_only_one_controller_owner(kube: KubeEnv) -> None:
     owners = [_owner("11111111-1111-1111-1111-111111111111", "a"), _owner("22222222-2222-2222-2222-222222222222", "b")]
     with pytest.raises(ApiException) as caught:

@@ -66,7 +66,9 @@ class FakeWriter:
     fail_apply: Exception | None = None
     fail_status: Exception | None = None
     taken: set[tuple[str, str, str]] = field(default_factory=set)
-    """Names held by objects someone else wrote: creates and unforced applies are refused."""
+    """Names held by objects someone else wrote. As on a real server, a create
+    and an apply with a resourceVersion precondition are refused there; an
+    apply without one would merge into the object."""
 
     def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
@@ -77,11 +79,11 @@ class FakeWriter:
 
     def apply(self, obj: Obj, *, force: bool = True) -> Obj:
         meta = obj["metadata"]
-        if not force and (obj["kind"], meta["namespace"], meta["name"]) in self.taken:
-            raise ConflictError("Apply failed with 1 conflict", status=409)
+        if meta.get("resourceVersion") and (obj["kind"], meta["namespace"], meta["name"]) in self.taken:
+            raise ConflictError("the object has been modified", status=409)
         if self.fail_apply is not None:
             raise self.fail_apply
-        self.calls.append(("apply" if force else "apply-new", meta["name"]))
+        self.calls.append(("apply-new" if meta.get("resourceVersion") else "apply", meta["name"]))
         return obj
 
     def delete(self, ref: ChildRef) -> None:
@@ -230,20 +232,21 @@ def test_a_taken_generation_name_is_read_and_planned_around(harness: Harness) ->
     assert harness.writer.calls == []
 
 
-def test_the_top_level_service_and_ingress_are_applied_once_a_read_shows_them_free(harness: Harness) -> None:
+def test_the_top_level_service_and_ingress_are_created_by_apply_without_reading_first(harness: Harness) -> None:
     harness.state.answers = [
         Desired(plan=Plan(create=(child("Service", "iris"), child("Ingress", "iris"))), status={}),
     ]
 
     harness.reconciler.reconcile(KEY)
 
-    assert harness.reader.live_gets == [("Service", "ns", "iris"), ("Ingress", "ns", "iris")]
+    assert harness.reader.live_gets == []
     assert harness.writer.calls == [("apply-new", "iris"), ("apply-new", "iris")]
     assert len(harness.state.seen_live) == 1
 
 
 def test_both_plans_of_one_reconcile_share_one_clock_reading(harness: Harness) -> None:
     harness.reader.uncached[("Service", "ns", "iris")] = child("Service", "iris")
+    harness.writer.taken.add(("Service", "ns", "iris"))
     harness.state.answers = [
         Desired(plan=Plan(create=(child("Service", "iris"),)), status={}),
         Desired(plan=Plan(), status={}),
