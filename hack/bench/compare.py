@@ -192,10 +192,11 @@ def stand_in(server: Server, namespace: str) -> Iterator[KServeStub]:
 
 
 class Convergence:
-    """Watches the DISVCs of one namespace; counts those fully converged."""
+    """Watches the DISVCs of one namespace; counts those fully converged: status
+    of the current generation, with every replica Ready."""
 
-    def __init__(self, server: Server, namespace: str, replicas: int) -> None:
-        self._server, self._namespace, self._replicas = server, namespace, replicas
+    def __init__(self, server: Server, namespace: str) -> None:
+        self._server, self._namespace = server, namespace
         self._done: set[str] = set()
         self._last_event = time.monotonic()
         self._watch = watch.Watch()
@@ -206,7 +207,7 @@ class Convergence:
         meta, status = obj.get("metadata", {}), obj.get("status") or {}
         return bool(
             status.get("observedGeneration") == meta.get("generation")
-            and status.get("readyReplicas") == self._replicas
+            and status.get("readyReplicas") == (obj.get("spec") or {}).get("replicas", 1)
         )
 
     def _run(self) -> None:
@@ -371,7 +372,7 @@ def controller_row(server: Server, args: argparse.Namespace, n: int, impl: str, 
             else:
                 proc = GoPeer(args.go_peer, server.kubeconfig, namespace, workdir / f"go-peer-{n}.log")
                 proc.wait_ready(args.timeout)
-            watcher = Convergence(server, namespace, args.replicas)
+            watcher = Convergence(server, namespace)
             try:
                 rss = PeakRss(proc.pid)
                 creator = harness.WorkloadScript(server.kubeconfig, n, args.replicas, disvcs_only=True, namespace=namespace)
@@ -441,7 +442,7 @@ def _delete(server: Server, namespace: str, args: argparse.Namespace) -> None:
 
 
 def print_table(server: Server, n: int, replicas: int, rows: list[Row], restart: Restart | None) -> None:
-    floor = rows[0].seconds
+    floor = rows[0].seconds if rows and rows[0].impl.startswith("direct script") else None
     print()
     print(f"n = {n}, R = {replicas}, {server.name}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
           f"{os.cpu_count()} CPUs, {platform.node()}, Python {platform.python_version()}")
@@ -450,9 +451,12 @@ def print_table(server: Server, n: int, replicas: int, rows: list[Row], restart:
     for row in rows:
         per = f"{row.requests / n:.1f}" if row.requests is not None else "n/a"
         name = f"**{row.impl}**" if row.impl == "disvc" else row.impl
-        print(f"| {name} | {n} | {row.seconds:.2f} | {row.seconds / floor:.2f} | {row.writes} | {per} | "
+        ratio = f"{row.seconds / floor:.2f}" if floor else "n/a"
+        print(f"| {name} | {n} | {row.seconds:.2f} | {ratio} | {row.writes} | {per} | "
               f"{row.rss_mib:.1f} | {row.cpu:.2f} |")
-    for row in rows[1:]:
+    for row in rows:
+        if not row.detail:
+            continue
         print(f"  {row.impl} requests: " + ", ".join(f"{k} {v}" for k, v in sorted(row.detail.items())))
     if restart is not None:
         print(f"  disvc restart over {n} converged DISVCs: /readyz {restart.ready_seconds:.2f} s, "
@@ -466,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubeconfig", default=None, help="a real API server (default: a loopback one)")
     parser.add_argument("--go-peer", default=os.environ.get("DISVC_BENCH_GO_PEER"),
                         help="path of the client-go peer binary (row left out without it)")
-    parser.add_argument("--skip", action="append", default=[], choices=["disvc", "go"],
+    parser.add_argument("--skip", action="append", default=[], choices=["floor", "disvc", "go"],
                         help="leave a row out (repeatable)")
     parser.add_argument("--restart", action="store_true", help="also restart disvc over its converged DISVCs")
     parser.add_argument("--quiet", type=float, default=2.0, help="seconds without a status change that count as settled")
@@ -474,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--controller-arg", action="append", default=[], help="extra disvc flag (repeatable)")
     parser.add_argument("--profile", type=Path, default=None, help="directory for py-spy profiles of disvc")
     parser.add_argument("--json", type=Path, default=None, help="also write every row as JSON here")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the controllers' logs in this directory")
     args = parser.parse_args(argv)
     harness.install_cleanup()
     if args.go_peer and not Path(args.go_peer).is_file():
@@ -481,12 +486,15 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="disvc-bench-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) if args.logs is None else args.logs
+        workdir.mkdir(parents=True, exist_ok=True)
         server = Server(args.kubeconfig, workdir)
         try:
             for n in args.n or [200]:
-                print(f"[n={n}] floor ...", flush=True)
-                rows = [floor_row(server, args, n)]
+                rows = []
+                if "floor" not in args.skip:
+                    print(f"[n={n}] floor ...", flush=True)
+                    rows.append(floor_row(server, args, n))
                 restart = None
                 if "disvc" not in args.skip:
                     print(f"[n={n}] disvc ...", flush=True)
