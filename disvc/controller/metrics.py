@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIServer
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from disvc.controller.workqueue.queue import (
+from disvc.controller.workqueue.metrics import (
     CounterMetric,
     GaugeMetric,
     HistogramMetric,

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from disvc.controller import metrics as metrics_module
 from disvc.controller.metrics import Metrics, metric_names, serve
-from disvc.controller.workqueue.clock import FakeClock
+from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 from disvc.testing.fixtures import eventually

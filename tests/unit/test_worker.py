@@ -18,7 +18,7 @@ from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.metrics import Metrics
 from disvc.controller.reconcile import Result
 from disvc.controller.worker import CONTROLLER_NAME, Worker
-from disvc.controller.workqueue.clock import FakeClock
+from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 from disvc.testing.fixtures import eventually
