@@ -137,15 +137,17 @@ class EventRecorder:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Write what is already queued, then end the writer thread (bounded by ``timeout``)."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Write what is already queued, then end the writer thread; True if
+        it ended within ``timeout``."""
         if not self._thread.is_alive():
-            return
+            return True
         try:
             self._queue.put(None, timeout=timeout)
         except queue.Full:
             pass  # the thread is stuck on the API; it is a daemon and dies with us
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # -- the writer thread ---------------------------------------------------
 

@@ -23,8 +23,6 @@ Verb: TypeAlias = Literal["get", "list", "watch", "create", "update", "patch", "
 LEASE_KIND: Final = "Lease"
 EVENT_KIND: Final = "Event"
 
-WRITE_VERBS: Final[frozenset[str]] = frozenset({"create", "update", "patch", "delete"})
-
 
 @dataclass(frozen=True, slots=True)
 class Resource:
