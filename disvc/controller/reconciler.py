@@ -1,7 +1,7 @@
 """The DISVC reconciler: one key in, the cluster moved one step towards desired.
 
-``DisvcReconciler`` is the thin, level-based loop of STYLE §4 (as
-controller-runtime's ``reconcile.Reconciler``): read the DISVC and its children
+``DisvcReconciler`` is a thin, level-based loop (as controller-runtime's
+``reconcile.Reconciler``): read the DISVC and its children
 from the cache, ask ``desired.state`` what the world should look like, make
 exactly the writes the plan lists, and say when to come back. Every decision
 about *what* to write lives in the pure builders; this module only sequences
