@@ -120,6 +120,8 @@ class CertificateSource:
         self._hostnames = hostnames if hostnames is not None else default_hostnames()
         self._lock = threading.Lock()
         self._state: _FileState | None = None
+        self._broken: _FileState | None = None
+        """Files that failed to load, so they are not retried (and logged) per connection."""
         self._context: ssl.SSLContext | None = None
         self._self_signed: ssl.SSLContext | None = None
 
@@ -137,6 +139,8 @@ class CertificateSource:
             state = self._file_state()
             if state is None:
                 return self._fallback()
+            if state == self._broken:
+                return self._context or self._fallback()
             if state != self._state or self._context is None:
                 assert self.cert_file is not None and self.key_file is not None
                 try:
@@ -145,6 +149,7 @@ class CertificateSource:
                     # Mid-rotation (new cert, old key) or a broken Secret:
                     # keep serving what worked until the pair is whole again.
                     log.warning("Cannot load the metrics certificate", directory=str(self._dir), error=str(error))
+                    self._broken = state
                     return self._context or self._fallback()
                 log.info(
                     "Loaded the metrics certificate" if self._state is None else "Reloaded the metrics certificate",
