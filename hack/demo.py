@@ -70,14 +70,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="hack/demo.sh", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", help="run the walk-through on this cluster, in a namespace of its own")
     parser.add_argument("-f", "--file", type=Path, default=SAMPLE, help="DISVC manifest to apply")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep everything running until Ctrl-C (locally: the API and the controller; "
-                             "on a cluster: the namespace and the controller)")
-    parser.add_argument("--install-crds", action="store_true",
-                        help="on a cluster: install the DISVC and InferenceService CRDs if missing")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep everything running until Ctrl-C (locally: the API and the controller; "
+        "on a cluster: the namespace and the controller)",
+    )
+    parser.add_argument(
+        "--install-crds",
+        action="store_true",
+        help="on a cluster: install the DISVC and InferenceService CRDs if missing",
+    )
     parser.add_argument("--ingress-domain", help="on a cluster: --ingress-domain of the demo's controller")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="on a cluster: seconds to wait for the DISVC to become Ready (models load slowly)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="on a cluster: seconds to wait for the DISVC to become Ready (models load slowly)",
+    )
     args = parser.parse_args()
     try:
         if args.kubeconfig:
@@ -128,8 +138,10 @@ def run_on_cluster(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             holder = running_controller(api)
             if holder:
-                step(f"a controller is running (Lease {LEASE_NAMESPACE}/{LEASE_NAME} held by {holder}): "
-                     "it does the work, the demo starts none")
+                step(
+                    f"a controller is running (Lease {LEASE_NAMESPACE}/{LEASE_NAME} held by {holder}): "
+                    "it does the work, the demo starts none"
+                )
             else:
                 workdir = Path(tempfile.mkdtemp(prefix="disvc-demo-"))
                 flags = ["--namespace", namespace, *leader_election_flags(api, namespace)]
@@ -188,9 +200,14 @@ def create_namespace(api: client.ApiClient, namespace: str) -> None:
 
 def apply_disvc(api: client.ApiClient, disvc: dict[str, Any]) -> dict[str, Any]:
     meta = disvc["metadata"]
-    return request_json(api, "PATCH", DISVC_PATH.format(ns=meta["namespace"], name=meta["name"]), body=disvc,
-                        query=[("fieldManager", "demo"), ("force", "true")],
-                        content_type="application/apply-patch+yaml")
+    return request_json(
+        api,
+        "PATCH",
+        DISVC_PATH.format(ns=meta["namespace"], name=meta["name"]),
+        body=disvc,
+        query=[("fieldManager", "demo"), ("force", "true")],
+        content_type="application/apply-patch+yaml",
+    )
 
 
 def reported(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
@@ -229,8 +246,9 @@ def describe(kind: str, obj: dict[str, Any]) -> str:
         rule = spec["rules"][0]
         backend = rule["http"]["paths"][0]["backend"]["service"]
         return f"host={rule.get('host')} -> {backend['name']}:{backend['port'].get('number')}"
-    is_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                   for c in obj.get("status", {}).get("conditions", []))
+    is_ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in obj.get("status", {}).get("conditions", [])
+    )
     return f"group={obj['metadata']['labels'].get('disvc.group')} ready={is_ready}"
 
 
@@ -245,8 +263,10 @@ def check_crds(api: client.ApiClient, install: bool) -> None:
     missing = [crd for crd in wanted if not exists(api, f"{CRD_PATH}/{crd['metadata']['name']}")]
     if missing and not install:
         names = ", ".join(crd["metadata"]["name"] for crd in missing)
-        raise DemoError(f"CRD {names} not installed. Install KServe and disvc (kubectl apply -k config/default), "
-                        "or pass --install-crds to let the demo install what is missing (it stays installed)")
+        raise DemoError(
+            f"CRD {names} not installed. Install KServe and disvc (kubectl apply -k config/default), "
+            "or pass --install-crds to let the demo install what is missing (it stays installed)"
+        )
     for crd in missing:
         install_crd(api, crd, replace=False)
         step(f"CRD {crd['metadata']['name']} installed (it stays: kubectl delete crd {crd['metadata']['name']})")
@@ -264,9 +284,7 @@ def running_controller(api: client.ApiClient) -> str | None:
     holder, renewed = spec.get("holderIdentity"), spec.get("renewTime")
     if not holder or not renewed:
         return None  # released on a clean shutdown
-    expires = datetime.fromisoformat(renewed.replace("Z", "+00:00")) + timedelta(
-        seconds=spec.get("leaseDurationSeconds") or 15
-    )
+    expires = datetime.fromisoformat(renewed) + timedelta(seconds=spec.get("leaseDurationSeconds") or 15)
     return str(holder) if expires > datetime.now(UTC) else None
 
 

@@ -87,8 +87,10 @@ def exported() -> frozenset[str]:
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
-        ('sum by (result) (rate(controller_runtime_reconcile_total{controller=~"$c"}[$__rate_interval]))',
-         {"controller_runtime_reconcile_total"}),
+        (
+            'sum by (result) (rate(controller_runtime_reconcile_total{controller=~"$c"}[$__rate_interval]))',
+            {"controller_runtime_reconcile_total"},
+        ),
         ("histogram_quantile(0.99, sum by (le) (rate(x_seconds_bucket[5m])))", {"x_seconds_bucket"}),
         ("max by (namespace, name) (a) / ignoring(pod) b_total", {"a", "b_total"}),
         ('count(up{job="disvc", le="+Inf"}) > 0', {"up"}),

@@ -30,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig-out", help="write a kubeconfig for the server here")
-    parser.add_argument("--history", type=int, default=1000,
-                        help="changes per resource a watch can resume across")
-    parser.add_argument("--install-crds", action="store_true",
-                        help="install the DistributedInferenceService and InferenceService CRDs before serving")
+    parser.add_argument("--history", type=int, default=1000, help="changes per resource a watch can resume across")
+    parser.add_argument(
+        "--install-crds",
+        action="store_true",
+        help="install the DistributedInferenceService and InferenceService CRDs before serving",
+    )
     args = parser.parse_args(argv)
 
     stopping = threading.Event()
