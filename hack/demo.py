@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +42,14 @@ import yaml
 from kubernetes import client, config
 
 from disvc.testing.apiserver import ApiServer
-from disvc.testing.crds import CRD_PATH, crds_to_install, install_crd, load_yaml_documents
+from disvc.testing.crds import (
+    CRD_PATH,
+    KSERVE_CRD_MISSING,
+    crds_to_install,
+    install_crd,
+    kserve_crd_file,
+    load_yaml_documents,
+)
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.polling import eventually
 from disvc.testing.rawapi import request_json
@@ -112,6 +118,8 @@ def run_locally(manifest: Path, keep: bool) -> int:
         for crd, replace in crds_to_install():
             install_crd(api, crd, replace)
             step(f"CRD {crd['metadata']['name']} installed")
+        if kserve_crd_file() is None:
+            step(f"{KSERVE_CRD_MISSING} (a schema-less stand-in is installed)")
         disvc = load_disvc(manifest)
         namespace = disvc["metadata"].setdefault("namespace", "default")
         create_namespace(api, namespace)
@@ -257,9 +265,7 @@ def describe(kind: str, obj: dict[str, Any]) -> str:
 
 def check_crds(api: client.ApiClient, install: bool) -> None:
     """Every CRD the demo needs exists afterwards; only ``install`` creates one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # which file a missing CRD would come from: said below if used
-        wanted = [crd for crd, _ in crds_to_install()]
+    wanted = [crd for crd, _ in crds_to_install()]
     missing = [crd for crd in wanted if not exists(api, f"{CRD_PATH}/{crd['metadata']['name']}")]
     if missing and not install:
         names = ", ".join(crd["metadata"]["name"] for crd in missing)

@@ -49,6 +49,7 @@ SKIP = {
     "hack/test-envtest.sh": "needs KUBEBUILDER_ASSETS (etcd and kube-apiserver)",
     "hack/test-cluster.sh": "needs a cluster",
     "python hack/bench/": "a benchmark: minutes of CPU (hack/bench/README.md)",
+    "hack/fetch-kserve-crd.sh": "downloads from GitHub (tests/unit/test_fetch_kserve_crd.py covers it offline)",
 }
 APISERVER = "python -m disvc.testing.apiserver"
 CONTROLLER = "python -m disvc.controller"
