@@ -125,14 +125,9 @@ def _condition(
 def with_conditions(
     status_: Obj, replaced: Sequence[Condition], previous_status: Mapping[str, Any], now: str
 ) -> Obj:
-    """``status_`` with its conditions of the types in ``replaced`` replaced by those."""
+    """``status_`` with ``replaced`` first, in place of its conditions of the same types."""
     generation = int(status_.get("observedGeneration") or 0)
     types = {condition.type for condition in replaced}
     kept = [c for c in status_.get("conditions", []) if c.get("type") not in types]
     new = [_condition(c, generation, previous_status, now) for c in replaced]
-    return {**status_, "conditions": sorted([*new, *kept], key=_condition_order)}
-
-
-def _condition_order(condition: Mapping[str, Any]) -> int:
-    kind = condition.get("type")
-    return CONDITION_TYPES.index(kind) if kind in CONDITION_TYPES else len(CONDITION_TYPES)
+    return {**status_, "conditions": [*new, *kept]}
