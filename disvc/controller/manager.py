@@ -51,12 +51,15 @@ from disvc.controller.indexes import CHILD_INDEXERS
 from disvc.controller.informer import Informer
 from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
-from disvc.controller.metrics import Metrics, MetricsServer
-from disvc.controller.options import Options
+from disvc.controller.metrics import Metrics, MetricsServer, serve
+from disvc.controller.metrics_auth import MetricsAuth
+from disvc.controller.options import BindAddress, Options
 from disvc.controller.reconciler import DisvcReconciler
 from disvc.controller.recorder import EventRecorder
-from disvc.controller.runnables import Group, Loop, Member
+from disvc.controller.runnables import Group, Loop, Member, Started
+from disvc.controller.secure_metrics import serve_secure
 from disvc.controller.store import DeletedFinalStateUnknown
+from disvc.controller.tls import CertificateSource
 from disvc.controller.worker import CONTROLLER_NAME, Worker
 from disvc.controller.workqueue import RateLimitingQueue, default_controller_rate_limiter
 
@@ -72,6 +75,8 @@ INFORMER_STOP_TIMEOUT: Final = 1.0
 EVENT_FLUSH_TIMEOUT: Final = 5.0
 LEASE_RELEASE_MARGIN: Final = 5.0
 """Added to the retry period (the bound on one Lease request) for the release."""
+REVIEW_TIMEOUT: Final = 10.0
+"""Seconds a scrape may wait for its TokenReview or SubjectAccessReview."""
 
 
 def _leader_election_namespace(options: Options) -> str:
@@ -216,17 +221,35 @@ class Manager:
 
     def _servers(self) -> Group:
         opts, members = self.options, []
-        if opts.metrics_bind_address is not None:
-            self.metrics_server = MetricsServer(opts.metrics_bind_address, self.metrics.registry)
-            members.append(Member("metrics", self.metrics_server, SERVER_STOP_TIMEOUT))
+        if (metrics_address := opts.metrics_bind_address) is not None:
+            members.append(Member("metrics", Started(lambda: self._serve_metrics(metrics_address)), SERVER_STOP_TIMEOUT))
         if opts.health_probe_bind_address is not None:
             self.health = HealthServer(opts.health_probe_bind_address, is_ready=self.is_ready)
             members.append(Member("health-probes", self.health, SERVER_STOP_TIMEOUT))
         return Group("servers", members)
 
+    def _serve_metrics(self, address: BindAddress) -> MetricsServer:
+        opts = self.options
+        if opts.metrics_secure:
+            server = serve_secure(
+                address, self.metrics.registry,
+                MetricsAuth(self._review_client()), CertificateSource(opts.metrics_cert_dir),
+            )
+        else:
+            server = serve(address, self.metrics.registry)
+        self.metrics_server = server
+        log.info("Serving metrics", address=f"{server.host}:{server.port}", secure=opts.metrics_secure)
+        return server
+
+    def _review_client(self) -> Kube:
+        # Reviews change nothing in the cluster: counted as requests, they stay
+        # out of disvc_api_writes_total, which counts what reconciles write.
+        # Bounded, so a slow API server fails a scrape instead of piling them up.
+        reviews = self.kube.bounded(REVIEW_TIMEOUT)
+        reviews.on_request = self.metrics.count_api_question
+        return reviews
+
     def _log_addresses(self) -> None:
-        if self.metrics_server is not None:
-            log.info("Serving metrics", address=f"{self.metrics_server.host}:{self.metrics_server.port}")
         if self.health is not None and self.options.health_probe_bind_address is not None:
             log.info("Serving health probes", address=f"{self.options.health_probe_bind_address.host}:{self.health.port}")
 

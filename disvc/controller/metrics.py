@@ -19,6 +19,7 @@ values back without interference.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 from wsgiref.simple_server import WSGIServer
 
@@ -212,6 +213,12 @@ class Metrics:
         if verb in WRITE_VERBS:
             self.api_writes_total.labels(verb=verb, kind=kind).inc()
 
+    def count_api_question(self, verb: str, kind: str, code: str) -> None:
+        """Count a request that changes nothing though its verb is a write
+        (a TokenReview or SubjectAccessReview ``create`` asks a question):
+        it stays out of ``disvc_api_writes_total``."""
+        self.api_requests_total.labels(verb=verb, kind=kind, code=code).inc()
+
 
 def metric_names() -> frozenset[str]:
     """Every family name ``Metrics`` exports, as Prometheus shows it
@@ -223,29 +230,25 @@ def metric_names() -> frozenset[str]:
     )
 
 
+@dataclass(frozen=True, slots=True)
 class MetricsServer:
-    """Serves a registry at ``http://<address>/metrics`` from ``start`` until ``stop``."""
+    """A running ``/metrics`` endpoint."""
 
-    def __init__(self, address: BindAddress, registry: CollectorRegistry) -> None:
-        self.host = address.host or "0.0.0.0"  # an empty host listens on every interface
-        self.port = address.port
-        """The bound port once started (the real one when asked for port 0)."""
-        self._registry = registry
-        self._httpd: WSGIServer | None = None
-
-    def start(self) -> MetricsServer:
-        self._httpd, _thread = prometheus_client.start_http_server(self.port, addr=self.host, registry=self._registry)
-        self.port = int(self._httpd.server_port)
-        return self
+    host: str
+    port: int
+    """The bound port (the real one when asked for port 0)."""
+    _httpd: WSGIServer
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop serving (at once: a scrape in flight is not waited for)."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self._httpd.shutdown()
+        self._httpd.server_close()
         return True
 
 
 def serve(address: BindAddress, registry: CollectorRegistry) -> MetricsServer:
-    """A started ``MetricsServer``."""
-    return MetricsServer(address, registry).start()
+    """Serve ``registry`` at ``http://<address>/metrics`` in a daemon thread
+    (an empty host listens on every interface)."""
+    host = address.host or "0.0.0.0"
+    httpd, _thread = prometheus_client.start_http_server(address.port, addr=host, registry=registry)
+    return MetricsServer(host=host, port=int(httpd.server_port), _httpd=httpd)

@@ -78,6 +78,25 @@ class Group:
         return ended
 
 
+class Stoppable(Protocol):
+    def stop(self, timeout: float) -> bool: ...
+
+
+class Started:
+    """A ``Runnable`` for something that runs as soon as it exists (a server
+    bound and serving when made): ``start`` calls ``make``."""
+
+    def __init__(self, make: Callable[[], Stoppable]) -> None:
+        self._make = make
+        self._running: Stoppable | None = None
+
+    def start(self) -> None:
+        self._running = self._make()
+
+    def stop(self, timeout: float) -> bool:
+        return self._running is None or self._running.stop(timeout)
+
+
 class Loop:
     """A blocking ``target(stop)`` run on a daemon thread as a ``Runnable``."""
 

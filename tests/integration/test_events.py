@@ -10,8 +10,8 @@ import pytest
 
 from disvc.builders.types import EventSpec, Obj
 from disvc.controller.clock import FakeClock
-from disvc.controller.recorder import EventRecorder
 from disvc.controller.kube import Kube, load_api_client
+from disvc.controller.recorder import EventRecorder
 from disvc.testing.fixtures import KubeEnv, request_json
 
 DISVC: Obj = {

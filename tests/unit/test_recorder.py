@@ -13,9 +13,9 @@ from kubernetes import client as k8s_client
 
 from disvc.builders.types import EventSpec, Obj
 from disvc.controller import errors, options
-from disvc.controller.recorder import COMPONENT, DEFAULT_CAPACITY, EventRecorder
 from disvc.controller.kube import Kube
 from disvc.controller.manager import Manager
+from disvc.controller.recorder import COMPONENT, DEFAULT_CAPACITY, EventRecorder
 
 DISVC: Obj = {
     "apiVersion": "serving.kserve.io/v1alpha1",

@@ -14,11 +14,11 @@ import structlog
 from pytest_mock import MockerFixture
 
 from disvc.builders.types import ObjectKey
+from disvc.controller.clock import FakeClock
 from disvc.controller.errors import ConflictError, NotFoundError, PermanentError, TooManyRequestsError
 from disvc.controller.metrics import Metrics
 from disvc.controller.reconcile import Result
 from disvc.controller.worker import CONTROLLER_NAME, Worker
-from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 from disvc.testing.fixtures import eventually

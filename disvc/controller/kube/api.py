@@ -25,7 +25,16 @@ from disvc.builders import names
 from disvc.builders.types import Obj
 from disvc.controller import errors
 from disvc.controller.kube import responses, retry
-from disvc.controller.kube.resources import EVENT_KIND, LEASE_KIND, RESOURCES, Resource, Verb, resource
+from disvc.controller.kube.resources import (
+    EVENT_KIND,
+    LEASE_KIND,
+    RESOURCES,
+    SUBJECT_ACCESS_REVIEW_KIND,
+    TOKEN_REVIEW_KIND,
+    Resource,
+    Verb,
+    resource,
+)
 from disvc.controller.kube.watching import Watch
 
 RequestHook: TypeAlias = Callable[[str, str, str], None]
@@ -241,6 +250,21 @@ class Kube:
         """Replace the Lease; ``ConflictError`` when ``body``'s resourceVersion is stale."""
         res = resource(LEASE_KIND, "update")
         return self._call("update", res, "PUT", res.path(namespace, name), body=_lease_body(body, namespace, name))
+
+    # -- reviews: the secure /metrics endpoint asks who a caller is and what it may do
+
+    def create_token_review(self, token: str) -> Obj:
+        """The API server's verdict on a bearer token: ``status.authenticated``, ``status.user``."""
+        return self._review(TOKEN_REVIEW_KIND, {"token": token})
+
+    def create_subject_access_review(self, spec: Obj) -> Obj:
+        """Whether the user in ``spec`` may do what ``spec`` asks: ``status.allowed``."""
+        return self._review(SUBJECT_ACCESS_REVIEW_KIND, spec)
+
+    def _review(self, kind: str, spec: Obj) -> Obj:
+        res = resource(kind, "create")
+        body: Obj = {"apiVersion": res.api_version, "kind": res.kind, "spec": spec}
+        return self._call("create", res, "POST", res.path(), body=body)
 
     # -- transport ---------------------------------------------------------
 

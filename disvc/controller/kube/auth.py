@@ -29,7 +29,10 @@ def load_api_client(kubeconfig: str | None) -> k8s_client.ApiClient:
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration
             )
-    except (k8s_config.ConfigException, OSError) as error:
+    except Exception as error:
+        # Loading only reads and parses files (YAML, base64, URLs): whatever
+        # it raises means the settings are unusable, a setup mistake to name
+        # in one line rather than a crash with a traceback.
         where = f"kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (no --kubeconfig given)"
         raise errors.ConfigError(f"cannot load Kubernetes connection settings from {where}: {error}") from error
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, CONNECTION_POOL_SIZE)

@@ -22,6 +22,8 @@ Verb: TypeAlias = Literal["get", "list", "watch", "create", "update", "patch", "
 
 LEASE_KIND: Final = "Lease"
 EVENT_KIND: Final = "Event"
+TOKEN_REVIEW_KIND: Final = "TokenReview"
+SUBJECT_ACCESS_REVIEW_KIND: Final = "SubjectAccessReview"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,10 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         # core/v1 Events: the form `kubectl describe` shows and the
         # EventRecorder contract names.
         Resource("", "v1", "events", EVENT_KIND, True),
+        # Reviews are never stored: a create asks the API server a question
+        # (who holds this token, may they do that) and the answer comes back.
+        Resource("authentication.k8s.io", "v1", "tokenreviews", TOKEN_REVIEW_KIND, False),
+        Resource("authorization.k8s.io", "v1", "subjectaccessreviews", SUBJECT_ACCESS_REVIEW_KIND, False),
     )
 }
 
@@ -87,7 +93,9 @@ _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "watch": frozenset({(k, None) for k in _WATCHED}),
     "patch": frozenset({(k, None) for k in _CHILDREN} | {(DISVC_KIND, "status"), (EVENT_KIND, None)}),
     "delete": frozenset({(k, None) for k in _CHILDREN}),
-    "create": frozenset({(k, None) for k in _CHILDREN} | {(EVENT_KIND, None), (LEASE_KIND, None)}),
+    "create": frozenset(
+        {(k, None) for k in _CHILDREN | {EVENT_KIND, LEASE_KIND, TOKEN_REVIEW_KIND, SUBJECT_ACCESS_REVIEW_KIND}}
+    ),
     "update": frozenset({(LEASE_KIND, None)}),
 }
 
