@@ -32,9 +32,10 @@ replica may already be reconciling.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -45,6 +46,7 @@ from disvc.builders.types import DISVC_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KI
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact
+from disvc.controller.errors import ConfigError
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
 from disvc.controller.indexes import CHILD_INDEXERS
@@ -223,20 +225,22 @@ class Manager:
         opts, members = self.options, []
         if (metrics_address := opts.metrics_bind_address) is not None:
             members.append(Member("metrics", Started(lambda: self._serve_metrics(metrics_address)), SERVER_STOP_TIMEOUT))
-        if opts.health_probe_bind_address is not None:
-            self.health = HealthServer(opts.health_probe_bind_address, is_ready=self.is_ready)
+        if (probe_address := opts.health_probe_bind_address) is not None:
+            self.health = _listening(
+                "health probes", probe_address, lambda: HealthServer(probe_address, is_ready=self.is_ready)
+            )
             members.append(Member("health-probes", self.health, SERVER_STOP_TIMEOUT))
         return Group("servers", members)
 
     def _serve_metrics(self, address: BindAddress) -> MetricsServer:
         opts = self.options
         if opts.metrics_secure:
-            server = serve_secure(
+            server = _listening("metrics", address, lambda: serve_secure(
                 address, self.metrics.registry,
                 MetricsAuth(self._review_client()), CertificateSource(opts.metrics_cert_dir),
-            )
+            ))  # fmt: skip
         else:
-            server = serve(address, self.metrics.registry)
+            server = _listening("metrics", address, lambda: serve(address, self.metrics.registry))
         self.metrics_server = server
         log.info("Serving metrics", address=f"{server.host}:{server.port}", secure=opts.metrics_secure)
         return server
@@ -313,3 +317,16 @@ class Manager:
             now=rfc3339(self.clock.now()),
         )
 
+
+_Server = TypeVar("_Server")
+
+
+def _listening(purpose: str, address: BindAddress, start: Callable[[], _Server]) -> _Server:
+    """``start()``, with a port that cannot be bound reported as the setup
+    mistake it is (another process on it, a host not on this machine)."""
+    try:
+        return start()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {address.host}:{address.port} for {purpose}: {error.strerror or error}"
+        ) from error
