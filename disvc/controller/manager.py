@@ -53,9 +53,10 @@ from disvc.controller.indexes import CHILD_INDEXERS
 from disvc.controller.informer import Informer
 from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
-from disvc.controller.metrics import Metrics, MetricsServer, serve
+from disvc.controller.metrics import WRITE_VERBS, Metrics, MetricsServer, serve
 from disvc.controller.metrics_auth import MetricsAuth
 from disvc.controller.options import BindAddress, Options
+from disvc.controller.reaction import Reaction
 from disvc.controller.reconciler import DisvcReconciler
 from disvc.controller.recorder import EventRecorder
 from disvc.controller.runnables import Group, Loop, Member, Started
@@ -105,7 +106,8 @@ class Manager:
         self.clock: Clock = clock or RealClock()
         self.metrics = Metrics(registry)
         self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig))
-        self.kube.on_request = self.metrics.count_api_request
+        self.reaction = Reaction(self.metrics.reaction_seconds.observe)
+        self.kube.on_request = self._on_request
 
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(
             default_controller_rate_limiter(),
@@ -127,7 +129,8 @@ class Manager:
             },
         }
         # The queue is not told of our own writes' echoes; the gauges are.
-        enqueue_disvc, enqueue_owner = EnqueueDisvc(self.queue), EnqueueOwner(self.queue)
+        events = self.reaction.watching(self.queue)
+        enqueue_disvc, enqueue_owner = EnqueueDisvc(events), EnqueueOwner(events)
         disvcs = self.informers[DISVC_KIND]
         disvcs.add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete, own_writes=False)
         disvcs.add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
@@ -145,7 +148,9 @@ class Manager:
             self.recorder,
             self._build_options,
         )
-        self.worker = Worker(self.queue, self.reconciler, self.metrics, workers=options.workers)
+        self.worker = Worker(
+            self.queue, self.reaction.reconciling(self.reconciler), self.metrics, workers=options.workers
+        )
 
         self.elector: LeaderElector | None = None
         if options.leader_elect:
@@ -294,6 +299,11 @@ class Manager:
         log.info("Shutdown complete")
 
     # -- gauges -------------------------------------------------------------------
+
+    def _on_request(self, verb: str, kind: str, code: str) -> None:
+        self.metrics.count_api_request(verb, kind, code)
+        if verb in WRITE_VERBS:
+            self.reaction.wrote()
 
     def _observe_disvc(self, disvc: Obj) -> None:
         meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}

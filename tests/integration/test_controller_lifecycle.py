@@ -159,6 +159,25 @@ def test_metrics_expose_controller_runtime_workqueue_and_disvc_families(
                               controller="distributedinferenceservice")) == 2
 
 
+def test_reaction_time_counts_the_wait_from_a_change_to_the_controllers_first_write(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster, kserve: KServeStub
+) -> None:
+    apply_poc1(kube)
+    eventually(lambda: ready(cluster))
+    eventually(lambda: controller.metric("disvc_reaction_seconds_count") is not None)
+    before = controller.metric("disvc_reaction_seconds_count") or 0
+    assert before >= 1  # the DISVC's creation, at least
+
+    kube.core.delete_namespaced_service(NAME, kube.namespace)  # the DISVC-level Service
+
+    def reacted() -> None:
+        assert (controller.metric("disvc_reaction_seconds_count") or 0) > before
+        assert kube.core.list_namespaced_service(kube.namespace, field_selector=f"metadata.name={NAME}").items
+
+    eventually(reacted)
+    assert (controller.metric("disvc_reaction_seconds_sum") or 0) > 0
+
+
 @pytest.mark.substrate_only
 def test_readyz_turns_200_only_once_the_caches_have_synced(
     kube: KubeEnv, start_controller: StartController
