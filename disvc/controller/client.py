@@ -27,7 +27,7 @@ from disvc.builders.types import DISVC_KIND, ChildKind, ChildRef, Obj, ObjectKey
 from disvc.controller.indexes import BY_DISVC_LABEL, BY_OWNER
 from disvc.controller.kube import Kube
 from disvc.controller.mutation_cache import MutationCache
-from disvc.controller.store import object_key
+from disvc.controller.store import DeletedFinalStateUnknown, object_key
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +153,19 @@ class ApiWriter:
             # finalizers keep it around, its next version shows it again.
             cache.deletion(ref_key, ref.resource_version)
         log.info("Deleted object", action="delete", kind=ref.kind, object=ref_key)
+
+    def forget(self, kind: str, child: Obj | DeletedFinalStateUnknown) -> None:
+        """A child left the cache (the garbage collector, a user, our delete):
+        what we last wrote of it can no longer match anything."""
+        key = object_key(child) if isinstance(child, dict) else child.key
+        with self._lock:
+            self._written.pop((kind, key), None)
+
+    @property
+    def remembered(self) -> int:
+        """Children whose last write is remembered."""
+        with self._lock:
+            return len(self._written)
 
     def apply_status(self, disvc: Obj, status: Obj) -> Obj:
         meta = disvc["metadata"]

@@ -31,6 +31,7 @@ replica may already be reconciling.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -142,9 +143,12 @@ class Manager:
 
         self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
         caches = {kind: informer.cache for kind, informer in self.informers.items()}
+        writer = ApiWriter(self.kube, caches)
+        for kind in CHILD_KINDS:
+            self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
         self.reconciler = DisvcReconciler(
             CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in CHILD_KINDS}),
-            ApiWriter(self.kube, caches),
+            writer,
             self.recorder,
             self._build_options,
         )

@@ -203,8 +203,19 @@ class EventRecorder:
     def _remember(self, key: _AggregationKey, recent: _Recent) -> None:
         self._recent[key] = recent
         self._recent.move_to_end(key)
-        while len(self._recent) > MAX_REMEMBERED:
+        # Past the window an entry can only lead to a new Event, never fold a
+        # repeat: dropping it keeps what is held proportional to the recent
+        # Event rate (DISVCs long deleted leave nothing), under the cap.
+        while self._recent:
+            oldest = next(iter(self._recent.values()))
+            if len(self._recent) <= MAX_REMEMBERED and recent.written_at - oldest.written_at < self._window:
+                break
             self._recent.popitem(last=False)
+
+    @property
+    def remembered(self) -> int:
+        """Recent Events held for aggregation."""
+        return len(self._recent)
 
     def _new_event(self, regarding: Obj, namespace: str, event: EventSpec, now: datetime) -> Obj:
         meta = regarding.get("metadata") or {}

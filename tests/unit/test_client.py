@@ -116,3 +116,19 @@ def test_a_changed_desired_body_is_written() -> None:
     writer.apply(changed)
 
     assert len(kube.applies) == 2
+
+
+def test_a_child_gone_from_the_cache_leaves_nothing_behind() -> None:
+    kube = DefaultingKube()
+    writer, _ = writer_with(kube)
+    for index in range(20):
+        child = copy.deepcopy(DESIRED)
+        child["metadata"]["name"] = f"gone-v1-{index}"
+        writer.apply(child)
+    assert writer.remembered == 20
+
+    for index in range(20):
+        # deleted by the garbage collector after its DISVC went: the informer tells us
+        writer.forget("InferenceService", {"metadata": {"namespace": "ns", "name": f"gone-v1-{index}"}})
+
+    assert writer.remembered == 0

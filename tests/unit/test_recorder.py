@@ -151,6 +151,19 @@ def test_a_repeat_after_the_window_creates_a_new_event_instead_of_patching() -> 
     assert sink.patches == []
 
 
+def test_events_past_the_window_are_forgotten_once_a_new_one_is_written() -> None:
+    readings = iter([0.0, 0.0, 0.0, 601.0])  # three Events, then a fourth 601 s later
+    events = recorder(CreatingSink(), ScriptedClock(readings=readings), aggregation_window=600.0).start()
+    others = [{**DISVC, "metadata": {**DISVC["metadata"], "uid": f"u-{i}", "name": f"gone-{i}"}} for i in range(3)]
+
+    for disvc in others:
+        events.emit(disvc, CONFLICT)
+    events.emit(DISVC, ROLLOUT)
+    events.stop()
+
+    assert events.remembered == 1
+
+
 def test_the_same_reason_about_another_object_is_another_event() -> None:
     sink = PatchingSink()
     other = {**DISVC, "metadata": {**DISVC["metadata"], "name": "other", "uid": "u-2"}}
