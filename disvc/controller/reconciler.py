@@ -16,6 +16,7 @@ status a user reads describes objects that are already there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Final
 
 import structlog
@@ -53,6 +54,8 @@ class DisvcReconciler:
         want = desired.state(disvc, self.reader.children(key), options)
         try:
             want = self._write_children(key, disvc, want, options)
+            if want.plan.create:
+                want = self._as_now(key, disvc, want, options)
         except PermanentError as refused:
             # Retrying the same write cannot help: say so where users look.
             want = desired.rejected(disvc, want, str(refused), options)
@@ -66,6 +69,21 @@ class DisvcReconciler:
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
+
+    def _as_now(self, key: ObjectKey, disvc: Obj, want: Desired, options: BuildOptions) -> Desired:
+        """``want`` with the status of the world as the cache shows it after our writes.
+
+        The planned status describes new children as just created (an ISVC
+        not Ready yet). While we created its siblings the first one may have
+        turned Ready; its event would then cost another reconcile and a second
+        status write at once. Planning again from the cache costs a build, no
+        request. Only a plan with nothing left to write may lend its status:
+        otherwise that status would describe writes not made yet.
+        """
+        now = desired.state(disvc, self.reader.children(key), options)
+        if not now.plan.is_empty:
+            return want
+        return replace(want, status=now.status, recheck_after=now.recheck_after)
 
     def _write_children(self, key: ObjectKey, disvc: Obj, want: Desired, options: BuildOptions) -> Desired:
         """Creates, then updates, then deletes; returns the plan that was written."""
