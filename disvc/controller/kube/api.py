@@ -337,7 +337,9 @@ class Kube:
         token), which is too slow for every request and needed far less often."""
         now = time.monotonic()
         if now >= self._auth_checked + AUTH_RECHECK_SECONDS:
-            value = self._api.configuration.get_api_key_with_prefix("authorization")
+            # What param_serialize would add: the client's BearerToken setting.
+            setting = self._api.configuration.auth_settings().get("BearerToken") or {}
+            value = setting.get("value") if setting.get("in") == "header" else None
             self._auth_value, self._auth_checked = value or None, now
         return self._auth_value
 
