@@ -33,7 +33,6 @@ import argparse
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -46,33 +45,6 @@ from harness import Controller, Timeout, wait_for
 from kubernetes.client.exceptions import ApiException
 
 OPERATIONS = ("scale", "rollout", "delete child", "re-create")
-
-
-class RssSampler:
-    """(seconds since start, RSS bytes) of one process, every ``interval`` seconds."""
-
-    def __init__(self, pid: int, interval: float) -> None:
-        import psutil  # type: ignore[import-untyped]
-
-        self.samples: list[tuple[float, int]] = []
-        self._process = psutil.Process(pid)
-        self._interval = interval
-        self._start = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples.append((time.monotonic() - self._start, int(self._process.memory_info().rss)))
-            except Exception:  # noqa: BLE001 - the process went away: stop sampling
-                return
-            self._stop.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def slope_mib_per_minute(samples: list[tuple[float, int]]) -> float:
@@ -113,7 +85,7 @@ class Churner:
         # time to reach the controller), then do one random operation.
         if self._deleted and (len(self._deleted) > 3 or self.random.random() < 0.3):
             index = self._deleted.pop(0)
-            self._run("create", lambda: self.create(index))
+            self._run("create", lambda index=index: self.create(index))
         operation = self.random.choice(self.operations)
         live = [i for i in range(self.n) if i not in self._deleted]
         if not live:
@@ -168,7 +140,7 @@ class Churner:
         """Re-create every DISVC still deleted, so all N can converge."""
         while self._deleted:
             index = self._deleted.pop(0)
-            self._run("create", lambda: self.create(index))
+            self._run("create", lambda index=index: self.create(index))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     for index in range(args.n):
                         churner.create(index)
                     wait_for(f"{args.n} DISVCs to converge", lambda: watcher.count() >= args.n, args.timeout)
-                    sampler = RssSampler(controller.pid, args.sample)
+                    sampler = harness.RssSampler(controller.pid, args.sample)
                     started = time.monotonic()
                     end = started + args.minutes * 60
                     next_report = started + 60

@@ -61,7 +61,6 @@ from typing import Any
 
 import harness
 import hotspots
-import psutil  # type: ignore[import-untyped]
 import workload
 from harness import Controller, Timeout, wait_for
 from kubernetes import client, config, watch
@@ -250,30 +249,6 @@ class Convergence:
         self._watch.stop()
 
 
-class PeakRss:
-    """Samples a process's RSS every 100 ms; ``peak`` in bytes."""
-
-    def __init__(self, pid: int) -> None:
-        self.peak = 0
-        self._process = psutil.Process(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, int(self._process.memory_info().rss))
-            except psutil.Error:
-                return
-            self._stop.wait(0.1)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 # --- the implementations ----------------------------------------------------------
 
 
@@ -282,7 +257,7 @@ def floor_row(server: Server, args: argparse.Namespace, n: int) -> Row:
     try:
         with stand_in(server, namespace):
             script = harness.WorkloadScript(server.kubeconfig, n, args.replicas, namespace=namespace)
-            rss = PeakRss(script.process.pid)
+            rss = harness.RssSampler(script.process.pid, 0.1)
             script.go()
             run = script.result(args.timeout)
             peak = rss.stop()
@@ -374,7 +349,7 @@ def controller_row(server: Server, args: argparse.Namespace, n: int, impl: str, 
                 proc.wait_ready(args.timeout)
             watcher = Convergence(server, namespace)
             try:
-                rss = PeakRss(proc.pid)
+                rss = harness.RssSampler(proc.pid, 0.1)
                 creator = harness.WorkloadScript(server.kubeconfig, n, args.replicas, disvcs_only=True, namespace=namespace)
                 cpu = proc.cpu()
                 creator.go()

@@ -401,6 +401,37 @@ class Controller:
         return code
 
 
+class RssSampler:
+    """A process's RSS every ``interval`` seconds, in a thread, until ``stop``:
+    ``samples`` as (seconds since start, bytes), and ``peak`` bytes."""
+
+    def __init__(self, pid: int, interval: float) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self.peak = 0
+        self._process = psutil.Process(pid)
+        self._interval = interval
+        self._start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rss = int(self._process.memory_info().rss)
+            except psutil.Error:
+                return  # the process is gone
+            self.samples.append((time.monotonic() - self._start, rss))
+            self.peak = max(self.peak, rss)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in bytes."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """User + system CPU seconds of a process (this one when None)."""
     times = psutil.Process(pid).cpu_times()
