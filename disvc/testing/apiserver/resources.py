@@ -216,6 +216,17 @@ class Registry:
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
 
+    def builtin(self, key: str) -> ResourceType | None:
+        """The built-in type stored under ``key`` (``group/plural``)."""
+        for rt in self._types.values():
+            if not rt.custom and rt.key == key:
+                return rt
+        return None
+
+    def custom_types(self) -> list[ResourceType]:
+        """Every type served for a CRD."""
+        return [rt for types in self._by_crd.values() for rt in types]
+
     def serve_crd(self, crd: Obj) -> list[ResourceType]:
         """Start (or update) serving a CRD's versions; returns the new types."""
         types = crd_types(crd)
