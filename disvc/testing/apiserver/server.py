@@ -26,13 +26,15 @@ from typing import Any, Self
 import yaml
 from aiohttp import web
 
-from disvc.testing.apiserver import errors, requestinfo
+from disvc.testing.apiserver import discovery, errors, requestinfo
 from disvc.testing.apiserver.accounting import WRITE_VERBS, RequestLog, RequestRecord
 from disvc.testing.apiserver.errors import ApiError
 from disvc.testing.apiserver.faults import FaultBook, FaultRule
 from disvc.testing.apiserver.handlers import delete, get, patch, scale, watch, write
 from disvc.testing.apiserver.handlers import request as req
 from disvc.testing.apiserver.handlers.response import dump, json_response
+from disvc.testing.apiserver.openapi import documents as openapi_documents
+from disvc.testing.apiserver.openapi import protobuf
 from disvc.testing.apiserver.requestinfo import Call, Query
 from disvc.testing.apiserver.resources import VERSION_INFO, Registry, ResourceType
 from disvc.testing.apiserver.storage import Obj
@@ -79,9 +81,13 @@ class ApiServer:
             "/healthz": self._ok, "/readyz": self._ok, "/livez": self._ok,
             "/version": self._version,
             "/api": self._discovery, "/apis": self._discovery,
+            "/openapi/v2": self._openapi_v2, "/openapi/v3": self._openapi_v3,
         }
-        """Non-resource GET paths -> handler; ``/api/...`` and ``/apis/...``
-        paths that name no resource fall back to discovery."""
+        """Non-resource GET paths -> handler."""
+        self.prefix_routes: dict[str, Route] = {
+            "/api/": self._discovery, "/apis/": self._discovery, "/openapi/v3/": self._openapi_v3,
+        }
+        """Path prefixes -> handler, for paths not in :attr:`routes` (longest prefix wins)."""
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -298,8 +304,10 @@ class ApiServer:
         if request.method != "GET":
             raise errors.method_not_allowed()
         route = self.routes.get(path)
-        if route is None and path.startswith(("/api/", "/apis/")):
-            route = self._discovery
+        if route is None:
+            prefixes = [p for p in self.prefix_routes if path.startswith(p)]
+            if prefixes:
+                route = self.prefix_routes[max(prefixes, key=len)]
         if route is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         return await route(request)
@@ -311,20 +319,23 @@ class ApiServer:
         return json_response(dump(VERSION_INFO))
 
     async def _discovery(self, request: web.BaseRequest) -> web.StreamResponse:
-        path = request.path.rstrip("/")
-        doc: Obj | None = None
-        if path == "/api":
-            doc = self._registry.api_versions(f"{self._host}:{self._port}")
-        elif path == "/apis":
-            doc = self._registry.api_group_list()
-        else:
-            parts = [p for p in path.split("/") if p]
-            if len(parts) == 2 and parts[0] == "api":
-                doc = self._registry.resource_list("", parts[1])
-            elif len(parts) == 2 and parts[0] == "apis":
-                doc = self._registry.api_group(parts[1])
-            elif len(parts) == 3 and parts[0] == "apis":
-                doc = self._registry.resource_list(parts[1], parts[2])
+        doc = discovery.document(self._registry, request.path, f"{self._host}:{self._port}")
+        if doc is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        return json_response(dump(doc))
+
+    async def _openapi_v2(self, request: web.BaseRequest) -> web.StreamResponse:
+        doc = openapi_documents.v2(self._registry, VERSION_INFO["gitVersion"])
+        if protobuf.PROTOBUF_MEDIA_TYPE in request.headers.get("Accept", ""):
+            return web.Response(body=protobuf.document(doc), content_type=protobuf.PROTOBUF_MEDIA_TYPE)
+        return json_response(dump(doc))
+
+    async def _openapi_v3(self, request: web.BaseRequest) -> web.StreamResponse:
+        key = request.path.rstrip("/").removeprefix("/openapi/v3").strip("/")
+        version = VERSION_INFO["gitVersion"]
+        if not key:
+            return json_response(dump(openapi_documents.v3_index(self._registry, version)))
+        doc = openapi_documents.v3_group_version(self._registry, key, version)
         if doc is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         return json_response(dump(doc))
@@ -357,17 +368,20 @@ class ApiServer:
                 raise errors.injected(fault.code, fault.retry_after, fault.message)
         query = Query(request.query)
         method = request.method
+        accept = request.headers.get("Accept", "")
         store = self._store
         if call.watch:
             if method != "GET":
                 raise errors.method_not_allowed()
-            return await watch.watch(store, request, call, rt, query, self._bookmark_interval)
+            return await watch.watch(store, request, call, rt, query, self._bookmark_interval, accept)
         if call.subresource == "scale":
             return await scale.scale(store, request, call, rt, query)
         if call.subresource and method not in ("GET", "PUT", "PATCH"):
             raise errors.method_not_allowed()
         if method == "GET":
-            return get.get(store, call, rt) if call.name else get.list_objects(store, call, rt, query)
+            if call.name:
+                return get.get(store, call, rt, query, accept)
+            return get.list_objects(store, call, rt, query, accept)
         if method == "POST" and not call.name:
             return write.create(store, call, rt, await req.body(request), query, user_agent)
         if method == "PUT" and call.name:

@@ -14,11 +14,11 @@ import json
 
 from aiohttp import web
 
-from disvc.testing.apiserver import errors
+from disvc.testing.apiserver import errors, tables
 from disvc.testing.apiserver.handlers.response import dump, encoder, json_response, list_response
 from disvc.testing.apiserver.requestinfo import Call, Query
 from disvc.testing.apiserver.resources import ResourceType
-from disvc.testing.apiserver.storage import FieldSelector, LabelSelector, Selection, SelectorError
+from disvc.testing.apiserver.storage import FieldSelector, LabelSelector, Obj, Selection, SelectorError, Stored
 from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import TooOld
 
@@ -43,12 +43,26 @@ def selection(call: Call, rt: ResourceType, query: Query) -> Selection:
     return Selection(rt.key, namespace, labels, fields)
 
 
-def get(store: Store, call: Call, rt: ResourceType) -> web.Response:
+def _as_version(rt: ResourceType, stored: Stored) -> Obj:
+    obj = stored.obj
+    return obj if obj.get("apiVersion", rt.api_version) == rt.api_version else dict(obj, apiVersion=rt.api_version)
+
+
+def _table_response(doc: Obj) -> web.Response:
+    return json_response(dump(doc), headers={"Content-Type": tables.TABLE_MEDIA_TYPE})
+
+
+def get(store: Store, call: Call, rt: ResourceType, query: Query, accept: str) -> web.Response:
     stored = store.require(rt, call.namespace, call.name)
+    if tables.wants_table(accept):
+        return _table_response(tables.table(
+            tables.printer(rt), [_as_version(rt, stored)], include=tables.include_object(query.get("includeObject")),
+            list_meta={"resourceVersion": stored.obj["metadata"].get("resourceVersion", "")},
+        ))
     return json_response(encoder(rt)(stored))
 
 
-def list_objects(store: Store, call: Call, rt: ResourceType, query: Query) -> web.Response:
+def list_objects(store: Store, call: Call, rt: ResourceType, query: Query, accept: str) -> web.Response:
     chosen = selection(call, rt, query)
     requested_rv = parse_rv(query.get("resourceVersion"))
     match = query.get("resourceVersionMatch")
@@ -63,8 +77,7 @@ def list_objects(store: Store, call: Call, rt: ResourceType, query: Query) -> we
     if token:
         list_rv, start_after = _decode_continue(store, rt, token)
     limit = query.integer("limit") or 0
-    encode = encoder(rt)
-    items: list[bytes] = []
+    items: list[Stored] = []
     next_key: tuple[str, str] | None = None
     remaining = 0
     for stored in store.storage.objects(rt.key, chosen.namespace):
@@ -77,14 +90,21 @@ def list_objects(store: Store, call: Call, rt: ResourceType, query: Query) -> we
         if limit and len(items) >= limit:
             remaining += 1
             continue
-        items.append(encode(stored))
+        items.append(stored)
         next_key = key
-    extra: list[bytes] = []
+    list_meta: Obj = {"resourceVersion": str(list_rv)}
     if remaining and next_key is not None:
         token_body = dump({"rv": list_rv, "start": list(next_key)})
-        extra.append(b'"continue":"' + base64.urlsafe_b64encode(token_body) + b'"')
-        extra.append(b'"remainingItemCount":' + str(remaining).encode())
-    return list_response(rt, list_rv, items, tuple(extra))
+        list_meta["continue"] = base64.urlsafe_b64encode(token_body).decode()
+        list_meta["remainingItemCount"] = remaining
+    if tables.wants_table(accept):
+        return _table_response(tables.table(
+            tables.printer(rt), [_as_version(rt, s) for s in items],
+            include=tables.include_object(query.get("includeObject")), list_meta=list_meta,
+        ))
+    encode = encoder(rt)
+    extra = tuple(b'"' + k.encode() + b'":' + dump(v) for k, v in list_meta.items() if k != "resourceVersion")
+    return list_response(rt, list_rv, [encode(s) for s in items], extra)
 
 
 def _decode_continue(store: Store, rt: ResourceType, token: str) -> tuple[int, tuple[str, str]]:

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from disvc.testing.apiserver import errors
+from disvc.testing.apiserver import errors, tables
 from disvc.testing.apiserver.errors import ApiError
 from disvc.testing.apiserver.handlers.get import parse_rv, selection
-from disvc.testing.apiserver.handlers.response import JSON_HEADERS, encoder
+from disvc.testing.apiserver.handlers.response import JSON_HEADERS, dump, encoder
 from disvc.testing.apiserver.requestinfo import Call, Query
 from disvc.testing.apiserver.resources import ResourceType
 from disvc.testing.apiserver.storage import Stored
@@ -42,10 +42,11 @@ async def watch(
     rt: ResourceType,
     query: Query,
     bookmark_interval: float,
-    encode: Encoder | None = None,
+    accept: str,
 ) -> web.StreamResponse:
-    """Serve one watch stream; ``encode`` overrides how objects are written."""
+    """Serve one watch stream (of Tables, when the client asks for them)."""
     chosen = selection(call, rt, query)
+    encode = _table_encoder(rt, query) if tables.wants_table(accept) else encoder(rt)
     rv_text = query.get("resourceVersion")
     since = None if rv_text in (None, "", "0") else parse_rv(rv_text)
     timeout = query.integer("timeoutSeconds")
@@ -57,7 +58,7 @@ async def watch(
             for s in store.storage.objects(rt.key, chosen.namespace)
         ]
     try:
-        watcher = store.hub.subscribe(chosen, encode or encoder(rt), since=since, current=current)
+        watcher = store.hub.subscribe(chosen, encode, since=since, current=current)
     except TooOld as exc:
         return await error_stream(request, errors.expired(str(exc)))
     try:
@@ -72,6 +73,24 @@ async def watch(
         return response
     finally:
         store.hub.unsubscribe(watcher)
+
+
+def _table_encoder(rt: ResourceType, query: Query) -> Encoder:
+    """Each event's object as a one-row Table; column definitions on the first only."""
+    chosen = tables.printer(rt)
+    include = tables.include_object(query.get("includeObject"))
+    first = [True]
+
+    def encode(stored: Stored) -> bytes:
+        obj = stored.obj if stored.obj.get("apiVersion") == rt.api_version else dict(stored.obj, apiVersion=rt.api_version)
+        doc = tables.table(
+            chosen, [obj], include=include, headers=first[0],
+            list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+        )
+        first[0] = False
+        return dump(doc)
+
+    return encode
 
 
 async def _pump(
