@@ -19,6 +19,8 @@ from disvc.testing.apiserver.resources import ALL_VERBS, Registry
 from disvc.testing.apiserver.storage import Obj
 
 _SUBRESOURCE_VERBS = ["get", "patch", "update"]
+_CUSTOM_VERBS = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
+"""The order the apiextensions server lists a custom resource's verbs in."""
 _KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
@@ -81,7 +83,7 @@ def resource_list(registry: Registry, group: str, version: str) -> Obj | None:
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": list(ALL_VERBS),
+            "verbs": list(_CUSTOM_VERBS if rt.custom else ALL_VERBS),
         }
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)

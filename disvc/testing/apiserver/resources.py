@@ -211,6 +211,8 @@ class Registry:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._builtin_groups: list[tuple[str, str]] = []
         self._by_crd: dict[str, list[ResourceType]] = {}
+        self.revision = 0
+        """Bumped whenever the served set changes (a CRD served, changed or dropped)."""
         for rt in _builtin_types():
             self._types[(rt.group, rt.version, rt.plural)] = rt
             if rt.group and (rt.group, rt.version) not in self._builtin_groups:
@@ -237,12 +239,14 @@ class Registry:
         for rt in types:
             self._types[(rt.group, rt.version, rt.plural)] = rt
         self._by_crd[crd["metadata"]["name"]] = types
+        self.revision += 1
         return types
 
     def unserve_crd(self, name: str) -> list[ResourceType]:
         types = self._by_crd.pop(name, [])
         for rt in types:
             self._types.pop((rt.group, rt.version, rt.plural), None)
+        self.revision += 1
         return types
 
     def crd_types(self, name: str) -> list[ResourceType]:

@@ -71,6 +71,7 @@ class ApiServer:
         self._store = Store(
             self._registry, WatchHub(history), garbage_collection=garbage_collection, defer=self._defer
         )
+        self._openapi = openapi_documents.Publisher(self._registry, VERSION_INFO["gitVersion"])
         self._faults = FaultBook()
         self._log = RequestLog()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -325,20 +326,16 @@ class ApiServer:
         return json_response(dump(doc))
 
     async def _openapi_v2(self, request: web.BaseRequest) -> web.StreamResponse:
-        doc = openapi_documents.v2(self._registry, VERSION_INFO["gitVersion"])
         if protobuf.PROTOBUF_MEDIA_TYPE in request.headers.get("Accept", ""):
-            return web.Response(body=protobuf.document(doc), content_type=protobuf.PROTOBUF_MEDIA_TYPE)
-        return json_response(dump(doc))
+            return web.Response(body=self._openapi.v2_protobuf(), content_type=protobuf.PROTOBUF_MEDIA_TYPE)
+        return json_response(self._openapi.v2_json())
 
     async def _openapi_v3(self, request: web.BaseRequest) -> web.StreamResponse:
         key = request.path.rstrip("/").removeprefix("/openapi/v3").strip("/")
-        version = VERSION_INFO["gitVersion"]
-        if not key:
-            return json_response(dump(openapi_documents.v3_index(self._registry, version)))
-        doc = openapi_documents.v3_group_version(self._registry, key, version)
-        if doc is None:
+        body = self._openapi.v3_group_version(key) if key else self._openapi.v3_index()
+        if body is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
-        return json_response(dump(doc))
+        return json_response(body)
 
     # --- resource paths -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ Obj = dict[str, Any]
 META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1."
 OBJECT_META: Final = META + "ObjectMeta"
 LIST_META: Final = META + "ListMeta"
+INT_OR_STRING: Final = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 
 def ref(name: str, description: str = "") -> Obj:
@@ -97,6 +98,8 @@ def _meta_definitions() -> dict[str, Obj]:
     return {
         META + "Time": _TIME,
         META + "MicroTime": {"type": "string", "format": "date-time", "description": "An RFC 3339 time, in microseconds."},
+        INT_OR_STRING: {"format": "int-or-string", "oneOf": [{"type": "integer"}, {"type": "string"}],
+                        "description": "An int32 or a string, such as a port number or name."},
         META + "FieldsV1": {"type": "object", "description": "The set of fields a manager owns, as a trie."},
         META + "OwnerReference": struct(
             "Names an object this one belongs to; it is garbage-collected once every owner is gone.",
@@ -172,8 +175,7 @@ def _kinds() -> dict[str, Obj]:
             "protocol": string("TCP, UDP or SCTP.", default="TCP"),
             "appProtocol": string("The application protocol of the port."),
             "port": integer("The port the Service exposes."),
-            "targetPort": {"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True,
-                           "description": "The port (number or name) to reach on the selected pods."},
+            "targetPort": ref(INT_OR_STRING, "The port (number or name) to reach on the selected pods."),
             "nodePort": integer("The port on each node, for NodePort and LoadBalancer Services."),
         },
         ("port",),
