@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from disvc.builders import (
     diff,
@@ -35,6 +35,11 @@ from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.status import Condition
 from disvc.builders.types import EventSpec, Obj
+
+
+CONFLICT_RECHECK_SECONDS: Final = 10.0
+"""How often a DISVC blocked by a foreign object looks again whether the name
+is free (SPEC: converge within 30 s of the object's removal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,8 @@ class Desired:
     events: tuple[EventSpec, ...] = field(default=())
     """Events to record, only for changes this plan makes (none when converged)."""
     recheck_after: float | None = None
-    """Seconds after which to reconcile again even without a watch event."""
+    """Seconds after which to reconcile again even without a watch event
+    (0: at once, rate limited: the plan leaves another step to take)."""
 
 
 def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
@@ -82,13 +88,22 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
         want = _converge(spec, previous_status, live, options)
     except InvalidSpec as problem:
         return _invalid(disvc, previous_status, live, problem, options)
+    if want.plan.conflicts:
+        # Our watches see only labelled objects, so nothing tells us when a
+        # foreign object gives a name back: look again on our own.
+        want = replace(want, recheck_after=CONFLICT_RECHECK_SECONDS)
     if want.plan.is_empty:
         return want
-    # Report the world this plan leaves behind, not the one it starts from:
-    # the reconcile that the plan's own watch events trigger then finds the
-    # status already written, and one status write per change suffices.
     settled = _converge(spec, want.status, _after_plan(live, want.plan), options)
-    return replace(want, status=settled.status)
+    if settled.plan.is_empty:
+        # Report the world this plan leaves behind, not the one it starts
+        # from: one status write per change suffices.
+        return replace(want, status=settled.status)
+    # Another step follows once these writes land (a switch after the
+    # successor's Service appears, a removal after the switch). The status
+    # keeps to what this plan writes, and the next step must not wait for the
+    # watch to echo our own writes back: come back at once.
+    return replace(want, recheck_after=0.0)
 
 
 def rejected(disvc: Obj, want: Desired, refusal: str, options: BuildOptions) -> Desired:

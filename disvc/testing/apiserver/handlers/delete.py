@@ -31,17 +31,10 @@ def delete(store: Store, call: Call, rt: ResourceType, options: Obj, query: Quer
     preconditions = options.get("preconditions") or {}
     uid = preconditions.get("uid")
     if uid and uid != meta.get("uid"):
-        raise errors.conflict(
-            rt, call.name,
-            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}",
-        )
+        raise errors.delete_precondition_failed(rt, call.name, "UID", uid, meta.get("uid", ""))
     rv = preconditions.get("resourceVersion")
     if rv and rv != meta.get("resourceVersion"):
-        raise errors.conflict(
-            rt, call.name,
-            f"Precondition failed: ResourceVersion in precondition: {rv}, "
-            f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
-        )
+        raise errors.delete_precondition_failed(rt, call.name, "ResourceVersion", rv, meta.get("resourceVersion", ""))
     if req.dry_run(query) or options.get("dryRun") == ["All"]:
         return object_response(rt, old.obj)
     obj, finished = store.delete(rt, old, _policy(query, options))
