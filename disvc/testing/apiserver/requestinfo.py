@@ -49,14 +49,18 @@ class Query:
     def flag(self, key: str) -> bool:
         return (self.get(key) or "").lower() in ("true", "1")
 
-    def integer(self, key: str) -> int | None:
+    def integer(self, key: str, what: str = "") -> int | None:
+        """The parameter as an integer (None when absent or empty); 400 names ``what`` it should be."""
         value = self.get(key)
         if value is None or value == "":
             return None
         try:
             return int(value)
         except ValueError as exc:
-            raise errors.bad_request(f"invalid value for {key}: {value!r}") from exc
+            raise errors.bad_request(f"invalid {what}: {value!r}" if what else f"invalid value for {key}: {value!r}") from exc
+
+    def resource_version(self) -> int | None:
+        return self.integer("resourceVersion", "resource version")
 
 
 def parse(method: str, path: str, query: Query) -> Call | None:

@@ -23,15 +23,6 @@ from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import TooOld
 
 
-def parse_rv(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise errors.bad_request(f"invalid resource version: {value!r}") from exc
-
-
 def selection(call: Call, rt: ResourceType, query: Query) -> Selection:
     """What a LIST, WATCH or DELETE collection selects: scope and selectors."""
     try:
@@ -64,7 +55,7 @@ def get(store: Store, call: Call, rt: ResourceType, query: Query, accept: str) -
 
 def list_objects(store: Store, call: Call, rt: ResourceType, query: Query, accept: str) -> web.Response:
     chosen = selection(call, rt, query)
-    requested_rv = parse_rv(query.get("resourceVersion"))
+    requested_rv = query.resource_version()
     match = query.get("resourceVersionMatch")
     if requested_rv is not None and match in ("NotOlderThan", "Exact"):
         try:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from disvc.testing.apiserver import errors, tables
 from disvc.testing.apiserver.errors import ApiError
-from disvc.testing.apiserver.handlers.get import parse_rv, selection
+from disvc.testing.apiserver.handlers.get import selection
 from disvc.testing.apiserver.handlers.response import JSON_HEADERS, dump, encoder
 from disvc.testing.apiserver.requestinfo import Call, Query
 from disvc.testing.apiserver.resources import ResourceType
@@ -47,8 +47,7 @@ async def watch(
     """Serve one watch stream (of Tables, when the client asks for them)."""
     chosen = selection(call, rt, query)
     encode = _table_encoder(rt, query) if tables.wants_table(accept) else encoder(rt)
-    rv_text = query.get("resourceVersion")
-    since = None if rv_text in (None, "", "0") else parse_rv(rv_text)
+    since = None if query.get("resourceVersion") == "0" else query.resource_version()
     timeout = query.integer("timeoutSeconds")
     bookmarks = query.flag("allowWatchBookmarks")
     current: list[tuple[str, Stored]] = []

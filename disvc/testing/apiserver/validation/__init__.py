@@ -2,11 +2,11 @@
 
 The controller's tests must see the same 422 Invalid responses a real
 control plane gives, or a builder that emits a bad ISVC would pass here and
-fail in production. The rules come from four places, one module each:
+fail in production. One module per source of rules:
 
 - :mod:`schema`: a CRD version's structural schema (pruning, ``default``s,
-  OpenAPI v3 value validation), with :mod:`cel` for its
-  ``x-kubernetes-validations`` rules;
+  OpenAPI v3 value validation), with :mod:`keywords` for each node's
+  keywords and :mod:`cel` for its ``x-kubernetes-validations`` rules;
 - :mod:`builtin`: the built-in kinds the controller writes (Service,
   Ingress, Lease, Event, Namespace);
 - :mod:`metadata`: every object's name, labels, annotations and
