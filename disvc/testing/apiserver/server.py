@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import yaml
 from aiohttp import web
@@ -37,10 +37,11 @@ from disvc.testing.apiserver.openapi import documents as openapi_documents
 from disvc.testing.apiserver.openapi import protobuf
 from disvc.testing.apiserver.requestinfo import Call, Query
 from disvc.testing.apiserver.resources import VERSION_INFO, Registry, ResourceType
-from disvc.testing.apiserver.storage import Obj
+from disvc.testing.apiserver.storage import Obj, Storage
 from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import WatchHub
 
+T = TypeVar("T")
 Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 """A handler for one non-resource path (GET only)."""
 
@@ -236,6 +237,12 @@ class ApiServer:
     def object_count(self) -> int:
         """How many objects are stored (all types, all namespaces)."""
         return int(self._on_loop(self._store.storage.count))
+
+    def snapshot(self, fn: Callable[[Storage], T]) -> T | None:
+        """``fn(storage)`` on the server's loop thread: a consistent read of every
+        stored object, without a request (benchmarks poll this). ``fn`` must not write."""
+        result: T | None = self._on_loop(lambda: fn(self._store.storage))
+        return result
 
     def _on_loop(self, fn: Callable[[], Any]) -> Any:
         loop = self._loop
