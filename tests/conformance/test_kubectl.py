@@ -184,13 +184,13 @@ def test_get_watch_prints_a_line_per_change(kubectl: Kubectl, kube: KubeEnv) -> 
         watch.wait()
 
 
-def test_describe_shows_the_spec_and_the_events(kubectl: Kubectl, kube: KubeEnv) -> None:
-    created = kube.apply_yaml(yaml.safe_dump(disvc("web", replicas=2)))[0]
+def _scaled_event(kube: KubeEnv, created: dict[str, Any]) -> None:
+    """An Event about ``created``, as the controller would record one."""
     kube.core.create_namespaced_event(kube.namespace, {
-        "metadata": {"name": "web.first"},
+        "metadata": {"name": f"{created['metadata']['name']}.first"},
         "involvedObject": {
             "apiVersion": f"{KSERVE}/{DISVC_VERSION}", "kind": "DistributedInferenceService",
-            "name": "web", "namespace": kube.namespace, "uid": created["metadata"]["uid"],
+            "name": created["metadata"]["name"], "namespace": kube.namespace, "uid": created["metadata"]["uid"],
         },
         "reason": "Scaled", "message": "two replicas now", "type": "Normal",
         "source": {"component": "disvc-controller"},
@@ -198,11 +198,23 @@ def test_describe_shows_the_spec_and_the_events(kubectl: Kubectl, kube: KubeEnv)
         "lastTimestamp": created["metadata"]["creationTimestamp"],
         "count": 1,
     })
+
+
+def test_describe_shows_the_spec_and_the_events(kubectl: Kubectl, kube: KubeEnv) -> None:
+    _scaled_event(kube, kube.apply_yaml(yaml.safe_dump(disvc("web", replicas=2)))[0])
     out = kubectl("describe", "disvc", "web")
     assert re.search(r"^Name:\s+web$", out, re.MULTILINE)
     assert re.search(r"^Kind:\s+DistributedInferenceService$", out, re.MULTILINE)
     assert re.search(r"^\s+Replicas:\s+2$", out, re.MULTILINE)
     assert re.search(r"Normal\s+Scaled\s+.*disvc-controller\s+two replicas now", out)
+
+
+def test_get_events_shows_what_happened_to_which_object(kubectl: Kubectl, kube: KubeEnv) -> None:
+    _scaled_event(kube, kube.apply_yaml(yaml.safe_dump(disvc("web", replicas=2)))[0])
+    rows = table(kubectl("get", "events"))
+    assert rows[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert rows[1][1:] == ["Normal", "Scaled", "distributedinferenceservice/web", "two replicas now"]
+    assert re.fullmatch(r"\d+s", rows[1][0])
 
 
 def test_scale_sets_the_replicas(kubectl: Kubectl, kube: KubeEnv) -> None:

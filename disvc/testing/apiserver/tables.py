@@ -5,7 +5,8 @@ and prints the columns the server chose, so what a user sees is the
 server's decision: a custom resource gets its CRD version's
 ``additionalPrinterColumns`` (or Age when it has none) after Name; the
 built-in kinds disvc touches get the columns kube-apiserver's printers give
-them (Services: type, cluster IP, ports; Namespaces: status; ...); any other
+them (Services: type, cluster IP, ports; Events: last seen, type, reason,
+object, message; Namespaces: status; ...); any other
 kind gets Name and Created At. A custom resource's date columns and the
 built-in printers' Age are sent as an age (``5m``), as the real printers
 send them; the default Created At column carries the timestamp. Rows carry
@@ -57,7 +58,7 @@ def human_age(timestamp: str | None, now: datetime | None = None) -> str:
     """An object's age as kubectl and the API server print it (``45s``, ``5m30s``, ``3d4h``)."""
     if not timestamp:
         return "<unknown>"
-    created = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    created = datetime.fromisoformat(timestamp)
     seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
     if seconds < -1:
         return "<invalid>"
@@ -141,7 +142,34 @@ def _ingress_cells(obj: Obj) -> list[Any]:
     return [_meta(obj).get("name"), spec.get("ingressClassName") or "<none>", hosts, address, ports, _age(obj)]
 
 
+def _event_cells(obj: Obj) -> list[Any]:
+    """core/v1 and events.k8s.io/v1 Events alike (the API server prints both from one type)."""
+    involved = obj.get("involvedObject") or obj.get("regarding") or {}
+    source = obj.get("source") or obj.get("deprecatedSource") or {}
+    first = obj.get("firstTimestamp") or obj.get("deprecatedFirstTimestamp") or obj.get("eventTime")
+    last = obj.get("lastTimestamp") or obj.get("deprecatedLastTimestamp") or first
+    series = obj.get("series")
+    count = obj.get("count") or obj.get("deprecatedCount") or 1
+    if series:
+        last, count = series.get("lastObservedTime") or last, series.get("count") or count
+    kind, name = str(involved.get("kind", "")).lower(), involved.get("name", "")
+    component = source.get("component") or obj.get("reportingComponent") or obj.get("reportingController") or ""
+    instance = source.get("host") or obj.get("reportingInstance") or ""
+    return [
+        human_age(last), obj.get("type", ""), obj.get("reason", ""), f"{kind}/{name}" if name else kind,
+        involved.get("fieldPath", ""), f"{component}, {instance}" if instance else component,
+        str(obj.get("message") or obj.get("note") or "").strip(), human_age(first), count, _meta(obj).get("name"),
+    ]
+
+
 _AGE_COLUMN: Final = _column("Age", description=_CREATED_DOC)
+_EVENT_PRINTER: Final = Printer(
+    (_column("Last Seen"), _column("Type"), _column("Reason"), _column("Object"),
+     _column("Subobject", priority=1), _column("Source", priority=1), _column("Message"),
+     _column("First Seen", priority=1), _column("Count", priority=1),
+     _column("Name", description=_NAME_DOC, fmt="name", priority=1)),
+    _event_cells,
+)
 
 _BUILTIN: Final[dict[str, Printer]] = {
     "/namespaces": Printer(
@@ -165,6 +193,8 @@ _BUILTIN: Final[dict[str, Printer]] = {
         (_NAME_COLUMN, _column("Holder"), _AGE_COLUMN),
         lambda o: [_meta(o).get("name"), _spec(o).get("holderIdentity", ""), _age(o)],
     ),
+    "/events": _EVENT_PRINTER,
+    "events.k8s.io/events": _EVENT_PRINTER,
     "networking.k8s.io/ingresses": Printer(
         (_NAME_COLUMN, _column("Class"), _column("Hosts"), _column("Address"), _column("Ports"), _AGE_COLUMN),
         _ingress_cells,
