@@ -234,8 +234,12 @@ def test_patch_by_merge_json_and_strategic_merge(kubectl: Kubectl, kube: KubeEnv
     assert kubectl("get", "disvc", "web", "-o", "jsonpath={.spec.replicas}") == "5"
     unchanged = kubectl("patch", "disvc", "web", "--type=merge", "-p", '{"spec":{"replicas":5}}')
     assert unchanged.strip() == f"distributedinferenceservice.{KSERVE}/web patched (no change)"
-    kubectl("create", "service", "clusterip", "front", "--tcp=80:8080")
-    kubectl("patch", "service", "front", "-p", '{"spec":{"ports":[{"port":81,"name":"grpc"}]}}')
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "front"},
+               "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    kubectl("apply", "-f", manifest(tmp_path, service))
+    assert kubectl("patch", "service", "front", "-p", '{"spec":{"ports":[{"port":81,"name":"grpc"}]}}').strip() == (
+        "service/front patched"
+    )
     ports = kubectl("get", "service", "front", "-o", "jsonpath={.spec.ports[*].port}")
     assert sorted(ports.split()) == ["80", "81"]
 

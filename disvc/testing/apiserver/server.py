@@ -333,8 +333,9 @@ class ApiServer:
         return json_response(dump(doc))
 
     async def _openapi_v2(self, request: web.BaseRequest) -> web.StreamResponse:
-        if protobuf.PROTOBUF_MEDIA_TYPE in request.headers.get("Accept", ""):
-            return web.Response(body=self._openapi.v2_protobuf(), content_type=protobuf.PROTOBUF_MEDIA_TYPE)
+        accept = request.headers.get("Accept", "")
+        if any(media in accept for media in protobuf.REQUESTED_MEDIA_TYPES):
+            return web.Response(body=self._openapi.v2_protobuf(), headers={"Content-Type": protobuf.MEDIA_TYPE})
         return json_response(self._openapi.v2_json())
 
     async def _openapi_v3(self, request: web.BaseRequest) -> web.StreamResponse:

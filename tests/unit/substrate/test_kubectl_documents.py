@@ -10,14 +10,16 @@ what the JSON one does, printer columns and ages read as kubectl prints them.
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from disvc.testing.apiserver import discovery, jsonpath, tables
+from disvc.testing.apiserver import ApiServer, discovery, jsonpath, tables
 from disvc.testing.apiserver.openapi import documents, protobuf
 from disvc.testing.apiserver.resources import Registry, crd_types
 
@@ -258,3 +260,33 @@ def test_jsonpath_reaches_what_printer_columns_name(path: str, want: list[Any]) 
     obj = {"metadata": {"name": "w"}, "spec": {"size": 3, "tags": ["a", "b"]},
            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     assert jsonpath.find(jsonpath.parse(path), obj) == want
+
+
+def _raw(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, str, bytes]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        conn.close()
+
+
+def test_openapi_v2_in_protobuf_is_labelled_with_a_media_type_go_can_parse() -> None:
+    with ApiServer() as server:
+        for asked in protobuf.REQUESTED_MEDIA_TYPES:
+            status, content_type, body = _raw(server.url, "GET", "/openapi/v2", {"Accept": asked})
+            assert status == 200
+            assert content_type == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+            assert (1, b"2.0") in _fields(body)
+
+
+def test_a_protobuf_body_is_refused_with_415_naming_what_is_accepted() -> None:
+    with ApiServer() as server:
+        status, _, body = _raw(
+            server.url, "POST", "/api/v1/namespaces/default/configmaps",
+            {"Content-Type": "application/vnd.kubernetes.protobuf"}, b"k8s\x00\x0a\x0f",
+        )
+    assert status == 415
+    assert "application/json" in json.loads(body)["message"]

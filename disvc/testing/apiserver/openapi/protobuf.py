@@ -1,8 +1,7 @@
 """OpenAPI v2 in protocol buffers, the encoding ``kubectl`` downloads.
 
-client-go fetches ``/openapi/v2`` only as
-``application/com.github.proto-openapi.spec.v2@v1.0+protobuf``: a gnostic
-``openapi_v2.Document`` message. This module encodes the part of a Swagger
+client-go fetches ``/openapi/v2`` only in protobuf
+(:data:`REQUESTED_MEDIA_TYPES`): a gnostic ``openapi_v2.Document`` message. This module encodes the part of a Swagger
 2.0 document kubectl reads (info, the PATCH operations' kinds and content
 types, definitions with their vendor extensions) in the protobuf wire
 format, using the field numbers of gnostic's ``OpenAPIv2.proto``. Vendor
@@ -17,7 +16,13 @@ from typing import Any, Final
 
 Obj = dict[str, Any]
 
-PROTOBUF_MEDIA_TYPE: Final = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+REQUESTED_MEDIA_TYPES: Final = (
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+)
+"""What clients ask for: client-go the first (older) spelling, newer clients the second."""
+MEDIA_TYPE: Final = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+"""What the answer is labelled (an ``@`` is not valid in a media type; Go's parser refuses it)."""
 
 _METHODS: Final = {"get": 2, "put": 3, "post": 4, "delete": 5, "patch": 8}
 """PathItem field numbers of the operations."""
