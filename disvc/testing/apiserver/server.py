@@ -27,7 +27,7 @@ from typing import Any, Self, TypeVar
 import yaml
 from aiohttp import web
 
-from disvc.testing.apiserver import discovery, errors, requestinfo
+from disvc.testing.apiserver import auth, discovery, errors, requestinfo
 from disvc.testing.apiserver.accounting import WRITE_VERBS, RequestLog, RequestRecord
 from disvc.testing.apiserver.errors import ApiError
 from disvc.testing.apiserver.faults import FaultBook, FaultRule
@@ -71,10 +71,11 @@ class ApiServer:
         self._host = host
         self._port = port
         self._bookmark_interval = bookmark_interval
-        self._registry = Registry()
+        self._registry = Registry(auth.RESOURCE_TYPES)
         self._store = Store(
             self._registry, WatchHub(history), garbage_collection=garbage_collection, defer=self._defer
         )
+        self._auth = auth.Authority(self._store.storage)
         self._openapi = openapi_documents.Publisher(self._registry, VERSION_INFO["gitVersion"])
         self._faults = FaultBook()
         self._log = RequestLog()
@@ -173,13 +174,14 @@ class ApiServer:
         return f"http://{self._host}:{self._port}"
 
     def kubeconfig(self) -> Obj:
-        """A kubeconfig (no authentication) whose current context is this server."""
+        """A kubeconfig whose current context is this server. Requests are not
+        checked; its token is the admin's only to TokenReview."""
         name = "disvc-loopback"
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
-            "users": [{"name": name, "user": {}}],
+            "users": [{"name": name, "user": {"token": self._auth.admin_token}}],
             "contexts": [
                 {"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}
             ],
@@ -366,6 +368,8 @@ class ApiServer:
         return rt
 
     async def _serve(self, request: web.BaseRequest, call: Call, user_agent: str) -> web.StreamResponse:
+        if self._auth.handles(call):
+            return json_response(dump(self._auth.create(call, await req.body(request))), 201)
         special = self.resource_routes.get((call.group, call.version, call.plural))
         rt = self._resource_type(call) if special is None else None
         fault = self._faults.take(call.verb, call.resource, call.namespace, call.name)
