@@ -410,7 +410,7 @@ def test_service_monitor_scrapes_the_metrics_service(controller_objects: list[Ob
 
 
 def test_service_monitor_scrapes_over_https_with_its_service_account_token() -> None:
-    (monitor,) = kustomize.render(CONFIG / "prometheus")
+    (monitor,) = render(CONFIG / "prometheus")
     text = (CONFIG / "prometheus" / "monitor.yaml").read_text()
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["scheme"] == "https"
@@ -430,7 +430,7 @@ def test_metrics_reader_role_grants_get_on_metrics_and_nothing_else() -> None:
     role = load_one(CONFIG / "rbac" / "metrics_reader_role.yaml")
     assert role["kind"] == "ClusterRole"
     assert role["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
-    bound = [b["roleRef"]["name"] for b in by_kind(kustomize.render(CONFIG / "default"), "ClusterRoleBinding")]
+    bound = [b["roleRef"]["name"] for b in by_kind(render(CONFIG / "default"), "ClusterRoleBinding")]
     assert role["metadata"]["name"] not in bound, "config/ binds no scraper; the user binds their Prometheus"
 
 
@@ -462,7 +462,7 @@ def test_metrics_certificate_comes_from_an_optional_tls_secret(deployment: Obj, 
 
 
 def test_network_policy_admits_metrics_only_from_labelled_namespaces(deployment: Obj, manager_container: Obj) -> None:
-    (policy,) = kustomize.render(CONFIG / "network-policy")
+    (policy,) = render(CONFIG / "network-policy")
     assert policy["kind"] == "NetworkPolicy"
     assert policy["metadata"]["namespace"] == SYSTEM_NAMESPACE
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
