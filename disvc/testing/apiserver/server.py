@@ -12,9 +12,9 @@ the verb's handler (:mod:`handlers`) runs on the loop thread against the
 generic store (:mod:`store`, with one strategy per type in
 :mod:`strategies`), so nothing below needs a lock; the outcome is recorded
 (:mod:`accounting`). Paths that name no resource (health, version,
-discovery, OpenAPI) are served from :attr:`ApiServer.routes`; resources
-answered rather than stored (a TokenReview, say) from
-:attr:`ApiServer.resource_routes`. Other modules may add to both tables.
+discovery, OpenAPI) are served from :attr:`ApiServer.routes`, a table other
+modules may add to; the reviews of :mod:`auth` (TokenReview,
+SubjectAccessReview, TokenRequest) are answered before the store is asked.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ from disvc.testing.apiserver.watch import WatchHub
 T = TypeVar("T")
 Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 """A handler for one non-resource path (GET only)."""
-ResourceRoute = Callable[[web.BaseRequest, Call], Awaitable[web.StreamResponse]]
-"""A handler for one resource the generic store does not serve."""
 
 
 class ApiServer:
@@ -94,9 +92,6 @@ class ApiServer:
             "/api/": self._discovery, "/apis/": self._discovery, "/openapi/v3/": self._openapi_v3,
         }
         """Path prefixes -> handler, for paths not in :attr:`routes` (longest prefix wins)."""
-        self.resource_routes: dict[tuple[str, str, str], ResourceRoute] = {}
-        """(group, version, plural) -> handler, for resources the store does not
-        keep (reviews that are answered, not stored); faults and accounting apply."""
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -370,8 +365,7 @@ class ApiServer:
     async def _serve(self, request: web.BaseRequest, call: Call, user_agent: str) -> web.StreamResponse:
         if self._auth.handles(call):
             return json_response(dump(self._auth.create(call, await req.body(request))), 201)
-        special = self.resource_routes.get((call.group, call.version, call.plural))
-        rt = self._resource_type(call) if special is None else None
+        rt = self._resource_type(call)
         fault = self._faults.take(call.verb, call.resource, call.namespace, call.name)
         if fault is not None:
             if fault.delay > 0:
@@ -382,9 +376,6 @@ class ApiServer:
                         request, errors.expired(fault.message or "too old resource version: injected")
                     )
                 raise errors.injected(fault.code, fault.retry_after, fault.message)
-        if special is not None:
-            return await special(request, call)
-        assert rt is not None
         query = Query(request.query)
         method = request.method
         accept = request.headers.get("Accept", "")

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from kubernetes import client, config
 from substrate_http import call, config_map
 
-from disvc.testing.apiserver import ApiServer, FaultRule
-from disvc.testing.apiserver.requestinfo import Call
+from disvc.testing.apiserver import ApiServer
 from disvc.testing.fixtures import eventually
 
 CMS = "/api/v1/namespaces/default/configmaps"
@@ -160,19 +158,3 @@ def test_discovery_lists_a_crd_once_it_is_created(server: ApiServer) -> None:
     assert {r["name"] for r in resources["resources"]} == {"gadgets", "gadgets/status"}
     _, _, groups = call(server.url, "GET", "/apis")
     assert "example.com" in [g["name"] for g in groups["groups"]]
-
-
-def test_a_resource_route_answers_a_resource_the_store_does_not_keep(server: ApiServer) -> None:
-    async def review(request: web.BaseRequest, call: Call) -> web.StreamResponse:
-        body = await request.json()
-        body["status"] = {"authenticated": body["spec"]["token"] == "good"}
-        return web.json_response(body, status=201)
-
-    server.resource_routes[("authentication.k8s.io", "v1", "tokenreviews")] = review
-    path = "/apis/authentication.k8s.io/v1/tokenreviews"
-    review_body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "good"}}
-    status, _, answered = call(server.url, "POST", path, review_body)
-    assert (status, answered["status"]) == (201, {"authenticated": True})
-    assert server.request_count("create", "tokenreviews") == 1
-    server.add_fault(FaultRule(verb="create", resource="tokenreviews", code=500, count=1))
-    assert call(server.url, "POST", path, review_body)[0] == 500
