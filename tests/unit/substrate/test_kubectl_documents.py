@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from disvc.testing.apiserver import ApiServer, discovery, jsonpath, tables
+from disvc.testing.apiserver import ApiServer, auth, discovery, jsonpath, tables
 from disvc.testing.apiserver.openapi import documents, protobuf
 from disvc.testing.apiserver.resources import Registry, crd_types
 
@@ -58,7 +58,7 @@ WIDGET_CRD: Obj = {
 
 @pytest.fixture
 def registry() -> Registry:
-    served = Registry()
+    served = Registry(auth.RESOURCE_TYPES)
     served.serve_crd(copy.deepcopy(WIDGET_CRD))
     return served
 

@@ -65,12 +65,17 @@ def _custom_schema(rt: ResourceType) -> Obj:
     return root
 
 
+def _unwritten(rt: ResourceType) -> Obj:
+    """A built-in kind whose fields :mod:`.schemas` does not spell out: findable, not explained."""
+    schema = schemas.type_meta(f"{rt.kind} ({rt.api_version}).", {}, rt.group, rt.version, rt.kind)
+    schema["x-kubernetes-preserve-unknown-fields"] = True
+    return schema
+
+
 def _kind_definitions(rt: ResourceType) -> dict[str, Obj]:
     """The definitions of one type: its kind and its list kind."""
     name = definition_name(rt)
-    kind = _custom_schema(rt) if rt.custom else schemas.DEFINITIONS.get(name)
-    if kind is None:
-        return {}
+    kind = _custom_schema(rt) if rt.custom else schemas.DEFINITIONS.get(name) or _unwritten(rt)
     return {
         name: kind,
         name + "List": schemas.list_of(name, f"{rt.list_kind} is a list of {rt.kind}", rt.group, rt.version, rt.kind),
