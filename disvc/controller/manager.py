@@ -226,11 +226,13 @@ class Manager:
         if (metrics_address := opts.metrics_bind_address) is not None:
             members.append(Member("metrics", Started(lambda: self._serve_metrics(metrics_address)), SERVER_STOP_TIMEOUT))
         if (probe_address := opts.health_probe_bind_address) is not None:
-            self.health = _listening(
-                "health probes", probe_address, lambda: HealthServer(probe_address, is_ready=self.is_ready)
-            )
-            members.append(Member("health-probes", self.health, SERVER_STOP_TIMEOUT))
+            members.append(Member("health-probes", Started(lambda: self._serve_probes(probe_address)), SERVER_STOP_TIMEOUT))
         return Group("servers", members)
+
+    def _serve_probes(self, address: BindAddress) -> HealthServer:
+        # Bound only when its group starts, so a failed start leaves no socket behind.
+        self.health = _listening("health probes", address, lambda: HealthServer(address, is_ready=self.is_ready))
+        return self.health.start()
 
     def _serve_metrics(self, address: BindAddress) -> MetricsServer:
         opts = self.options

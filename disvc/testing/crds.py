@@ -26,8 +26,10 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
 ISVC_CRD_BASENAME: Final = "serving.kserve.io_inferenceservices.yaml"
 ISVC_CRD_ENV: Final = "DISVC_KSERVE_CRD"
-FETCHED_ISVC_CRD: Final = REPO_ROOT / ".cache" / "kserve" / ISVC_CRD_BASENAME
-"""Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD (git-ignored)."""
+CRD_CACHE_ENV: Final = "DISVC_CRD_CACHE"
+DEFAULT_CRD_CACHE: Final = REPO_ROOT / ".cache" / "kserve"
+"""Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD
+(git-ignored; ``$DISVC_CRD_CACHE`` moves it, for the script and this module alike)."""
 
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -78,7 +80,8 @@ def kserve_crd_file() -> Path | None:
     """KServe's InferenceService CRD file, or None when none is at hand.
 
     Looked for, in order: the file ``$DISVC_KSERVE_CRD`` names; the copy
-    ``hack/fetch-kserve-crd.sh`` downloads (``.cache/kserve/``); the
+    ``hack/fetch-kserve-crd.sh`` downloads (``$DISVC_CRD_CACHE``, else
+    ``.cache/kserve/``); the
     reference copy a development checkout may have beside it
     (``../shared/kserve/``). A named file that is missing is an error, not a
     silent fallback: the user asked for that file.
@@ -89,8 +92,9 @@ def kserve_crd_file() -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"{ISVC_CRD_ENV}={named}: no such file")
         return path
+    fetched = Path(os.environ.get(CRD_CACHE_ENV) or DEFAULT_CRD_CACHE) / ISVC_CRD_BASENAME
     beside = REPO_ROOT.parent / "shared" / "kserve" / ISVC_CRD_BASENAME
-    return next((path for path in (FETCHED_ISVC_CRD, beside) if path.is_file()), None)
+    return next((path for path in (fetched, beside) if path.is_file()), None)
 
 
 KSERVE_CRD_MISSING: Final = (
@@ -108,12 +112,15 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
     is installed (:data:`KSERVE_CRD_MISSING` says how to get the real one).
     """
     isvc_file = isvc_file or kserve_crd_file()
+    if not disvc_dir.is_dir():
+        # disvc.testing reads our CRDs from the source tree: an installed
+        # wheel alone has no config/ to read them from.
+        raise FileNotFoundError(f"{disvc_dir}: no CRD folder here (disvc.testing needs a source checkout)")
     wanted: list[tuple[JsonObject, bool]] = []
-    if disvc_dir.is_dir():
-        for path in sorted(disvc_dir.glob("*.yaml")):
-            for doc in load_yaml_documents(path.read_text()):
-                if doc.get("kind") == "CustomResourceDefinition":
-                    wanted.append((doc, True))
+    for path in sorted(disvc_dir.glob("*.yaml")):
+        for doc in load_yaml_documents(path.read_text()):
+            if doc.get("kind") == "CustomResourceDefinition":
+                wanted.append((doc, True))
     if isvc_file is not None:
         docs = load_yaml_documents(isvc_file.read_text())
         wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
