@@ -54,6 +54,8 @@ def test_crd_names_scope_and_subresources() -> None:
         "Replicas": ".spec.replicas",
         "Ready Replicas": ".status.readyReplicas",
         "Generation": ".status.activeGeneration",
+        "Progress": '.status.conditions[?(@.type=="Progressing")].reason',
+        "Strategy": ".spec.rollout.strategy",
         "Age": ".metadata.creationTimestamp",
     }
 
@@ -85,7 +87,7 @@ def test_template_fields_keep_unknown_fields_and_status_is_typed() -> None:
     status = SCHEMA["properties"]["status"]["properties"]
     assert set(status) == {
         "observedGeneration", "replicas", "readyReplicas", "activeGeneration",
-        "selector", "url", "address", "conditions",
+        "selector", "url", "address", "conditions", "generations", "history",
     }
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
