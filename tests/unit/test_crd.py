@@ -159,6 +159,16 @@ CEL_CASES = [
     CelCase("negative-replicas", _seed(replicas=-1), "must not be negative"),
     CelCase("name-of-51", _renamed("a" * 51), "at most 50 characters"),
     CelCase("name-with-dot", _renamed("a.b"), "DNS-1035"),
+    CelCase("rolling-passes", _seed(rollout={"strategy": "Rolling", "maxSurge": 1, "maxUnavailable": 0}), None),
+    CelCase("rolling-percentages-pass", _seed(rollout={"strategy": "Rolling", "maxSurge": "0%", "maxUnavailable": "25%"}), None),
+    CelCase("rolling-both-zero", _seed(rollout={"strategy": "Rolling", "maxSurge": 0, "maxUnavailable": 0}), "must not both be 0"),
+    CelCase("rolling-both-zero-percent", _seed(rollout={"strategy": "Rolling", "maxSurge": "0%", "maxUnavailable": 0}), "must not both be 0"),
+    CelCase("blue-green-ignores-zero-surge", _seed(rollout={"strategy": "BlueGreen", "maxSurge": 0, "maxUnavailable": 0}), None),
+    CelCase("surge-not-a-percentage", _seed(rollout={"maxSurge": "two"}), "maxSurge must be a non-negative integer or a percentage"),
+    CelCase("surge-over-100-percent", _seed(rollout={"maxSurge": "101%"}), "maxSurge must be"),
+    CelCase("negative-unavailable", _seed(rollout={"maxUnavailable": -1}), "maxUnavailable must be"),
+    CelCase("canary-passes", _seed(rollout={"canaryTrafficPercent": 10}), None),
+    CelCase("canary-with-rolling", _seed(rollout={"strategy": "Rolling", "canaryTrafficPercent": 10}), "needs strategy BlueGreen"),
 ]
 
 
@@ -174,3 +184,29 @@ def test_cel_rules(case: CelCase) -> None:
 def test_negative_replicas_also_fail_the_openapi_minimum() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft7Validator(SCHEMA).validate(_seed(replicas=-1))
+
+
+@pytest.mark.parametrize(
+    ("rollout", "path"),
+    [
+        ({"strategy": "Canary"}, "strategy"),
+        ({"canaryTrafficPercent": 101}, "canaryTrafficPercent"),
+        ({"canaryTrafficPercent": -1}, "canaryTrafficPercent"),
+        ({"progressDeadlineSeconds": 0}, "progressDeadlineSeconds"),
+    ],
+)
+def test_rollout_ranges_fail_the_openapi_schema(rollout: dict[str, Any], path: str) -> None:
+    with pytest.raises(jsonschema.ValidationError) as problem:
+        jsonschema.Draft7Validator(SCHEMA).validate(_seed(rollout=rollout))
+    assert path in list(problem.value.absolute_path)
+
+
+def test_rollout_defaults_to_blue_green_with_deployment_like_bounds() -> None:
+    rollout = SCHEMA["properties"]["spec"]["properties"]["rollout"]
+    fields = rollout["properties"]
+    assert rollout["default"] == {}
+    assert (fields["strategy"]["default"], fields["maxSurge"]["default"], fields["maxUnavailable"]["default"]) == (
+        "BlueGreen", 1, 0,
+    )
+    assert fields["progressDeadlineSeconds"]["default"] == 600
+    assert fields["maxSurge"]["x-kubernetes-int-or-string"] is True
