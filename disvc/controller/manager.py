@@ -265,9 +265,13 @@ class Manager:
 
     def _observe_disvc(self, disvc: Obj) -> None:
         meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
+        progressing = next(
+            (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"), {}
+        )
         self.metrics.set_disvc_replicas(
             meta.get("namespace", ""), meta["name"],
             replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
+            stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
         )
 
     def _observe_disvc_update(self, _old: Obj, new: Obj) -> None:
