@@ -27,7 +27,7 @@ import yaml
 from kubernetes import client, config
 
 from disvc.testing.apiserver import ApiServer
-from disvc.testing.crds import DISVC_CRD_DIR, crds_to_install, install_crd, load_yaml_documents
+from disvc.testing.crds import DISVC_CRD_DIR, crds_to_install, install_crd, kserve_crd_file, load_yaml_documents
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.polling import eventually
 from disvc.testing.rawapi import request_json
@@ -74,6 +74,9 @@ def run_locally(manifest: Path, keep: bool) -> int:
         for crd, replace in crds_to_install():
             install_crd(api, crd, replace)
             step(f"CRD {crd['metadata']['name']} installed")
+        if kserve_crd_file() is None:
+            step("KServe's CRD file is not here, so InferenceServices are not checked against its schema "
+                 "(hack/fetch-kserve-crd.sh gets it)")
 
         log_path = workdir / "controller.log"
         with open(log_path, "w") as log, KServeStub(api, ready_after=1.0):

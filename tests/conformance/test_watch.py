@@ -106,6 +106,17 @@ def test_filtered_watch_reports_objects_entering_and_leaving_the_selection(
     assert events == [("ADDED", "in-too"), ("ADDED", "out"), ("DELETED", "in")]
 
 
+def test_a_filtered_watch_never_reports_the_deletion_of_an_object_outside_it(kube: KubeEnv) -> None:
+    # Why a controller whose watches select its own label must look again by
+    # itself for a name a foreign (unlabelled) object gives back.
+    _create(kube, "foreign", sel="no")
+    version = _list_version(kube)
+    kube.core.delete_namespaced_config_map("foreign", kube.namespace)
+    _create(kube, "marker", sel="yes")
+    events = _events(kube, 1, resource_version=version, label_selector="suite=watch,sel=yes")
+    assert events == [("ADDED", "marker")]
+
+
 def test_watch_of_one_name_by_field_selector(kube: KubeEnv) -> None:
     _create(kube, "a")
     _create(kube, "b")

@@ -25,8 +25,8 @@ from disvc.controller.kube import DEFAULT_USER_AGENT
 from disvc.controller.manager import Manager
 from disvc.testing.fixtures import KubeEnv, request_json
 
-SEEDS: Final = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
-POC1: Final = SEEDS / "poc1-disvc.yaml"
+POC1: Final = Path(__file__).resolve().parents[2] / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
+"""The seed's PoC 1 manifest, shipped unchanged as the first sample."""
 CONTROLLER_USER_AGENT: Final = DEFAULT_USER_AGENT
 """Requests whose user agent starts with this are the controller's."""
 STARTUP_TIMEOUT: Final = 30.0

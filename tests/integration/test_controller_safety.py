@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from disvc.testing.fixtures import KubeEnv, eventually
+from disvc.testing.fixtures import KubeEnv, eventually, needs_kserve_schema
 from disvc.testing.kserve_stub import KServeStub
 
 from .harness import POC1, Cluster, RunningController, condition
@@ -97,6 +97,20 @@ def test_a_foreign_object_with_a_child_name_is_left_alone_and_reported(
     assert "disvc" not in (service["metadata"].get("labels") or {})
     assert not service["metadata"].get("ownerReferences")
 
+    # Nothing we watch reports the foreign object's deletion (it carries no
+    # disvc label): the controller must notice on its own, within 30 s.
+    cluster.core.delete_namespaced_service(NAME, kube.namespace)
+
+    def taken_over() -> None:
+        service = cluster.services().get(NAME)
+        assert service is not None and service["metadata"]["uid"] != foreign["metadata"]["uid"]
+        assert service["metadata"]["labels"]["disvc"] == NAME
+        assert service["spec"]["selector"] == {"disvc": NAME}
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None and ready["reason"] != "ChildConflict", ready
+
+    eventually(taken_over, timeout=30)
+
 
 def test_an_invalid_spec_is_reported_and_keeps_serving_children(
     kube: KubeEnv, controller: RunningController, cluster: Cluster, kserve: KServeStub
@@ -124,6 +138,7 @@ def test_an_invalid_spec_is_reported_and_keeps_serving_children(
     eventually(lambda: converged(cluster))
 
 
+@needs_kserve_schema
 def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:
@@ -173,7 +188,19 @@ def test_a_hand_made_isvc_from_the_same_template_is_not_taken_over(
     assert not isvc["metadata"].get("labels")
     assert not isvc["metadata"].get("ownerReferences")
 
+    cluster.raw("DELETE", cluster.isvcs_path(f"{NAME}-v1-0"))
 
+    def ours_created() -> None:
+        isvc = cluster.isvcs().get(f"{NAME}-v1-0")
+        assert isvc is not None and isvc["metadata"]["uid"] != foreign["metadata"]["uid"]
+        assert isvc["metadata"]["labels"]["disvc"] == NAME
+        ready = condition(cluster.disvc(NAME), "Ready")
+        assert ready is not None and ready["reason"] != "ChildConflict", ready
+
+    eventually(ours_created, timeout=30)
+
+
+@needs_kserve_schema
 def test_a_typo_in_the_template_is_named_in_status_not_dropped(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:

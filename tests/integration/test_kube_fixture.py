@@ -9,7 +9,7 @@ from kubernetes import client
 
 from disvc.testing.fixtures import CRD_PATH, KubeEnv, request_json
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "poc1-disvc.yaml"
+SEED = Path(__file__).resolve().parents[2] / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
 
 
 def test_the_test_namespace_exists_and_is_empty(kube: KubeEnv) -> None:

@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "config" / "crd" / "bases" / "serving.kserve.io_distributedinferenceservices.yaml"
-SEED = REPO.parent / "shared" / "seeds" / "poc1-disvc.yaml"
+SEED = REPO / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
 CRD = yaml.safe_load(CRD_PATH.read_text())
 (VERSION,) = CRD["spec"]["versions"]
 SCHEMA = VERSION["schema"]["openAPIV3Schema"]

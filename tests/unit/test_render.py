@@ -10,7 +10,7 @@ import yaml
 
 from disvc.__main__ import main
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "poc1-disvc.yaml"
+SEED = Path(__file__).resolve().parents[2] / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
 N = "sklearn-v2-iris-rest"
 
 

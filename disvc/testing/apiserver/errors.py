@@ -102,6 +102,18 @@ def conflict(rt: ResourceType, name: str, why: str) -> ApiError:
     )
 
 
+def delete_precondition_failed(rt: ResourceType, name: str, field: str, wanted: str, found: str) -> ApiError:
+    """A delete whose ``preconditions`` do not hold. The real server names the
+    *kind* here (not the resource, as other conflicts do)."""
+    hint = "deleted and then recreated" if field == "UID" else "modified"
+    return ApiError(
+        409, "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified_kind} "{name}": the {field} in the precondition '
+        f"({wanted}) does not match the {field} in record ({found}). The object might have been {hint}",
+        _details(rt, name, kind=rt.kind),
+    )
+
+
 STALE = "the object has been modified; please apply your changes to the latest version and try again"
 
 

@@ -1439,16 +1439,11 @@ class ApiServer:
         preconditions = options.get("preconditions") or {}
         uid = preconditions.get("uid")
         if uid and uid != meta.get("uid"):
-            raise errors.conflict(
-                rt, call.name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}",
-            )
+            raise errors.delete_precondition_failed(rt, call.name, "UID", uid, meta.get("uid", ""))
         rv = preconditions.get("resourceVersion")
         if rv and rv != meta.get("resourceVersion"):
-            raise errors.conflict(
-                rt, call.name,
-                f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+            raise errors.delete_precondition_failed(
+                rt, call.name, "ResourceVersion", rv, meta.get("resourceVersion", "")
             )
         dry_run = self._dry_run(query) or options.get("dryRun") == ["All"]
         policy = query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"

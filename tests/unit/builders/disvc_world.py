@@ -16,9 +16,8 @@ from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.types import Obj
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "seeds" / "poc1-disvc.yaml"
-KSERVE_CRD = SHARED / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+SEED = REPO / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
+"""The seed's PoC 1 manifest, shipped unchanged as the first sample."""
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 UID = "6f0d8a52-0000-4000-8000-000000000001"

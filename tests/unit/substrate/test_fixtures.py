@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from disvc.testing import fixtures
+from disvc.testing import crds, fixtures
 
 
 def test_eventually_returns_the_value_once_the_assertion_holds() -> None:
@@ -70,13 +70,31 @@ def test_namespace_names_are_valid_unique_and_name_the_test() -> None:
         assert "--" not in name
 
 
-def test_without_the_kserve_crd_file_a_minimal_crd_is_installed_with_a_warning(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match="schema-less"):
-        wanted = fixtures.crds_to_install(tmp_path / "no-bases", tmp_path / "missing.yaml")
-    [(crd, replace)] = wanted
+def test_without_the_kserve_crd_file_a_minimal_crd_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(crds, "kserve_crd_file", lambda: None)
+    [(crd, replace)] = fixtures.crds_to_install(tmp_path / "no-bases")
     assert crd["metadata"]["name"] == "inferenceservices.serving.kserve.io"
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
     assert replace is False
+
+
+def test_the_kserve_crd_named_by_the_environment_comes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named = tmp_path / "isvc.yaml"
+    named.write_text("kind: CustomResourceDefinition\n")
+    monkeypatch.setenv(crds.ISVC_CRD_ENV, str(named))
+    assert crds.kserve_crd_file() == named
+
+
+def test_a_missing_kserve_crd_named_by_the_environment_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(crds.ISVC_CRD_ENV, str(tmp_path / "absent.yaml"))
+    with pytest.raises(FileNotFoundError, match="DISVC_KSERVE_CRD"):
+        crds.kserve_crd_file()
 
 
 def test_our_crds_are_replaced_and_kserves_left_alone(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +16,7 @@ from disvc.testing.apiserver.validation import (
     validate_builtin,
     validate_metadata,
 )
-
-KSERVE_CRD = (
-    Path(__file__).resolve().parents[3].parent / "shared" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
-)
+from disvc.testing.fixtures import kserve_crd_or_skip
 
 
 def spec_schema(**properties: Any) -> dict[str, Any]:
@@ -353,7 +349,7 @@ def test_defaults_apply_where_the_parent_exists(spec: dict[str, Any], want: dict
 
 @pytest.fixture(scope="module")
 def isvc_validator() -> SchemaValidator:
-    crd = yaml.load(KSERVE_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    crd = yaml.load(kserve_crd_or_skip().read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     return SchemaValidator(version["schema"]["openAPIV3Schema"])
 
