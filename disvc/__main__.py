@@ -93,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("disvc render: --generation must be at least 1 and --step at least 0", file=sys.stderr)
         return 2
     options = render.RenderOptions(
-        build=BuildOptions(ingress_domain=args.ingress_domain, ingress_class=args.ingress_class),
+        # offline: a DISVC naming a Gateway renders its HTTPRoute
+        build=BuildOptions(
+            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True
+        ),
         generation=args.generation,
         with_status=args.status,
     )

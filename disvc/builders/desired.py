@@ -20,6 +20,7 @@ from disvc.builders import (
     events,
     generation,
     history,
+    httproute,
     ingress,
     isvc,
     names,
@@ -53,6 +54,9 @@ class BuildOptions:
     """Ingress hosts are ``<name>-<namespace>.<ingress_domain>``."""
     ingress_class: str | None = None
     """Ingress class when the DISVC does not name one (None: cluster default)."""
+    gateway_api: bool = False
+    """The controller watches Gateway API HTTPRoutes (``--gateway-api``):
+    only then may a DISVC name a Gateway."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339 time stamped on conditions whose status changes (builders read no clock)."""
 
@@ -186,6 +190,12 @@ def _converge(
     ready = _ready_condition(spec, situation, step, after_generations, plan)
     progressing = _progressing_condition(spec, situation, step, after_generations, verdict)
     counted = _traffic_generations(step, after_generations)
+    if spec.ingress.gateway is not None and not options.gateway_api:
+        raise InvalidSpec(
+            "spec.ingress.gateway",
+            "this controller runs without --gateway-api (the Gateway API CRDs may not be "
+            "installed); enable it or remove the field",
+        )
     url = ingress.url(spec, options.ingress_domain) if spec.ingress.enabled else None
     active_hash = (
         decision.template_hash
@@ -201,8 +211,11 @@ def _converge(
         active_generation=step.active,
         replicas=sum(len(g.isvcs) for g in counted),
         ready_replicas=sum(g.ready_count() for g in counted),
-        # someone else's Ingress under our name does not serve our URL
-        url=None if ("Ingress", names.ingress_name(spec.name)) in conflict_ids else url,
+        # someone else's Ingress (or HTTPRoute) under our name does not serve our URL
+        url=None
+        if {("Ingress", names.ingress_name(spec.name)), ("HTTPRoute", names.route_name(spec.name))}
+        & conflict_ids
+        else url,
         conditions=(ready, progressing),
         generations=_generation_counts(step, after_generations)
         if len(after_generations) > 1 or step.traffic.canary is not None
@@ -319,10 +332,13 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
         spec, generation_number, isvc.template_hash(spec), serving_protocol, range(spec.replicas)
     )
     objects.append(diff.applied(service.top_service(spec, serving_protocol)))
-    if spec.ingress.enabled:
+    backend = names.generation_name(spec.name, generation_number)
+    if spec.ingress.enabled and spec.ingress.gateway is not None:
         objects.append(
-            _ingress(spec, names.generation_name(spec.name, generation_number), serving_protocol, options)
+            diff.applied(httproute.http_route(spec, [(backend, None)], options.ingress_domain))
         )
+    elif spec.ingress.enabled:
+        objects.append(_ingress(spec, backend, serving_protocol, options))
     return objects
 
 
@@ -388,6 +404,17 @@ def _routed_services(spec: DisvcSpec, traffic: Traffic) -> set[ChildId | None]:
     return routed
 
 
+def _weighted(spec: DisvcSpec, traffic: Traffic) -> list[tuple[str, int | None]]:
+    """The HTTPRoute's backendRefs: one Service, or the canary split by weight."""
+    primary = _backend(spec, traffic.primary)
+    if traffic.canary is None:
+        return [(primary, None)]
+    return [
+        (primary, 100 - traffic.canary_percent),
+        (names.generation_name(spec.name, traffic.canary), traffic.canary_percent),
+    ]
+
+
 def _backend(spec: DisvcSpec, generation_number: int | None) -> str:
     if generation_number is None:
         return names.top_service_name(spec.name)
@@ -436,6 +463,9 @@ def _plan(
     if not routed:
         keep.add(("Ingress", names.ingress_name(spec.name)))
         keep.add(("Ingress", names.canary_ingress_name(spec.name)))
+        keep.add(("HTTPRoute", names.route_name(spec.name)))
+    elif spec.ingress.enabled and spec.ingress.gateway is not None:
+        desired.append(diff.applied(httproute.http_route(spec, _weighted(spec, step.traffic), options.ingress_domain)))
     elif spec.ingress.enabled:
         desired.append(_ingress(spec, _backend(spec, step.traffic.primary), route_protocol, options))
         if step.traffic.canary is not None:

@@ -48,6 +48,17 @@ class InvalidSpec(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayRef:
+    """``spec.ingress.gateway``: the Gateway API Gateway an HTTPRoute attaches to."""
+
+    name: str
+    namespace: str | None = None
+    """None: the DISVC's namespace."""
+    section_name: str | None = None
+    """One listener of the Gateway; None: every listener that allows the route."""
+
+
+@dataclass(frozen=True, slots=True)
 class IngressSpec:
     """``spec.ingress`` with its defaults applied."""
 
@@ -57,6 +68,8 @@ class IngressSpec:
     class_name: str | None = None
     tls_secret_name: str | None = None
     annotations: Mapping[str, str] | None = None
+    gateway: GatewayRef | None = None
+    """When set, an HTTPRoute replaces the Ingress(es)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +274,12 @@ def _ingress(value: object) -> IngressSpec:
     if tls is not None and not isinstance(tls, Mapping):
         raise InvalidSpec("spec.ingress.tls", "must be an object")
     annotations = _string_map(value.get("annotations"), "spec.ingress.annotations")
+    gateway = _gateway(value.get("gateway"))
+    if gateway is not None and value.get("className"):
+        raise InvalidSpec(
+            "spec.ingress.className",
+            "applies to an Ingress; with spec.ingress.gateway the Gateway decides",
+        )
     return IngressSpec(
         enabled=enabled,
         host=host,
@@ -269,7 +288,25 @@ def _ingress(value: object) -> IngressSpec:
             tls.get("secretName") if tls is not None else None, "spec.ingress.tls.secretName"
         ),
         annotations=annotations or None,
+        gateway=gateway,
     )
+
+
+def _gateway(value: object) -> GatewayRef | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidSpec("spec.ingress.gateway", "must be an object")
+    name = value.get("name")
+    if not isinstance(name, str) or not is_dns_subdomain(name):
+        raise InvalidSpec("spec.ingress.gateway.name", "required: the Gateway's name (a DNS subdomain)")
+    namespace = _optional_string(value.get("namespace"), "spec.ingress.gateway.namespace")
+    if namespace is not None and not _DNS_1123_LABEL.fullmatch(namespace):
+        raise InvalidSpec("spec.ingress.gateway.namespace", f"{namespace!r} is not a namespace name")
+    section = _optional_string(value.get("sectionName"), "spec.ingress.gateway.sectionName")
+    if section is not None and not is_dns_subdomain(section):
+        raise InvalidSpec("spec.ingress.gateway.sectionName", f"{section!r} is not a listener name")
+    return GatewayRef(name=name, namespace=namespace, section_name=section)
 
 
 def _rollout(value: object) -> RolloutSpec:

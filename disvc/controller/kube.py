@@ -40,6 +40,7 @@ from disvc import __version__
 from disvc.builders import names
 from disvc.builders.types import (
     DISVC_KIND,
+    HTTPROUTE_KIND,
     INGRESS_KIND,
     ISVC_KIND,
     SERVICE_KIND,
@@ -119,6 +120,7 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         Resource("serving.kserve.io", "v1beta1", "inferenceservices", ISVC_KIND, True),
         Resource("", "v1", "services", SERVICE_KIND, True),
         Resource("networking.k8s.io", "v1", "ingresses", INGRESS_KIND, True),
+        Resource("gateway.networking.k8s.io", "v1", "httproutes", HTTPROUTE_KIND, True),
         Resource("coordination.k8s.io", "v1", "leases", LEASE_KIND, True),
         # core/v1 Events: the form `kubectl describe` shows and the
         # EventRecorder contract names.
@@ -126,8 +128,8 @@ RESOURCES: Final[Mapping[str, Resource]] = {
     )
 }
 
-_WATCHED: Final = frozenset({DISVC_KIND, ISVC_KIND, SERVICE_KIND, INGRESS_KIND})
-_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND})
+_WATCHED: Final = frozenset({DISVC_KIND, ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
+_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
 
 _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     # (kind, subresource) pairs each verb may be used with. Methods refuse

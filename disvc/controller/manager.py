@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
-from disvc.builders.types import DISVC_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
+from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
 from disvc.controller import kube as kube_module
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.events import EventRecorder
@@ -95,19 +95,22 @@ class Manager:
             CONTROLLER_NAME,
             metrics_provider=self.metrics.queue_metrics_provider(),
         )
+        # HTTPRoutes only on request: without the Gateway API CRDs their
+        # watch could never sync and /readyz would never turn 200.
+        child_kinds = (*CHILD_KINDS, HTTPROUTE_KIND) if options.gateway_api else CHILD_KINDS
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
             DISVC_KIND: Informer(self.kube, DISVC_KIND, options.namespace, resync_period=options.resync_period),
             **{
                 kind: Informer(self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL)
-                for kind in CHILD_KINDS
+                for kind in child_kinds
             },
         }
         enqueue_disvc, enqueue_owner = EnqueueDisvc(self.queue), EnqueueOwner(self.queue)
         self.informers[DISVC_KIND].add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete)
         self.informers[DISVC_KIND].add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
-        for kind in CHILD_KINDS:
+        for kind in child_kinds:
             self.informers[kind].add_handler(enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete)
         disvc_store = self.informers[DISVC_KIND].store
         self.metrics.managed.set_function(lambda: len(disvc_store))
@@ -115,7 +118,7 @@ class Manager:
         self.events = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc)
         stores = {kind: informer.store for kind, informer in self.informers.items()}
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, disvc_store, {kind: stores[kind] for kind in CHILD_KINDS}),
+            CacheReader(self.kube, disvc_store, {kind: stores[kind] for kind in child_kinds}),
             ApiWriter(self.kube, stores, on_cached={DISVC_KIND: self._observe_disvc}),
             self.events,
             self._build_options,
@@ -286,5 +289,6 @@ class Manager:
         return BuildOptions(
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
+            gateway_api=self.options.gateway_api,
             now=_rfc3339_now(),
         )

@@ -24,6 +24,9 @@ JsonObject = dict[str, Any]
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
+EXTERNAL_CRD_DIRNAME: Final = "external"
+"""Beside the bases: minimal CRDs of other projects the tests need (Gateway
+API's HTTPRoute), installed only where the real one is not."""
 ISVC_CRD_BASENAME: Final = "serving.kserve.io_inferenceservices.yaml"
 ISVC_CRD_ENV: Final = "DISVC_KSERVE_CRD"
 FETCHED_ISVC_CRD: Final = REPO_ROOT / ".cache" / "kserve" / ISVC_CRD_BASENAME
@@ -103,8 +106,9 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
-    tree. KServe's is left alone when present: on a real cluster it belongs
-    to the KServe installation. Without KServe's file a schema-less stand-in
+    tree. KServe's, and the other projects' minimal ones in
+    ``config/crd/external`` (Gateway API's HTTPRoute), are left alone when
+    present: on a real cluster they belong to those installations. Without KServe's file a schema-less stand-in
     is installed (:data:`KSERVE_CRD_MISSING` says how to get the real one).
     """
     isvc_file = isvc_file or kserve_crd_file()
@@ -114,6 +118,12 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
             for doc in load_yaml_documents(path.read_text()):
                 if doc.get("kind") == "CustomResourceDefinition":
                     wanted.append((doc, True))
+    external_dir = disvc_dir.parent / EXTERNAL_CRD_DIRNAME
+    if external_dir.is_dir():
+        for path in sorted(external_dir.glob("*.yaml")):
+            for doc in load_yaml_documents(path.read_text()):
+                if doc.get("kind") == "CustomResourceDefinition":
+                    wanted.append((doc, False))
     if isvc_file is not None:
         docs = load_yaml_documents(isvc_file.read_text())
         wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")

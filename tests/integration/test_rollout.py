@@ -297,3 +297,36 @@ def _contains(found: set[str], *wanted: str) -> None:
 
 def _replaced(found: set[str], new: str, old: str) -> None:
     assert new in found and old not in found, sorted(found)
+
+
+# --- Gateway API ----------------------------------------------------------------
+
+
+def route_backends(cluster: Cluster) -> list[tuple[str, int | None]]:
+    route = cluster.find(f"/apis/gateway.networking.k8s.io/v1/namespaces/{cluster.ns}/httproutes/{NAME}")
+    assert route is not None, "no HTTPRoute"
+    [rule] = route["spec"]["rules"]
+    return [(ref["name"], ref.get("weight")) for ref in rule["backendRefs"]]
+
+
+def test_a_canary_through_a_gateway_splits_by_backend_weights(
+    kube: KubeEnv, start_controller: Any, cluster: Cluster
+) -> None:
+    start_controller(gateway_api=True)
+    doc = manifest(1, "v1", {"canaryTrafficPercent": 30})
+    doc["spec"]["ingress"] = {"gateway": {"name": "public", "namespace": "infra"}}
+    apply(kube, doc)
+    eventually(lambda: _equal(route_backends(cluster), [(f"{NAME}-v1", None)]), TIMEOUT)
+    assert cluster.ingresses() == {}
+    mark_ready(cluster, "v1-0")
+
+    doc["spec"]["annotations"] = {"version": "v2"}
+    apply(kube, doc)
+    eventually(lambda: _contains(isvcs(cluster), "v2-0"), TIMEOUT)
+    mark_ready(cluster, "v2-0")
+    eventually(lambda: _equal(route_backends(cluster), [(f"{NAME}-v1", 70), (f"{NAME}-v2", 30)]), TIMEOUT)
+
+    cluster.merge_patch_disvc(NAME, {"spec": {"rollout": {"canaryTrafficPercent": 100}}})
+    eventually(lambda: _equal(route_backends(cluster), [(f"{NAME}-v2", None)]), TIMEOUT)
+    eventually(lambda: _equal(isvcs(cluster), {"v2-0"}), TIMEOUT)
+    assert cluster.disvc(NAME)["status"]["activeGeneration"] == "v2"

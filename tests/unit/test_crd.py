@@ -168,6 +168,8 @@ CEL_CASES = [
     CelCase("surge-over-100-percent", _seed(rollout={"maxSurge": "101%"}), "maxSurge must be"),
     CelCase("negative-unavailable", _seed(rollout={"maxUnavailable": -1}), "maxUnavailable must be"),
     CelCase("canary-passes", _seed(rollout={"canaryTrafficPercent": 10}), None),
+    CelCase("gateway-passes", _seed(ingress={"gateway": {"name": "public", "namespace": "infra"}}), None),
+    CelCase("gateway-with-class", _seed(ingress={"gateway": {"name": "public"}, "className": "nginx"}), "className applies to an Ingress"),
     CelCase("canary-with-rolling", _seed(rollout={"strategy": "Rolling", "canaryTrafficPercent": 10}), "needs strategy BlueGreen"),
 ]
 
@@ -210,3 +212,8 @@ def test_rollout_defaults_to_blue_green_with_deployment_like_bounds() -> None:
     )
     assert fields["progressDeadlineSeconds"]["default"] == 600
     assert fields["maxSurge"]["x-kubernetes-int-or-string"] is True
+
+
+def test_a_gateway_needs_a_name() -> None:
+    with pytest.raises(jsonschema.ValidationError, match="'name' is a required property"):
+        jsonschema.Draft7Validator(SCHEMA).validate(_seed(ingress={"gateway": {"namespace": "infra"}}))

@@ -337,3 +337,91 @@ def _drive(obj: Obj, live: list[Obj], rounds: int = 40) -> tuple[Obj, list[Obj]]
         if want.plan.is_empty and want.status == before:
             return obj, set_ready(live)
     raise AssertionError("did not converge")
+
+
+# --- Gateway API --------------------------------------------------------------
+
+GATEWAY = BuildOptions(now="2024-01-01T00:00:00Z", gateway_api=True)
+PUBLIC = {"gateway": {"name": "public", "namespace": "infra", "sectionName": "https"}}
+
+
+def _refs(live: list[Obj]) -> list[tuple[str, int | None]]:
+    route = find(live, "HTTPRoute", "model")
+    [rule] = route["spec"]["rules"]
+    return [(ref["name"], ref.get("weight")) for ref in rule["backendRefs"]]
+
+
+def _gateway_drive(obj: Obj, live: list[Obj], rounds: int = 40) -> tuple[Obj, list[Obj]]:
+    for _ in range(rounds):
+        before = copy.deepcopy(obj.get("status"))
+        obj, live, want = reconcile(obj, set_ready(live), GATEWAY, ready=lambda n: True)
+        if want.plan.is_empty and want.status == before:
+            return obj, set_ready(live)
+    raise AssertionError("did not converge")
+
+
+def test_a_gateway_replaces_the_ingress_with_an_http_route() -> None:
+    obj, live = _gateway_drive(disvc(replicas=2, spec={"ingress": PUBLIC}), [])
+    assert named(live, "Ingress") == []
+    route = find(live, "HTTPRoute", "model")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public", "namespace": "infra", "sectionName": "https"}
+    ]
+    assert route["spec"]["hostnames"] == ["model-ns.example.com"]
+    assert route["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert _refs(live) == [("model-v1", None)]
+    assert obj["status"]["url"] == "http://model-ns.example.com"
+
+
+@pytest.mark.parametrize(
+    ("rollout", "during", "ready"),
+    [
+        (None, [("model-v1", None)], [("model-v2", None)]),
+        (ROLLING, [("model", None)], [("model-v2", None)]),
+        ({"canaryTrafficPercent": 20}, [("model-v1", None)], [("model-v1", 80), ("model-v2", 20)]),
+    ],
+    ids=["blue-green", "rolling", "canary"],
+)
+def test_every_strategy_routes_through_the_http_route(
+    rollout: dict[str, Any] | None, during: list[tuple[str, int | None]], ready: list[tuple[str, int | None]]
+) -> None:
+    spec: dict[str, Any] = {"ingress": PUBLIC}
+    if rollout is not None:
+        spec["rollout"] = rollout
+    obj, live = _gateway_drive(disvc(replicas=2, annotations={"version": "v1"}, spec=spec), [])
+    obj, live, _ = reconcile(_to_v2(obj), live, GATEWAY)
+    assert _refs(live) == during
+    obj, live = _gateway_drive(obj, live)
+    assert _refs(live) == ready
+    obj, live = _gateway_drive(with_spec(obj, rollout={}), live)  # promotes a canary
+    assert _refs(live) == [("model-v2", None)]
+    assert named(live, "Ingress") == []
+
+
+def test_naming_a_gateway_moves_traffic_from_the_ingress_to_an_http_route() -> None:
+    obj, live = _gateway_drive(disvc(replicas=1), [])
+    assert named(live, "Ingress") == ["model"]
+    obj, live, moved = reconcile(with_spec(obj, ingress=PUBLIC), live, GATEWAY)
+    assert named(moved.plan.create) == ["model"] and moved.plan.create[0]["kind"] == "HTTPRoute"
+    assert [(r.kind, r.name) for r in moved.plan.delete] == [("Ingress", "model")]
+
+
+def test_a_gateway_without_gateway_api_support_is_an_invalid_spec() -> None:
+    want = desired.state(disvc(spec={"ingress": PUBLIC}), [], OPTIONS)
+    ready = condition(want.status, "Ready")
+    assert (ready["reason"], ready["message"].split(":")[0]) == ("InvalidSpec", "spec.ingress.gateway")
+    assert want.plan.is_empty
+
+
+@pytest.mark.parametrize(
+    ("ingress", "field"),
+    [
+        ({"gateway": {"namespace": "infra"}}, "spec.ingress.gateway.name"),
+        ({"gateway": {"name": "public"}, "className": "nginx"}, "spec.ingress.className"),
+        ({"gateway": {"name": "public", "namespace": "Infra"}}, "spec.ingress.gateway.namespace"),
+    ],
+)
+def test_an_invalid_gateway_is_named(ingress: dict[str, Any], field: str) -> None:
+    want = desired.state(disvc(spec={"ingress": ingress}), [], GATEWAY)
+    assert condition(want.status, "Ready")["message"].startswith(field + ":")
