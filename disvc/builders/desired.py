@@ -2,10 +2,12 @@
 
 Shared by the reconciler and by ``disvc render``. ``state`` reads the spec
 (``spec``), works out which generation serves and which one the spec asks
-for (``generation``), builds the children (``isvc``, ``service``,
-``ingress``), diffs them against the live ones (``diff``) and derives the
-status (``status``) and the Events (``events``). It is a pure function of
-its arguments, so the same world always gives the same answer.
+for (``generation``), asks the rollout strategy ``spec.rollout`` chooses
+(``strategies``) for the next step, builds that step's children (``isvc``,
+``service``, ``ingress`` or ``httproute``), diffs them against the live ones
+(``diff``) and derives the status (``status``, ``history``, ``deadline``)
+and the Events (``events``). It is a pure function of its arguments, so the
+same world always gives the same answer.
 """
 
 from __future__ import annotations

@@ -93,6 +93,9 @@ def start_serving(kube: KubeEnv, cluster: Cluster, replicas: int, rollout: Obj |
 
 
 ROLLING = {"strategy": "Rolling", "maxSurge": 1, "maxUnavailable": 0}
+EVERY_STRATEGY = pytest.mark.parametrize(
+    "rollout", [None, ROLLING, {"canaryTrafficPercent": 50}], ids=["blue-green", "rolling", "canary"]
+)
 
 
 def test_rolling_replaces_isvcs_one_at_a_time_behind_the_disvc_service(
@@ -156,9 +159,7 @@ def test_canary_takes_its_share_until_promoted(
     assert set(cluster.ingresses()) == {NAME}
 
 
-@pytest.mark.parametrize(
-    "rollout", [None, ROLLING, {"canaryTrafficPercent": 50}], ids=["blue-green", "rolling", "canary"]
-)
+@EVERY_STRATEGY
 def test_reverting_mid_rollout_deletes_the_unfinished_generation_and_creates_none(
     kube: KubeEnv, controller: RunningController, cluster: Cluster, rollout: Obj | None
 ) -> None:
@@ -243,9 +244,7 @@ def controller_process(kube: KubeEnv) -> Iterator[Any]:
         proc.wait(10)
 
 
-@pytest.mark.parametrize(
-    "rollout", [None, ROLLING, {"canaryTrafficPercent": 50}], ids=["blue-green", "rolling", "canary"]
-)
+@EVERY_STRATEGY
 def test_a_controller_killed_mid_rollout_is_resumed_by_the_next_one(
     kube: KubeEnv, cluster: Cluster, controller_process: Any, rollout: Obj | None
 ) -> None:

@@ -329,11 +329,13 @@ def test_an_invalid_rollout_is_named_and_changes_nothing(rollout: Any, field: st
     assert want.status["history"] == obj["status"]["history"]
 
 
-def _drive(obj: Obj, live: list[Obj], rounds: int = 40) -> tuple[Obj, list[Obj]]:
+def _drive(
+    obj: Obj, live: list[Obj], options: BuildOptions = OPTIONS, rounds: int = 40
+) -> tuple[Obj, list[Obj]]:
     """Reconcile, marking every ISVC Ready between reconciles, until nothing changes."""
     for _ in range(rounds):
         before = copy.deepcopy(obj.get("status"))
-        obj, live, want = reconcile(obj, set_ready(live), OPTIONS, ready=lambda n: True)
+        obj, live, want = reconcile(obj, set_ready(live), options, ready=lambda n: True)
         if want.plan.is_empty and want.status == before:
             return obj, set_ready(live)
     raise AssertionError("did not converge")
@@ -351,17 +353,8 @@ def _refs(live: list[Obj]) -> list[tuple[str, int | None]]:
     return [(ref["name"], ref.get("weight")) for ref in rule["backendRefs"]]
 
 
-def _gateway_drive(obj: Obj, live: list[Obj], rounds: int = 40) -> tuple[Obj, list[Obj]]:
-    for _ in range(rounds):
-        before = copy.deepcopy(obj.get("status"))
-        obj, live, want = reconcile(obj, set_ready(live), GATEWAY, ready=lambda n: True)
-        if want.plan.is_empty and want.status == before:
-            return obj, set_ready(live)
-    raise AssertionError("did not converge")
-
-
 def test_a_gateway_replaces_the_ingress_with_an_http_route() -> None:
-    obj, live = _gateway_drive(disvc(replicas=2, spec={"ingress": PUBLIC}), [])
+    obj, live = _drive(disvc(replicas=2, spec={"ingress": PUBLIC}), [], GATEWAY)
     assert named(live, "Ingress") == []
     route = find(live, "HTTPRoute", "model")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
@@ -389,18 +382,18 @@ def test_every_strategy_routes_through_the_http_route(
     spec: dict[str, Any] = {"ingress": PUBLIC}
     if rollout is not None:
         spec["rollout"] = rollout
-    obj, live = _gateway_drive(disvc(replicas=2, annotations={"version": "v1"}, spec=spec), [])
+    obj, live = _drive(disvc(replicas=2, annotations={"version": "v1"}, spec=spec), [], GATEWAY)
     obj, live, _ = reconcile(_to_v2(obj), live, GATEWAY)
     assert _refs(live) == during
-    obj, live = _gateway_drive(obj, live)
+    obj, live = _drive(obj, live, GATEWAY)
     assert _refs(live) == ready
-    obj, live = _gateway_drive(with_spec(obj, rollout={}), live)  # promotes a canary
+    obj, live = _drive(with_spec(obj, rollout={}), live, GATEWAY)  # promotes a canary
     assert _refs(live) == [("model-v2", None)]
     assert named(live, "Ingress") == []
 
 
 def test_naming_a_gateway_moves_traffic_from_the_ingress_to_an_http_route() -> None:
-    obj, live = _gateway_drive(disvc(replicas=1), [])
+    obj, live = _drive(disvc(replicas=1), [], GATEWAY)
     assert named(live, "Ingress") == ["model"]
     obj, live, moved = reconcile(with_spec(obj, ingress=PUBLIC), live, GATEWAY)
     assert named(moved.plan.create) == ["model"] and moved.plan.create[0]["kind"] == "HTTPRoute"
