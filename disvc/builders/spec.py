@@ -96,8 +96,14 @@ class RolloutSpec:
         return _resolve(self.max_surge, replicas, round_up=True)
 
     def unavailable(self, replicas: int) -> int:
-        """``maxUnavailable`` as a count; a percentage rounds down, as a Deployment's does."""
-        return _resolve(self.max_unavailable, replicas, round_up=False)
+        """``maxUnavailable`` as a count; a percentage rounds down, as a Deployment's does.
+
+        When both bounds come to 0 (small percentages of few replicas) it is 1,
+        as for a Deployment: otherwise no ISVC could ever be replaced."""
+        count = _resolve(self.max_unavailable, replicas, round_up=False)
+        if count == 0 and self.surge(replicas) == 0 and replicas > 0:
+            return 1
+        return count
 
 
 def _resolve(value: int | str, replicas: int, round_up: bool) -> int:

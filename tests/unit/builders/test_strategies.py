@@ -418,3 +418,10 @@ def test_a_gateway_without_gateway_api_support_is_an_invalid_spec() -> None:
 def test_an_invalid_gateway_is_named(ingress: dict[str, Any], field: str) -> None:
     want = desired.state(disvc(spec={"ingress": ingress}), [], GATEWAY)
     assert condition(want.status, "Ready")["message"].startswith(field + ":")
+
+
+def test_percentages_that_both_round_to_zero_still_let_a_rolling_rollout_progress() -> None:
+    # 0% surge and 34% of 2 unavailable: 0 and 0, so one may be unavailable, as for a Deployment
+    obj, live = _serving(2, {"strategy": "Rolling", "maxSurge": "0%", "maxUnavailable": "34%"})
+    obj, live = _drive(_to_v2(obj), live)
+    assert _isvcs(live) == ["model-v2-0", "model-v2-1"]

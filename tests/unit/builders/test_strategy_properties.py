@@ -8,6 +8,8 @@ After every reconcile, for the plan it writes:
   (or below what was Ready before, when readiness already fell);
 - blue/green and canary: an ISVC of the serving generation is deleted only by
   a scale-down of that generation or once its successor is wholly Ready;
+- every strategy: once every ISVC is Ready the rollout finishes (a canary
+  waits for its promotion), with exactly ``replicas`` ISVCs of one generation;
 - every strategy: the status never runs ahead of the objects its plan writes
   (the generation it calls active is the one the Ingress routes to, or the
   Ingress spans every generation), and the Ingresses name only Services that
@@ -160,3 +162,22 @@ def test_every_strategy_keeps_its_bounds_over_random_changes(
             obj, live = after_obj, after
     generations = {_generation_of(o["metadata"]["name"]) for o in _isvcs(live)}
     assert len(generations) <= 3
+
+    # once every ISVC turns Ready, every rollout finishes (a canary waits for promotion)
+    for _ in range(40):
+        before = obj["status"]
+        live = [{**o, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+                if o["kind"] == "InferenceService" else o for o in live]
+        obj, live, want = reconcile(obj, live, OPTIONS)
+        if want.plan.is_empty and obj["status"] == before:
+            break
+    replicas = obj["spec"].get("replicas", 1)
+    progressing = next(c for c in obj["status"]["conditions"] if c["type"] == "Progressing")
+    active = obj["status"]["activeGeneration"]
+    if progressing["reason"] == "CanaryRunning":
+        assert len({_generation_of(o["metadata"]["name"]) for o in _isvcs(live)}) == 2
+    else:
+        assert progressing["reason"] == "Converged", progressing
+        assert sorted(o["metadata"]["name"] for o in _isvcs(live)) == sorted(
+            f"model-{active}-{i}" for i in range(replicas)
+        )
