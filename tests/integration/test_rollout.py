@@ -328,4 +328,5 @@ def test_a_canary_through_a_gateway_splits_by_backend_weights(
     cluster.merge_patch_disvc(NAME, {"spec": {"rollout": {"canaryTrafficPercent": 100}}})
     eventually(lambda: _equal(route_backends(cluster), [(f"{NAME}-v2", None)]), TIMEOUT)
     eventually(lambda: _equal(isvcs(cluster), {"v2-0"}), TIMEOUT)
-    assert cluster.disvc(NAME)["status"]["activeGeneration"] == "v2"
+    # the status is written right after the deletes of the same reconcile
+    eventually(lambda: _equal(cluster.disvc(NAME)["status"]["activeGeneration"], "v2"), TIMEOUT)
