@@ -1,25 +1,40 @@
 """See disvc work end to end, with or without a cluster.
 
+Both ways run the same walk-through: apply the sample DISVC, wait until the
+controller has created its children and reported its status, and print
+every object created and the status with its URLs.
+
 Without ``--kubeconfig``: starts the loopback Kubernetes API the tests use,
 installs the DISVC and InferenceService CRDs, starts the real controller
-(``python -m disvc.controller``) as a subprocess, applies the sample DISVC,
-plays KServe's part by marking each InferenceService Ready, and prints every
-object the controller created and the DISVC's status with its URLs. Then it
-stops everything (or keeps serving with ``--keep``).
+(``python -m disvc.controller``) as a subprocess and plays KServe's part by
+marking each InferenceService Ready. Then it stops everything (or keeps
+serving with ``--keep``).
 
-With ``--kubeconfig PATH``: installs the DISVC CRD on that cluster and runs
-the controller against it in the foreground (KServe must be installed there).
+With ``--kubeconfig PATH`` it borrows a real cluster and leaves it as it was:
+
+- it changes no cluster-wide object unless asked: a missing CRD is an error,
+  or with ``--install-crds`` is installed (never replaced);
+- it never runs a second controller beside an installed one: when the
+  manifests' Lease (``disvc-system/disvc-controller-leader``) is held, that
+  controller does the work; otherwise it starts one for its namespace only,
+  electing itself on that same Lease (so an installed controller starting
+  meanwhile waits), on free loopback ports;
+- everything happens in a namespace of its own, ``disvc-demo-<random>``,
+  which it deletes at the end (with ``--keep``, on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +42,14 @@ import yaml
 from kubernetes import client, config
 
 from disvc.testing.apiserver import ApiServer
-from disvc.testing.crds import DISVC_CRD_DIR, crds_to_install, install_crd, kserve_crd_file, load_yaml_documents
+from disvc.testing.crds import (
+    CRD_PATH,
+    KSERVE_CRD_MISSING,
+    crds_to_install,
+    install_crd,
+    kserve_crd_file,
+    load_yaml_documents,
+)
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.polling import eventually
 from disvc.testing.rawapi import request_json
@@ -40,29 +62,51 @@ CHILD_LISTS = [
     ("Service", "/api/v1/namespaces/{ns}/services"),
     ("Ingress", "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses"),
 ]
+# The Lease of config/manager (--leader-elect in the pod's namespace).
+LEASE_NAMESPACE = "disvc-system"
+LEASE_NAME = "disvc-controller-leader"
+LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}"
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says what to do."""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="hack/demo.sh", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kubeconfig", help="run the controller against this cluster instead")
+    parser.add_argument("--kubeconfig", help="run the walk-through on this cluster, in a namespace of its own")
     parser.add_argument("-f", "--file", type=Path, default=SAMPLE, help="DISVC manifest to apply")
-    parser.add_argument("--keep", action="store_true", help="keep the local API and controller running")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep everything running until Ctrl-C (locally: the API and the controller; "
+        "on a cluster: the namespace and the controller)",
+    )
+    parser.add_argument(
+        "--install-crds",
+        action="store_true",
+        help="on a cluster: install the DISVC and InferenceService CRDs if missing",
+    )
+    parser.add_argument("--ingress-domain", help="on a cluster: --ingress-domain of the demo's controller")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="on a cluster: seconds to wait for the DISVC to become Ready (models load slowly)",
+    )
     args = parser.parse_args()
-    if args.kubeconfig:
-        return run_on_cluster(args.kubeconfig)
-    return run_locally(args.file, args.keep)
+    try:
+        if args.kubeconfig:
+            return run_on_cluster(args)
+        return run_locally(args.file, args.keep)
+    except DemoError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
-def run_on_cluster(kubeconfig: str) -> int:
-    api = config.new_client_from_config(config_file=kubeconfig)
-    for path in sorted(DISVC_CRD_DIR.glob("*.yaml")):
-        for crd in load_yaml_documents(path.read_text()):
-            print(f"installing CRD {crd['metadata']['name']}")
-            install_crd(api, crd, replace=True)
-    print("starting the controller (Ctrl-C stops it); apply config/samples/ in another terminal")
-    controller = [sys.executable, "-m", "disvc.controller", "--kubeconfig", kubeconfig,
-                  "--metrics-bind-address", "127.0.0.1:8080", "--health-probe-bind-address", "127.0.0.1:8081"]
-    os.execv(sys.executable, controller)
+# --- the two ways to run it ------------------------------------------------------
 
 
 def run_locally(manifest: Path, keep: bool) -> int:
@@ -75,51 +119,113 @@ def run_locally(manifest: Path, keep: bool) -> int:
             install_crd(api, crd, replace)
             step(f"CRD {crd['metadata']['name']} installed")
         if kserve_crd_file() is None:
-            step("KServe's CRD file is not here, so InferenceServices are not checked against its schema "
-                 "(hack/fetch-kserve-crd.sh gets it)")
-
-        log_path = workdir / "controller.log"
-        with open(log_path, "w") as log, KServeStub(api, ready_after=1.0):
-            controller = subprocess.Popen(
-                [sys.executable, "-m", "disvc.controller", "--kubeconfig", kubeconfig,
-                 "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
-                 "--log-format", "json"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-            step(f"controller started (pid {controller.pid}, log: {log_path})")
-            try:
-                disvc = apply_manifest(api, manifest)
-                ns, name = disvc["metadata"]["namespace"], disvc["metadata"]["name"]
-                step(f"applied DistributedInferenceService {ns}/{name}; KServe stand-in marks ISVCs Ready after 1s")
-                live = eventually(lambda: ready(api, ns, name), timeout=60, interval=0.2)
-                show(api, ns, name, live)
-                if keep:
-                    step(f"still running against {server.url} (kubeconfig: {kubeconfig}); Ctrl-C stops")
-                    threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
-            except AssertionError as error:
-                print(f"demo: the DISVC did not become Ready: {error}", file=sys.stderr)
-                print(f"demo: controller log: {log_path}", file=sys.stderr)
+            step(f"{KSERVE_CRD_MISSING} (a schema-less stand-in is installed)")
+        disvc = load_disvc(manifest)
+        namespace = disvc["metadata"].setdefault("namespace", "default")
+        create_namespace(api, namespace)
+        with KServeStub(api, ready_after=1.0), controller(kubeconfig, workdir, []) as log_path:
+            step("KServe stand-in marks ISVCs Ready after 1s")
+            if not walk_through(api, disvc, timeout=60, log_path=log_path):
                 return 1
-            finally:
-                controller.terminate()
-                code = controller.wait(timeout=30)
-                step(f"controller stopped (exit code {code})")
+            if keep:
+                step(f"still running against {server.url} (kubeconfig: {kubeconfig}); Ctrl-C stops")
+                wait_for_ctrl_c()
     return 0
 
 
-def apply_manifest(api: client.ApiClient, manifest: Path) -> dict[str, Any]:
-    disvc = next(d for d in load_yaml_documents(manifest.read_text()) if d["kind"] == "DistributedInferenceService")
-    ns = disvc["metadata"].setdefault("namespace", "default")
+def run_on_cluster(args: argparse.Namespace) -> int:
+    api = config.new_client_from_config(config_file=args.kubeconfig)
+    step(f"cluster {api.configuration.host} (kubeconfig: {args.kubeconfig})")
+    check_crds(api, install=args.install_crds)
+    namespace = f"disvc-demo-{secrets.token_hex(3)}"
+    disvc = load_disvc(args.file)
+    disvc["metadata"]["namespace"] = namespace
+    create_namespace(api, namespace)
+    step(f"namespace {namespace} created (deleted at the end)")
     try:
-        request_json(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+        with contextlib.ExitStack() as stack:
+            holder = running_controller(api)
+            if holder:
+                step(
+                    f"a controller is running (Lease {LEASE_NAMESPACE}/{LEASE_NAME} held by {holder}): "
+                    "it does the work, the demo starts none"
+                )
+            else:
+                workdir = Path(tempfile.mkdtemp(prefix="disvc-demo-"))
+                flags = ["--namespace", namespace, *leader_election_flags(api, namespace)]
+                if args.ingress_domain:
+                    flags += ["--ingress-domain", args.ingress_domain]
+                stack.enter_context(controller(args.kubeconfig, workdir, flags))
+            if not walk_through(api, disvc, timeout=args.timeout, log_path=None, need_ready=False):
+                return 1
+            if args.keep:
+                step(f"kept: namespace {namespace}; Ctrl-C deletes it")
+                wait_for_ctrl_c()
+    finally:
+        request_json(api, "DELETE", f"/api/v1/namespaces/{namespace}")
+        step(f"namespace {namespace} deleted (its DISVC and children go with it)")
+    return 0
+
+
+# --- the walk-through --------------------------------------------------------------
+
+
+def walk_through(
+    api: client.ApiClient, disvc: dict[str, Any], timeout: float, log_path: Path | None, need_ready: bool = True
+) -> bool:
+    """Apply ``disvc``, wait for the controller's answer, show it; False when none came."""
+    applied = apply_disvc(api, disvc)
+    ns, name = applied["metadata"]["namespace"], applied["metadata"]["name"]
+    step(f"applied DistributedInferenceService {ns}/{name}")
+    try:
+        live = eventually(lambda: reported(api, ns, name), timeout=60, interval=0.2)
+        try:
+            live = eventually(lambda: ready(api, ns, name), timeout=timeout, interval=0.5)
+        except AssertionError:
+            if need_ready:
+                raise
+            step(f"not Ready after {timeout:.0f}s (KServe may still be loading the model); as it stands:")
+    except AssertionError as error:
+        print(f"demo: the controller did not report on the DISVC: {error}", file=sys.stderr)
+        if log_path is not None:
+            print(f"demo: controller log: {log_path}", file=sys.stderr)
+        return False
+    show(api, ns, name, live)
+    return True
+
+
+def load_disvc(manifest: Path) -> dict[str, Any]:
+    return next(d for d in load_yaml_documents(manifest.read_text()) if d["kind"] == "DistributedInferenceService")
+
+
+def create_namespace(api: client.ApiClient, namespace: str) -> None:
+    try:
+        request_json(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
     except client.ApiException as error:
         if error.status != 409:
             raise
-    return request_json(api, "PATCH", DISVC_PATH.format(ns=ns, name=disvc["metadata"]["name"]), body=disvc,
-                        query=[("fieldManager", "demo"), ("force", "true")],
-                        content_type="application/apply-patch+yaml")
+
+
+def apply_disvc(api: client.ApiClient, disvc: dict[str, Any]) -> dict[str, Any]:
+    meta = disvc["metadata"]
+    return request_json(
+        api,
+        "PATCH",
+        DISVC_PATH.format(ns=meta["namespace"], name=meta["name"]),
+        body=disvc,
+        query=[("fieldManager", "demo"), ("force", "true")],
+        content_type="application/apply-patch+yaml",
+    )
+
+
+def reported(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
+    """The DISVC once the controller has seen its latest spec and created the ISVCs."""
+    live = request_json(api, "GET", DISVC_PATH.format(ns=ns, name=name))
+    status = live.get("status", {})
+    assert status.get("observedGeneration") == live["metadata"]["generation"], status
+    isvcs = request_json(api, "GET", CHILD_LISTS[0][1].format(ns=ns), query=[("labelSelector", f"disvc={name}")])
+    assert len(isvcs["items"]) == live["spec"].get("replicas", 1), "ISVCs not all created yet"
+    return live
 
 
 def ready(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
@@ -136,7 +242,7 @@ def show(api: client.ApiClient, ns: str, name: str, disvc: dict[str, Any]) -> No
         for obj in items:
             print(f"    {kind:<17} {ns}/{obj['metadata']['name']:<32} {describe(kind, obj)}")
     step(f"status of DistributedInferenceService {ns}/{name}:")
-    print(indent(yaml.safe_dump(disvc["status"], sort_keys=False)))
+    print(indent(yaml.safe_dump(disvc["status"], sort_keys=False)), flush=True)
 
 
 def describe(kind: str, obj: dict[str, Any]) -> str:
@@ -148,9 +254,85 @@ def describe(kind: str, obj: dict[str, Any]) -> str:
         rule = spec["rules"][0]
         backend = rule["http"]["paths"][0]["backend"]["service"]
         return f"host={rule.get('host')} -> {backend['name']}:{backend['port'].get('number')}"
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in obj.get("status", {}).get("conditions", []))
-    return f"group={obj['metadata']['labels'].get('disvc.group')} ready={ready}"
+    is_ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in obj.get("status", {}).get("conditions", [])
+    )
+    return f"group={obj['metadata']['labels'].get('disvc.group')} ready={is_ready}"
+
+
+# --- borrowing a cluster politely ----------------------------------------------------
+
+
+def check_crds(api: client.ApiClient, install: bool) -> None:
+    """Every CRD the demo needs exists afterwards; only ``install`` creates one."""
+    wanted = [crd for crd, _ in crds_to_install()]
+    missing = [crd for crd in wanted if not exists(api, f"{CRD_PATH}/{crd['metadata']['name']}")]
+    if missing and not install:
+        names = ", ".join(crd["metadata"]["name"] for crd in missing)
+        raise DemoError(
+            f"CRD {names} not installed. Install KServe and disvc (kubectl apply -k config/default), "
+            "or pass --install-crds to let the demo install what is missing (it stays installed)"
+        )
+    for crd in missing:
+        install_crd(api, crd, replace=False)
+        step(f"CRD {crd['metadata']['name']} installed (it stays: kubectl delete crd {crd['metadata']['name']})")
+
+
+def running_controller(api: client.ApiClient) -> str | None:
+    """The holder of the manifests' Lease while its holder keeps renewing it."""
+    path = LEASE_PATH.format(ns=LEASE_NAMESPACE, name=LEASE_NAME)
+    try:
+        spec = request_json(api, "GET", path).get("spec", {})
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    holder, renewed = spec.get("holderIdentity"), spec.get("renewTime")
+    if not holder or not renewed:
+        return None  # released on a clean shutdown
+    expires = datetime.fromisoformat(renewed) + timedelta(seconds=spec.get("leaseDurationSeconds") or 15)
+    return str(holder) if expires > datetime.now(UTC) else None
+
+
+def leader_election_flags(api: client.ApiClient, namespace: str) -> list[str]:
+    """Elect on the manifests' Lease where an install could take it; else in our namespace."""
+    lease_namespace = LEASE_NAMESPACE if exists(api, f"/api/v1/namespaces/{LEASE_NAMESPACE}") else namespace
+    return ["--leader-elect", "--leader-election-namespace", lease_namespace, "--leader-election-id", LEASE_NAME]
+
+
+def exists(api: client.ApiClient, path: str) -> bool:
+    try:
+        request_json(api, "GET", path)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+@contextlib.contextmanager
+def controller(kubeconfig: str, workdir: Path, flags: list[str]) -> Iterator[Path]:
+    """``python -m disvc.controller`` on free loopback ports, stopped (SIGTERM) on exit; yields its log."""
+    log_path = workdir / "controller.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "disvc.controller", "--kubeconfig", kubeconfig,
+             "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
+             "--log-format", "json", *flags],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        step(f"controller started (pid {process.pid}, log: {log_path})")
+        try:
+            yield log_path
+        finally:
+            process.terminate()
+            code = process.wait(timeout=30)
+            step(f"controller stopped (exit code {code})")
+
+
+def wait_for_ctrl_c() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
 def step(message: str) -> None:

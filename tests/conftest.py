@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
 import structlog
+
+if TYPE_CHECKING:
+    from disvc.testing.accounts import Accounts
+    from disvc.testing.fixtures import KubeEnv
 
 pytest_plugins = ["disvc.testing.fixtures"]
 
@@ -23,3 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
+
+
+@pytest.fixture
+def accounts(kube: KubeEnv) -> Iterator[Accounts]:
+    """ServiceAccounts, tokens and RBAC for this test (``disvc.testing.accounts``)."""
+    # Imported here: the fixtures plugin must be loaded (and assert-rewritten) first.
+    from disvc.testing.accounts import Accounts
+
+    made = Accounts(kube.api_client, kube.namespace)
+    yield made
+    made.cleanup()

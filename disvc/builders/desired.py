@@ -102,15 +102,19 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
 def rejected(disvc: Obj, want: Desired, refusal: str, options: BuildOptions) -> Desired:
     """``want`` after the API refused one of its writes for good (an admission
     webhook, a schema): its status with ``Ready=False`` reason ``ChildRejected``
-    naming the refusal, and a Warning when that is news. Retrying the same
-    write cannot help; a change to the DISVC (a watch event) can."""
+    naming the refusal, ``Progressing=False`` with the same reason (nothing is
+    under way: the controller does not retry the write), and a Warning when
+    that is news. A change to the DISVC (a watch event) starts over."""
     previous = disvc.get("status")
     previous_status: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
     ready = Condition("Ready", False, "ChildRejected", refusal)
+    stalled = Condition(
+        "Progressing", False, "ChildRejected", "Stopped: the API refused a child (see Ready); fix the spec"
+    )
     warning = events.warning_event(ready, previous_status)
     return Desired(
         plan=want.plan,
-        status=status.with_ready(want.status, ready, previous_status, options.now),
+        status=status.with_conditions(want.status, (ready, stalled), previous_status, options.now),
         events=(warning,) if warning is not None else (),
     )
 

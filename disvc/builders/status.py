@@ -8,7 +8,7 @@ the live one and the reconciler writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
@@ -154,8 +154,12 @@ def _condition(
     }
 
 
-def with_ready(status_: Obj, ready: Condition, previous_status: Mapping[str, Any], now: str) -> Obj:
-    """``status_`` with its Ready condition replaced by ``ready``."""
+def with_conditions(
+    status_: Obj, replaced: Sequence[Condition], previous_status: Mapping[str, Any], now: str
+) -> Obj:
+    """``status_`` with ``replaced`` first, in place of its conditions of the same types."""
     generation = int(status_.get("observedGeneration") or 0)
-    conditions = [c for c in status_.get("conditions", []) if c.get("type") != "Ready"]
-    return {**status_, "conditions": [_condition(ready, generation, previous_status, now), *conditions]}
+    types = {condition.type for condition in replaced}
+    kept = [c for c in status_.get("conditions", []) if c.get("type") not in types]
+    new = [_condition(c, generation, previous_status, now) for c in replaced]
+    return {**status_, "conditions": [*new, *kept]}

@@ -54,6 +54,8 @@ WriteHook: TypeAlias = Callable[[str, str], None]
 
 LEASE_KIND: Final = "Lease"
 EVENT_KIND: Final = "Event"
+TOKEN_REVIEW_KIND: Final = "TokenReview"
+SUBJECT_ACCESS_REVIEW_KIND: Final = "SubjectAccessReview"
 
 DEFAULT_USER_AGENT: Final = f"disvc-controller/{__version__}"
 REQUEST_TIMEOUT: Final = (5.0, 30.0)
@@ -125,6 +127,10 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         # core/v1 Events: the form `kubectl describe` shows and the
         # EventRecorder contract names.
         Resource("", "v1", "events", EVENT_KIND, True),
+        # Reviews are never stored: a create asks the API server a question
+        # (who holds this token, may they do that) and the answer comes back.
+        Resource("authentication.k8s.io", "v1", "tokenreviews", TOKEN_REVIEW_KIND, False),
+        Resource("authorization.k8s.io", "v1", "subjectaccessreviews", SUBJECT_ACCESS_REVIEW_KIND, False),
     )
 }
 
@@ -139,7 +145,9 @@ _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "watch": frozenset({(k, None) for k in _WATCHED}),
     "patch": frozenset({(k, None) for k in _CHILDREN} | {(DISVC_KIND, "status"), (EVENT_KIND, None)}),
     "delete": frozenset({(k, None) for k in _CHILDREN}),
-    "create": frozenset({(k, None) for k in _CHILDREN} | {(EVENT_KIND, None), (LEASE_KIND, None)}),
+    "create": frozenset(
+        {(k, None) for k in _CHILDREN | {EVENT_KIND, LEASE_KIND, TOKEN_REVIEW_KIND, SUBJECT_ACCESS_REVIEW_KIND}}
+    ),
     "update": frozenset({(LEASE_KIND, None)}),
 }
 
@@ -181,7 +189,10 @@ def load_api_client(kubeconfig: str | None) -> k8s_client.ApiClient:
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration
             )
-    except (k8s_config.ConfigException, OSError) as error:
+    except Exception as error:
+        # Loading only reads and parses files (YAML, base64, URLs): whatever
+        # it raises means the settings are unusable, a setup mistake to name
+        # in one line rather than a crash with a traceback.
         where = f"kubeconfig {kubeconfig}" if kubeconfig else "the in-cluster service account (no --kubeconfig given)"
         raise errors.ConfigError(f"cannot load Kubernetes connection settings from {where}: {error}") from error
     # Workers, watches and the leader elector share one pool; a pool smaller
@@ -528,6 +539,21 @@ class Kube:
         """Replace the Lease; ``ConflictError`` when ``body``'s resourceVersion is stale."""
         res = _resource(LEASE_KIND, "update")
         return self._call("update", res, "PUT", res.path(namespace, name), body=_lease_body(body, namespace, name))
+
+    # -- reviews: the secure /metrics endpoint asks who a caller is and what it may do
+
+    def create_token_review(self, token: str) -> Obj:
+        """The API server's verdict on a bearer token: ``status.authenticated``, ``status.user``."""
+        return self._review(TOKEN_REVIEW_KIND, {"token": token})
+
+    def create_subject_access_review(self, spec: Obj) -> Obj:
+        """Whether the user in ``spec`` may do what ``spec`` asks: ``status.allowed``."""
+        return self._review(SUBJECT_ACCESS_REVIEW_KIND, spec)
+
+    def _review(self, kind: str, spec: Obj) -> Obj:
+        res = _resource(kind, "create")
+        body: Obj = {"apiVersion": res.api_version, "kind": res.kind, "spec": spec}
+        return self._call("create", res, "POST", res.path(), body=body)
 
     # -- transport ---------------------------------------------------------
 

@@ -48,9 +48,12 @@ from disvc.controller.informer import Informer
 from disvc.controller.kube import Kube
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
 from disvc.controller.metrics import Metrics, MetricsServer, serve
+from disvc.controller.metrics_auth import MetricsAuth
 from disvc.controller.options import Options
 from disvc.controller.reconciler import DisvcReconciler
+from disvc.controller.secure_metrics import serve_secure
 from disvc.controller.store import DeletedFinalStateUnknown
+from disvc.controller.tls import CertificateSource
 from disvc.controller.worker import CONTROLLER_NAME, Worker
 from disvc.controller.workqueue import RateLimitingQueue, default_controller_rate_limiter
 
@@ -60,6 +63,8 @@ CHILD_KINDS: Final[tuple[ChildKind, ...]] = (ISVC_KIND, SERVICE_KIND, INGRESS_KI
 SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_OK: Final = 0
 EXIT_LEADERSHIP_LOST: Final = 1
+REVIEW_TIMEOUT: Final = 10.0
+"""Seconds a scrape may wait for its TokenReview or SubjectAccessReview."""
 
 
 def _rfc3339_now() -> str:
@@ -200,7 +205,13 @@ class Manager:
 
     def _start_servers(self) -> None:
         opts = self.options
-        if opts.metrics_bind_address is not None:
+        if opts.metrics_bind_address is not None and opts.metrics_secure:
+            self.metrics_server = serve_secure(
+                opts.metrics_bind_address, self.metrics.registry,
+                MetricsAuth(self._review_client()), CertificateSource(opts.metrics_cert_dir),
+            )
+            log.info("Serving metrics", address=f"{self.metrics_server.host}:{self.metrics_server.port}", secure=True)
+        elif opts.metrics_bind_address is not None:
             server = serve(str(opts.metrics_bind_address), self.metrics.registry)
             if server is not None:
                 log.info("Serving metrics", address=f"{server.host}:{server.port}")
@@ -208,6 +219,14 @@ class Manager:
         if opts.health_probe_bind_address is not None:
             self.health = HealthServer(opts.health_probe_bind_address, is_ready=self.is_ready).start()
             log.info("Serving health probes", address=f"{opts.health_probe_bind_address.host}:{self.health.port}")
+
+    def _review_client(self) -> Kube:
+        # Reviews change nothing in the cluster: they stay out of
+        # disvc_api_writes_total, which counts what reconciles write. Bounded,
+        # so a slow API server fails a scrape instead of piling them up.
+        reviews = self.kube.bounded(REVIEW_TIMEOUT)
+        reviews.on_write = None
+        return reviews
 
     def _wait_for_sync(self) -> bool:
         log.info("Waiting for caches to sync")

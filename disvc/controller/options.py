@@ -59,6 +59,12 @@ class Options:
     """Prometheus ``/metrics``; None when disabled."""
     health_probe_bind_address: BindAddress | None = BindAddress("", 8081)
     """``/healthz`` and ``/readyz``; None when disabled."""
+    metrics_secure: bool = False
+    """Serve ``/metrics`` over HTTPS to bearer tokens RBAC allows ``get /metrics``.
+    Off for local runs (plain ``curl``); the Deployment turns it on."""
+    metrics_cert_dir: str | None = None
+    """Directory with ``tls.crt``/``tls.key`` for the secure endpoint; None (or
+    files not there yet): a self-signed certificate."""
     leader_elect: bool = False
     """Reconcile only while holding a Lease, so replicas can stand by."""
     leader_election_namespace: str | None = None
@@ -172,6 +178,21 @@ def parser() -> argparse.ArgumentParser:
         help="Address ([host]:port) serving Prometheus metrics at /metrics; '0' disables it.",
     )
     p.add_argument(
+        "--metrics-secure",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Serve metrics over HTTPS, only to bearer tokens that a TokenReview accepts and a "
+        "SubjectAccessReview allows to 'get' the non-resource URL /metrics. Off by default for "
+        "local runs; the manifests in config/manager turn it on.",
+    )
+    p.add_argument(
+        "--metrics-cert-dir",
+        default=None,
+        help="Directory holding tls.crt and tls.key (a mounted kubernetes.io/tls Secret) for "
+        "--metrics-secure; reloaded when they change. Without it, or until the files exist, "
+        "a self-signed certificate made at start.",
+    )
+    p.add_argument(
         "--health-probe-bind-address",
         type=parse_bind_address,
         default=":8081",
@@ -261,6 +282,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         workers=ns.workers,
         metrics_bind_address=ns.metrics_bind_address,
         health_probe_bind_address=ns.health_probe_bind_address,
+        metrics_secure=ns.metrics_secure,
+        metrics_cert_dir=ns.metrics_cert_dir or None,
         leader_elect=ns.leader_elect,
         leader_election_namespace=ns.leader_election_namespace or None,
         leader_election_id=ns.leader_election_id,

@@ -88,6 +88,17 @@ class RunningController:
         return None
 
 
+    def metric_sum(self, name: str, /) -> float:
+        """All samples of ``name`` added up, whatever their labels (0 when absent)."""
+        _, text = self.get("/metrics")
+        return sum(
+            float(sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name
+        )
+
+
 StartController = Callable[..., RunningController]
 """``start_controller(wait_ready=True, **option_overrides)``."""
 

@@ -153,6 +153,10 @@ def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
         assert ready is not None
         assert (ready["status"], ready["reason"]) == ("False", "ChildRejected")
         assert "minReplicas" in ready["message"]
+        progressing = condition(cluster.disvc(NAME), "Progressing")
+        assert progressing is not None
+        # nothing is under way: the write is not retried until the spec changes
+        assert (progressing["status"], progressing["reason"]) == ("False", "ChildRejected")
         assert "ChildRejected" in [e["reason"] for e in cluster.events(NAME) if e["type"] == "Warning"]
 
     eventually(rejection_reported)

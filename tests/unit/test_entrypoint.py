@@ -1,5 +1,6 @@
-"""``python -m disvc.controller`` started without usable connection settings
-says what is wrong in one line and exits 2, instead of a traceback."""
+"""``python -m disvc.controller`` started with unusable settings says what is
+wrong and exits 2, instead of a traceback: one ``Cannot start`` log line for
+connection settings, argparse's usage line for a bad flag."""
 
 from __future__ import annotations
 
@@ -8,18 +9,79 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+NO_SERVERS = ["--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-format", "json"]
+
+KUBECONFIG_HEAD = """\
+apiVersion: v1
+kind: Config
+current-context: demo
+contexts:
+- name: demo
+  context: {cluster: demo, user: demo}
+users:
+- name: demo
+  user: {}
+"""
+
+BROKEN_KUBECONFIGS = {
+    "not YAML": "apiVersion: v1\nclusters: [\n  - server: {\n",
+    "YAML but not a mapping": "just a string\n",
+    "a server URL that does not parse": KUBECONFIG_HEAD
+    + 'clusters:\n- name: demo\n  cluster: {server: "https://[::1"}\n',
+    "a CA that is not base64": KUBECONFIG_HEAD
+    + "clusters:\n- name: demo\n  cluster:\n    server: https://127.0.0.1:6443\n"
+    + "    certificate-authority-data: '!!!not-base64'\n",
+    "a context naming no cluster": KUBECONFIG_HEAD + "clusters: []\n",
+}
+
+
+def run_controller(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "disvc.controller", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def assert_one_cannot_start_line(result: subprocess.CompletedProcess[str], mentions: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [error] = [line for line in lines if line["level"] == "error"]
+    assert error["msg"] == "Cannot start"
+    assert mentions in error["error"]
+    assert "Traceback" not in output
+
 
 def test_a_missing_kubeconfig_is_one_clear_error_and_exit_code_2(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-kubeconfig"
-    result = subprocess.run(
-        [sys.executable, "-m", "disvc.controller", "--kubeconfig", str(missing),
-         "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--log-format", "json"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+
+    result = run_controller("--kubeconfig", str(missing), *NO_SERVERS)
+
+    assert_one_cannot_start_line(result, str(missing))
+
+
+@pytest.mark.parametrize("content", BROKEN_KUBECONFIGS.values(), ids=BROKEN_KUBECONFIGS.keys())
+def test_a_broken_kubeconfig_is_one_clear_error_and_exit_code_2(tmp_path: Path, content: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(content)
+
+    result = run_controller("--kubeconfig", str(kubeconfig), *NO_SERVERS)
+
+    assert_one_cannot_start_line(result, str(kubeconfig))
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [["--workers", "0"], ["--metrics-bind-address", "nowhere"], ["--log-format", "xml"], ["--no-such-flag"]],
+    ids=lambda flag: " ".join(flag),
+)
+def test_a_bad_flag_exits_2_with_the_usage_and_the_reason(flag: list[str]) -> None:
+    result = run_controller(*flag)
 
     assert result.returncode == 2
-    lines = [json.loads(line) for line in (result.stdout + result.stderr).splitlines() if line.startswith("{")]
-    [error] = [line for line in lines if line["level"] == "error"]
-    assert error["msg"] == "Cannot start"
-    assert str(missing) in error["error"]
-    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.startswith("usage: disvc-controller")
+    [reason] = [line for line in result.stderr.splitlines() if line.startswith("disvc-controller: error:")]
+    assert flag[0] in reason
+    assert "Traceback" not in result.stderr

@@ -87,8 +87,10 @@ def exported() -> frozenset[str]:
 @pytest.mark.parametrize(
     ("expr", "expected"),
     [
-        ('sum by (result) (rate(controller_runtime_reconcile_total{controller=~"$c"}[$__rate_interval]))',
-         {"controller_runtime_reconcile_total"}),
+        (
+            'sum by (result) (rate(controller_runtime_reconcile_total{controller=~"$c"}[$__rate_interval]))',
+            {"controller_runtime_reconcile_total"},
+        ),
         ("histogram_quantile(0.99, sum by (le) (rate(x_seconds_bucket[5m])))", {"x_seconds_bucket"}),
         ("max by (namespace, name) (a) / ignoring(pod) b_total", {"a", "b_total"}),
         ('count(up{job="disvc", le="+Inf"}) > 0', {"up"}),
@@ -156,3 +158,17 @@ def test_dashboard_covers_reconciles_queue_writes_replicas_and_leader(dashboard:
 def test_panel_ids_are_unique(dashboard: dict[str, Any]) -> None:
     ids = [panel["id"] for panel in panels(dashboard)]
     assert len(ids) == len(set(ids))
+
+
+def test_importing_asks_for_the_prometheus_data_source_and_the_panels_use_it(dashboard: dict[str, Any]) -> None:
+    # Grafana's import dialog asks for each entry of __inputs and replaces
+    # ${NAME} in the JSON with the choice; the data source variable starts on
+    # that choice, and every panel queries through the variable.
+    (datasource_input,) = dashboard["__inputs"]
+    assert (datasource_input["type"], datasource_input["pluginId"]) == ("datasource", "prometheus")
+    placeholder = "${" + datasource_input["name"] + "}"
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+    assert variable["current"]["value"] == placeholder
+    other_uses = json.dumps({**dashboard, "__inputs": [], "templating": {}}).count(placeholder)
+    assert other_uses == 0, "panels go through the variable, so the data source can be switched later"

@@ -37,6 +37,8 @@ Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 LEADER_ELECTION_GROUP_RESOURCES = {("coordination.k8s.io", "leases")}
+METRICS_PORT = 8443
+METRICS_CERT_SECRET = "disvc-metrics-server-cert"
 
 
 def load_kustomize() -> ModuleType:
@@ -145,7 +147,7 @@ def schema_checked_files() -> list[Path]:
     return [
         path
         for path in manifest_files()
-        if path.parent.name in {"rbac", "manager", "default"}
+        if path.parent.name in {"rbac", "manager", "default", "network-policy"}
     ]
 
 
@@ -236,6 +238,7 @@ def grants(role: Obj) -> set[Grant]:
 
 
 def rbac_roles() -> tuple[Obj, Obj]:
+    """The controller's own roles (the metrics reader is for scrapers)."""
     return load_one(CONFIG / "rbac" / "role.yaml"), load_one(CONFIG / "rbac" / "leader_election_role.yaml")
 
 
@@ -288,7 +291,8 @@ def test_deployment_runs_the_image_with_flags_the_controller_accepts(manager_con
     assert "command" not in manager_container, "the image's ENTRYPOINT starts the controller"
     parsed = options.parse(manager_container["args"])  # exits (SystemExit) on an unknown flag
     assert parsed.leader_elect
-    assert parsed.metrics_bind_address is not None and parsed.metrics_bind_address.port == 8080
+    assert parsed.metrics_bind_address is not None and parsed.metrics_bind_address.port == METRICS_PORT
+    assert parsed.metrics_secure, "the manifests serve /metrics only to tokens allowed to read it"
     assert parsed.health_probe_bind_address is not None and parsed.health_probe_bind_address.port == 8081
 
 
@@ -304,7 +308,7 @@ def test_container_ports_are_the_ports_the_controller_listens_on(manager_contain
 
     parsed = options.parse(manager_container["args"])
     assert parsed.metrics_bind_address is not None and parsed.health_probe_bind_address is not None
-    assert container_port(manager_container, "metrics") == parsed.metrics_bind_address.port
+    assert container_port(manager_container, "https") == parsed.metrics_bind_address.port
     assert container_port(manager_container, "health") == parsed.health_probe_bind_address.port
 
 
@@ -379,7 +383,7 @@ def test_metrics_service_reaches_the_controllers_metrics_port(controller_objects
     assert service["spec"]["selector"].items() <= pod_labels.items()
     (port,) = service["spec"]["ports"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container_port(container, port["targetPort"]) == 8080
+    assert container_port(container, port["targetPort"]) == METRICS_PORT
 
 
 def test_service_monitor_scrapes_the_metrics_service(controller_objects: list[Obj]) -> None:
@@ -394,6 +398,75 @@ def test_service_monitor_scrapes_the_metrics_service(controller_objects: list[Ob
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["port"] in port_names
         assert endpoint.get("path", "/metrics") == "/metrics"
+
+
+def test_service_monitor_scrapes_over_https_with_its_service_account_token() -> None:
+    (monitor,) = kustomize.render(CONFIG / "prometheus")
+    text = (CONFIG / "prometheus" / "monitor.yaml").read_text()
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert endpoint["scheme"] == "https"
+        assert endpoint.get("bearerTokenFile") == "/var/run/secrets/kubernetes.io/serviceaccount/token" or (
+            endpoint.get("authorization", {}).get("credentials")
+        ), "a scrape without a token is answered 401"
+        tls = endpoint.get("tlsConfig", {})
+        if tls.get("insecureSkipVerify"):
+            # Skipping verification must come with the reason, next to it.
+            before = text.split("insecureSkipVerify")[0].splitlines()[-3:]
+            assert any(line.strip().startswith("#") for line in before), "insecureSkipVerify without a comment why"
+        else:
+            assert tls.get("ca") or tls.get("caFile"), "verify the serving certificate against a CA"
+
+
+def test_metrics_reader_role_grants_get_on_metrics_and_nothing_else() -> None:
+    role = load_one(CONFIG / "rbac" / "metrics_reader_role.yaml")
+    assert role["kind"] == "ClusterRole"
+    assert role["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    bound = [b["roleRef"]["name"] for b in by_kind(kustomize.render(CONFIG / "default"), "ClusterRoleBinding")]
+    assert role["metadata"]["name"] not in bound, "config/ binds no scraper; the user binds their Prometheus"
+
+
+def test_controller_may_create_reviews_for_the_secure_metrics_endpoint() -> None:
+    cluster_role, _ = rbac_roles()
+    reviews = {(g, r, v) for g, r, v in grants(cluster_role) if g.startswith(("authentication.", "authorization."))}
+    assert reviews == {
+        ("authentication.k8s.io", "tokenreviews", "create"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
+    }
+
+
+def test_metrics_certificate_comes_from_an_optional_tls_secret(deployment: Obj, manager_container: Obj) -> None:
+    from disvc.controller import options, tls
+
+    parsed = options.parse(manager_container["args"])
+    assert parsed.metrics_cert_dir
+    mounts = {m["mountPath"]: m for m in manager_container.get("volumeMounts", [])}
+    mount = mounts[parsed.metrics_cert_dir]
+    assert mount.get("readOnly") is True
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"] == METRICS_CERT_SECRET
+    # Optional: the pod starts (self-signed) before cert-manager has issued it.
+    assert secret.get("optional") is True
+    # No items remapping: the Secret's kubernetes.io/tls keys are the file names the controller reads.
+    assert "items" not in secret
+    assert (tls.CERT_FILE, tls.KEY_FILE) == ("tls.crt", "tls.key")
+
+
+def test_network_policy_admits_metrics_only_from_labelled_namespaces(deployment: Obj, manager_container: Obj) -> None:
+    (policy,) = kustomize.render(CONFIG / "network-policy")
+    assert policy["kind"] == "NetworkPolicy"
+    assert policy["metadata"]["namespace"] == SYSTEM_NAMESPACE
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    metrics_port = container_port(manager_container, "https")
+    health_port = container_port(manager_container, "health")
+    rules_for = {
+        port["port"]: rule for rule in policy["spec"]["ingress"] for port in rule["ports"]
+    }
+    metrics_rule = rules_for[metrics_port]
+    assert metrics_rule["from"] == [{"namespaceSelector": {"matchLabels": {"metrics": "enabled"}}}]
+    assert not rules_for[health_port].get("from"), "the kubelet's probes must still reach the pod"
+    assert set(rules_for) == {metrics_port, health_port}
 
 
 # -- samples -------------------------------------------------------------------------

@@ -310,9 +310,10 @@ def test_a_write_the_api_refuses_for_good_is_reported_in_status_and_as_a_warning
     [(action, status)] = harness.writer.calls
     assert action == "status"
     assert isinstance(status, dict)
-    [ready] = status["conditions"]
+    ready, progressing = status["conditions"]
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "ChildRejected")
     assert refusal in ready["message"]
+    assert (progressing["type"], progressing["status"]) == ("Progressing", "False")
     [(name, event)] = harness.events.emitted
     assert (name, event.type, event.reason) == ("iris", "Warning", "ChildRejected")
 

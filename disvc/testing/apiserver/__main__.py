@@ -2,7 +2,9 @@
 
 ``python -m disvc.testing.apiserver --port 0 --kubeconfig-out PATH`` prints
 the URL, writes a kubeconfig pointing at it, and serves until SIGTERM or
-SIGINT.
+SIGINT. It starts empty, like a fresh cluster; ``--install-crds`` installs
+the DistributedInferenceService and InferenceService CRDs first (those of
+``disvc.testing.crds``), so a controller pointed at it can start at once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import sys
 import threading
 from types import FrameType
 
+from kubernetes import config
+
+from disvc.testing import crds
 from disvc.testing.apiserver.server import ApiServer
 
 
@@ -24,8 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--kubeconfig-out", help="write a kubeconfig for the server here")
-    parser.add_argument("--history", type=int, default=1000,
-                        help="changes per resource a watch can resume across")
+    parser.add_argument("--history", type=int, default=1000, help="changes per resource a watch can resume across")
+    parser.add_argument(
+        "--install-crds",
+        action="store_true",
+        help="install the DistributedInferenceService and InferenceService CRDs before serving",
+    )
     args = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -37,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     server = ApiServer(host=args.host, port=args.port, history=args.history).start()
     try:
+        if args.install_crds:
+            install_crds(server)
         if args.kubeconfig_out:
             server.write_kubeconfig(args.kubeconfig_out)
         print(server.url, flush=True)
@@ -45,6 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
+
+
+def install_crds(server: ApiServer) -> None:
+    """Install the CRDs a controller needs, saying on stderr which ones."""
+    api_client = config.new_client_from_config_dict(server.kubeconfig())  # type: ignore[no-untyped-call]
+    try:
+        if crds.kserve_crd_file() is None:
+            print(f"note: {crds.KSERVE_CRD_MISSING} (a schema-less stand-in is installed)", file=sys.stderr)
+        for crd, replace in crds.crds_to_install():
+            crds.install_crd(api_client, crd, replace)
+            print(f"installed CRD {crd['metadata']['name']}", file=sys.stderr, flush=True)
+    finally:
+        api_client.close()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ server does.  The discovery documents (``/api``, ``/apis``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -204,11 +205,11 @@ def crd_types(crd: Obj) -> list[ResourceType]:
 class Registry:
     """Every served resource type, looked up by (group, version, plural)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_builtins: Iterable[ResourceType] = ()) -> None:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._builtin_groups: list[tuple[str, str]] = []
         self._by_crd: dict[str, list[ResourceType]] = {}
-        for rt in _builtin_types():
+        for rt in [*_builtin_types(), *extra_builtins]:
             self._types[(rt.group, rt.version, rt.plural)] = rt
             if rt.group and (rt.group, rt.version) not in self._builtin_groups:
                 self._builtin_groups.append((rt.group, rt.version))

@@ -36,7 +36,7 @@ from typing import Any, Final, Self
 import yaml
 from aiohttp import web
 
-from disvc.testing.apiserver import apply, errors, validation
+from disvc.testing.apiserver import apply, auth, errors, validation
 from disvc.testing.apiserver.errors import ApiError
 from disvc.testing.apiserver.faults import FaultBook, FaultRule
 from disvc.testing.apiserver.resources import (
@@ -243,7 +243,7 @@ class ApiServer:
         self._garbage_collection = garbage_collection
         self._hub = WatchHub(history)
         self._storage = Storage(self._on_change)
-        self._registry = Registry()
+        self._registry = Registry(auth.RESOURCE_TYPES)
         self._faults = FaultBook()
         self._records: list[RequestRecord] = []
         self._records_lock = threading.Lock()
@@ -260,6 +260,7 @@ class ApiServer:
         self._listener: asyncio.AbstractServer | None = None
         for name in INITIAL_NAMESPACES:
             self._seed_namespace(name)
+        self._auth = auth.Authority(self._storage)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -337,13 +338,14 @@ class ApiServer:
         return f"http://{self._host}:{self._port}"
 
     def kubeconfig(self) -> Obj:
-        """A kubeconfig (no authentication) whose current context is this server."""
+        """A kubeconfig whose current context is this server. Requests are not
+        checked; its token is the admin's only to TokenReview."""
         name = "disvc-loopback"
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
-            "users": [{"name": name, "user": {}}],
+            "users": [{"name": name, "user": {"token": self._auth.admin_token}}],
             "contexts": [
                 {"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}
             ],
@@ -602,6 +604,8 @@ class ApiServer:
     # --- dispatch -----------------------------------------------------------------
 
     async def _serve(self, request: web.BaseRequest, call: Call, user_agent: str) -> web.StreamResponse:
+        if self._auth.handles(call):
+            return _json_response(_dump(self._auth.create(call, await self._body(request))), 201)
         rt = self._registry.lookup(call.group, call.version, call.plural)
         if rt is None:
             raise errors.unknown_resource()

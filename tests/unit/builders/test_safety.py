@@ -173,3 +173,33 @@ def test_condition_gets_a_new_transition_time_when_its_status_flips() -> None:
     ready = condition(grown.status, "Ready")
     assert (ready["status"], ready["lastTransitionTime"]) == ("False", LATER.now)
     assert ready["message"] == "1/2 replicas ready"
+
+
+def test_a_rejected_child_stops_progressing_instead_of_claiming_work_under_way() -> None:
+    obj = disvc(replicas=1)
+    want = desired.state(obj, [], OPTIONS)
+    assert condition(want.status, "Progressing")["status"] == "True"  # before the refusal: Scaling
+
+    refused = desired.rejected(obj, want, "admission webhook denied the request", OPTIONS)
+
+    ready, progressing = refused.status["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "ChildRejected")
+    assert ready["message"] == "admission webhook denied the request"
+    assert (progressing["type"], progressing["status"], progressing["reason"]) == (
+        "Progressing",
+        "False",
+        "ChildRejected",
+    )
+    assert [(e.type, e.reason) for e in refused.events] == [("Warning", "ChildRejected")]
+
+
+def test_a_rejection_reported_again_is_no_news() -> None:
+    obj = disvc(replicas=1)
+    want = desired.state(obj, [], OPTIONS)
+    first = desired.rejected(obj, want, "denied", OPTIONS)
+    reported = {**obj, "status": first.status}
+
+    again = desired.rejected(reported, desired.state(reported, [], LATER), "denied", LATER)
+
+    assert again.status == first.status  # same transition times: no status write
+    assert again.events == ()
