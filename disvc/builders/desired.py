@@ -156,6 +156,12 @@ class _Decision:
 def _decide(
     spec: DisvcSpec, previous_status: Mapping[str, Any], live: Sequence[Obj], options: BuildOptions
 ) -> _Decision:
+    if spec.ingress.gateway is not None and not options.gateway_api:
+        raise InvalidSpec(
+            "spec.ingress.gateway",
+            "this controller runs without --gateway-api (the Gateway API CRDs may not be "
+            "installed); enable it or remove the field",
+        )
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
     serving = generation.serving(previous_status.get("activeGeneration"), generations)
@@ -196,12 +202,6 @@ def _converge(
     ready = _ready_condition(spec, situation, step, after_generations, plan)
     progressing = _progressing_condition(spec, situation, step, after_generations, verdict)
     counted = _traffic_generations(step, after_generations)
-    if spec.ingress.gateway is not None and not options.gateway_api:
-        raise InvalidSpec(
-            "spec.ingress.gateway",
-            "this controller runs without --gateway-api (the Gateway API CRDs may not be "
-            "installed); enable it or remove the field",
-        )
     url = ingress.url(spec, options.ingress_domain) if spec.ingress.enabled else None
     active_hash = (
         decision.template_hash
@@ -252,12 +252,31 @@ def _converge(
         )
         if warning is not None
     ]
+    written = status.status(observed, previous_status, options.now)
+    recheck = _recheck(spec, plan, after, written, verdict, options)
+    return Desired(
+        plan=plan,
+        status=written,
+        events=(*warnings, *emitted),
+        recheck_after=recheck,
+    )
+
+
+def _recheck(
+    spec: DisvcSpec,
+    plan: Plan,
+    after: Sequence[Obj],
+    written: Obj,
+    verdict: deadline.Verdict,
+    options: BuildOptions,
+) -> float | None:
+    """When to reconcile again without a watch event: the earliest of the
+    next progress deadline, the conflict recheck, and at once."""
     rechecks = [verdict.recheck_after]
     if plan.conflicts:
         # Our watches see only labelled objects, so nothing tells us when a
         # foreign object gives a name back: look again on our own.
         rechecks.append(CONFLICT_RECHECK_SECONDS)
-    written = status.status(observed, previous_status, options.now)
     if not plan.is_empty and not _decide(spec, written, after, options).plan.is_empty:
         # Another step follows once these writes land (a switch after the
         # successor's Service appears, a removal after the switch, a rolling
@@ -265,13 +284,7 @@ def _converge(
         # watch to echo our own writes back: come back at once.
         rechecks.append(0.0)
     known = [seconds for seconds in rechecks if seconds is not None]
-    recheck = min(known) if known else None
-    return Desired(
-        plan=plan,
-        status=written,
-        events=(*warnings, *emitted),
-        recheck_after=recheck,
-    )
+    return min(known) if known else None
 
 
 def _only(values: set[str]) -> str | None:
