@@ -107,9 +107,10 @@ def test_rolling_replaces_isvcs_one_at_a_time_behind_the_disvc_service(
     def first_step() -> None:
         assert isvcs(cluster) == {"v1-0", "v1-1", "v1-2", "v2-0"}
         assert backend(cluster) == NAME
-        status = cluster.disvc(NAME)["status"]
-        assert [(g["name"], g["replicas"]) for g in status["generations"]] == [("v1", 3), ("v2", 1)]
-        assert status["activeGeneration"] == "v1"
+        # the status follows the creates within the same reconcile: read it leniently
+        status = cluster.disvc(NAME).get("status") or {}
+        assert [(g["name"], g["replicas"]) for g in status.get("generations", [])] == [("v1", 3), ("v2", 1)]
+        assert status.get("activeGeneration") == "v1"
 
     eventually(first_step, TIMEOUT)
     for index, gone in ((0, "v1-2"), (1, "v1-1")):
