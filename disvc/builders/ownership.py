@@ -28,17 +28,32 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
     }
 
 
-def controller_uid(obj: Mapping[str, Any]) -> str | None:
-    """The uid of ``obj``'s controlling owner, or None when nothing controls it."""
+def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``obj``'s controller ownerReference (``controller: true``), or None.
+
+    An object has at most one; this is the one helper every reader of it uses
+    (the builders here, the controller's cache index and event handler)."""
     meta = obj.get("metadata")
     refs = meta.get("ownerReferences") if isinstance(meta, Mapping) else None
     if not isinstance(refs, list):
         return None
     for ref in refs:
         if isinstance(ref, Mapping) and ref.get("controller") is True:
-            uid = ref.get("uid")
-            return uid if isinstance(uid, str) else None
+            return ref
     return None
+
+
+def controlling_disvc(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The controller ownerReference when it names a DISVC, else None."""
+    ref = controller_ref(obj)
+    return ref if ref is not None and ref.get("kind") == DISVC_KIND else None
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of ``obj``'s controlling owner, or None when nothing controls it."""
+    ref = controller_ref(obj)
+    uid = ref.get("uid") if ref is not None else None
+    return uid if isinstance(uid, str) else None
 
 
 def is_controlled_by(obj: Mapping[str, Any], owner_uid: str) -> bool:

@@ -2,42 +2,40 @@
 
 The reconciler only knows the ``Reader``/``Writer`` protocols
 (``reconcile.py``); the manager wires these implementations in. Reads come
-from the informer stores, so a converged resync costs no API request; the one
+from the informer caches, so a converged resync costs no API request; the one
 uncached read, ``get_live``, exists because the child informers see only
 labelled objects and a foreign object holding one of our names would
 otherwise be invisible until we overwrote it.
 
-Every write goes through server-side apply or a preconditioned delete, then
-into the cache (``Store.write_through``): a reconcile that runs before the
-watch event of our own write arrives must see that write, or it would repeat
-it. Each write logs one info line with ``action``, ``kind`` and ``object``.
+Every write goes through server-side apply, a create or a preconditioned
+delete, and what it returned is recorded in the kind's ``MutationCache``: a
+reconcile that runs before the watch event of our own write arrives must see
+that write, or it would repeat it. Each write logs one info line with
+``action``, ``kind`` and ``object``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import structlog
 
 from disvc.builders import diff, names
 from disvc.builders.types import DISVC_KIND, ChildKind, ChildRef, Obj, ObjectKey
+from disvc.controller.indexes import BY_DISVC_LABEL, BY_OWNER
 from disvc.controller.kube import Kube
-from disvc.controller.store import BY_DISVC_LABEL, BY_OWNER, Store, object_key
+from disvc.controller.mutation_cache import MutationCache
+from disvc.controller.store import object_key
 
 log = structlog.get_logger(__name__)
 
 
-def _ref(obj: Obj) -> str:
-    meta = obj["metadata"]
-    return f"{meta.get('namespace', '')}/{meta['name']}"
-
-
 class CacheReader:
-    """Reads DISVCs and their children from informer stores; ``get_live`` asks the API."""
+    """Reads DISVCs and their children from informer caches; ``get_live`` asks the API."""
 
-    def __init__(self, kube: Kube, disvcs: Store, children: Mapping[ChildKind, Store]) -> None:
+    def __init__(self, kube: Kube, disvcs: MutationCache, children: Mapping[ChildKind, MutationCache]) -> None:
         self._kube = kube
         self._disvcs = disvcs
         self._children = children
@@ -49,12 +47,12 @@ class CacheReader:
         disvc = self._disvcs.get(str(key))
         uid = (disvc or {}).get("metadata", {}).get("uid")
         found: list[Obj] = []
-        for store in self._children.values():
+        for cache in self._children.values():
             # Owned (by uid) or merely labelled: the builders decide which of
             # these they control; a labelled object owned by someone else is a
             # conflict they must see.
             seen: set[str] = set()
-            for obj in (*(store.by_index(BY_OWNER, uid) if uid else ()), *store.by_index(BY_DISVC_LABEL, str(key))):
+            for obj in (*(cache.by_index(BY_OWNER, uid) if uid else ()), *cache.by_index(BY_DISVC_LABEL, str(key))):
                 obj_key = object_key(obj)
                 if obj_key not in seen:
                     seen.add(obj_key)
@@ -86,26 +84,18 @@ def _applied_hash(obj: Obj) -> str:
 
 
 class ApiWriter:
-    """Writes through ``Kube`` and keeps the informer stores in step with each write."""
+    """Writes through ``Kube`` and records each write in the informer caches."""
 
-    def __init__(
-        self,
-        kube: Kube,
-        stores: Mapping[str, Store],
-        on_cached: Mapping[str, Callable[[Obj], None]] | None = None,
-    ) -> None:
+    def __init__(self, kube: Kube, caches: Mapping[str, MutationCache]) -> None:
         self._kube = kube
-        self._stores = stores
-        """Store per kind (DISVC and every child kind) for write-through."""
-        self._on_cached = on_cached or {}
-        """Per kind, told of each object a write put in the cache: the watch
-        echo of our own write reaches no informer handler (it is not news)."""
+        self._caches = caches
+        """Cache per kind (DISVC and every child kind)."""
         self._written: dict[tuple[str, str], _Written] = {}
         """(kind, namespace/name) -> what our last write of that child returned."""
         self._lock = threading.Lock()
 
     def apply(self, obj: Obj, *, force: bool = True) -> Obj:
-        key = (obj["kind"], _ref(obj))
+        key = (obj["kind"], object_key(obj))
         cached = self._server_rewrite_of_our_last_write(key, obj)
         if cached is not None:
             # Admission webhooks (KServe's defaulter rewrites ISVC specs) make
@@ -119,18 +109,18 @@ class ApiWriter:
         return applied
 
     def create(self, obj: Obj) -> Obj:
-        key = (obj["kind"], _ref(obj))
+        key = (obj["kind"], object_key(obj))
         created = self._kube.create(obj)
         self._wrote(key, created)
         log.info("Created object", action="create", kind=obj["kind"], object=key[1])
         return created
 
     def _wrote(self, key: tuple[str, str], written: Obj) -> None:
-        """Remember what a child write returned and put it in the cache."""
+        """Remember what a child write returned and record it in the cache."""
         meta = written.get("metadata", {})
         with self._lock:
             self._written[key] = _Written(str(meta.get("uid", "")), _applied_hash(written), _version(written))
-        self._write_through(written)
+        self._record(written)
 
     def _server_rewrite_of_our_last_write(self, key: tuple[str, str], obj: Obj) -> Obj | None:
         """The cached object, when it is still exactly what our last write of
@@ -138,8 +128,8 @@ class ApiWriter:
         annotations and owner references we set are all there."""
         with self._lock:
             last = self._written.get(key)
-        store = self._stores.get(key[0])
-        cached = store.get(key[1]) if store is not None else None
+        cache = self._caches.get(key[0])
+        cached = cache.get(key[1]) if cache is not None else None
         if last is None or cached is None:
             return None
         meta = cached.get("metadata", {})
@@ -154,15 +144,15 @@ class ApiWriter:
 
     def delete(self, ref: ChildRef) -> None:
         self._kube.delete(ref.kind, ref.namespace, ref.name, uid=ref.uid, resource_version=ref.resource_version)
+        ref_key = str(ObjectKey(ref.namespace, ref.name))
         with self._lock:
-            self._written.pop((ref.kind, f"{ref.namespace}/{ref.name}"), None)
-        store = self._stores.get(ref.kind)
-        if store is not None:
-            # Forget it now so the next reconcile does not delete it again; if
-            # finalizers keep it around, its watch event brings it back with a
-            # deletionTimestamp.
-            store.delete_key(f"{ref.namespace}/{ref.name}")
-        log.info("Deleted object", action="delete", kind=ref.kind, object=f"{ref.namespace}/{ref.name}")
+            self._written.pop((ref.kind, ref_key), None)
+        cache = self._caches.get(ref.kind)
+        if cache is not None:
+            # Hidden now so the next reconcile does not delete it again; if
+            # finalizers keep it around, its next version shows it again.
+            cache.deletion(ref_key, ref.resource_version)
+        log.info("Deleted object", action="delete", kind=ref.kind, object=ref_key)
 
     def apply_status(self, disvc: Obj, status: Obj) -> Obj:
         meta = disvc["metadata"]
@@ -177,14 +167,11 @@ class ApiWriter:
             "status": status,
         }
         applied = self._kube.apply(body, subresource="status")
-        self._write_through(applied)
-        log.info("Updated status", action="status", kind=DISVC_KIND, object=_ref(disvc))
+        self._record(applied)
+        log.info("Updated status", action="status", kind=DISVC_KIND, object=object_key(disvc))
         return applied
 
-    def _write_through(self, obj: Obj) -> None:
-        kind = obj.get("kind", "")
-        store = self._stores.get(kind)
-        if store is not None and obj.get("metadata", {}).get("name") and store.write_through(obj):
-            observer = self._on_cached.get(kind)
-            if observer is not None:
-                observer(obj)
+    def _record(self, obj: Obj) -> None:
+        cache = self._caches.get(obj.get("kind", ""))
+        if cache is not None and obj.get("metadata", {}).get("name"):
+            cache.mutation(obj)

@@ -1,7 +1,8 @@
 """Errors the controller tells apart, by what retrying can do about them.
 
-``kube.py`` maps ``kubernetes`` client exceptions onto these once (chaining
-with ``raise ... from``); everything above it sees only these types.
+The client (``kube.responses``) maps HTTP statuses and failed requests onto
+these once (chaining with ``raise ... from``); everything above it sees only
+these types.
 """
 
 from __future__ import annotations

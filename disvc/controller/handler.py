@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from disvc.builders import names
-from disvc.builders.types import DISVC_KIND, Obj
+from disvc.builders import names, ownership
+from disvc.builders.types import Obj, ObjectKey
+from disvc.controller.store import object_key
 
 
 class Queue(Protocol):
@@ -35,21 +36,12 @@ def _last_state(obj: Obj | Tombstone) -> Obj:
     return obj if isinstance(obj, dict) else obj.obj
 
 
-def disvc_key(obj: Obj) -> str:
-    """The ``namespace/name`` key of a DISVC."""
-    meta = obj["metadata"]
-    return f"{meta.get('namespace', '')}/{meta['name']}"
-
-
 def owner_key(obj: Obj) -> str | None:
     """The key of the DISVC a child belongs to, or None if it names none."""
     meta = obj.get("metadata") or {}
-    namespace = meta.get("namespace", "")
-    for ref in meta.get("ownerReferences") or ():
-        if ref.get("controller") and ref.get("kind") == DISVC_KIND and ref.get("name"):
-            return f"{namespace}/{ref['name']}"
-    label = (meta.get("labels") or {}).get(names.DISVC_LABEL)
-    return f"{namespace}/{label}" if label else None
+    ref = ownership.controlling_disvc(obj)
+    name = (ref.get("name") if ref is not None else None) or (meta.get("labels") or {}).get(names.DISVC_LABEL)
+    return str(ObjectKey(meta.get("namespace", ""), name)) if name else None
 
 
 class EnqueueDisvc:
@@ -59,13 +51,13 @@ class EnqueueDisvc:
         self._queue = queue
 
     def on_add(self, obj: Obj) -> None:
-        self._queue.add(disvc_key(obj))
+        self._queue.add(object_key(obj))
 
     def on_update(self, old: Obj, new: Obj) -> None:
-        self._queue.add(disvc_key(new))
+        self._queue.add(object_key(new))
 
     def on_delete(self, obj: Obj | Tombstone) -> None:
-        self._queue.add(disvc_key(_last_state(obj)))
+        self._queue.add(object_key(_last_state(obj)))
 
 
 class EnqueueOwner:

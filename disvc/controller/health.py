@@ -76,8 +76,10 @@ class HealthServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop serving; True once the serving thread has ended (within ``timeout``)."""
         if self._thread.is_alive():
             self._server.shutdown()
-            self._thread.join()
+            self._thread.join(timeout)
         self._server.server_close()
+        return not self._thread.is_alive()

@@ -1,5 +1,10 @@
-"""An informer: one kind's cache (``Store``), kept current by a ``Reflector``,
-fanning every change out to registered handlers.
+"""An informer: one kind's cache, kept current by a ``Reflector``, fanning
+every change out to registered handlers.
+
+The cache is two layers, as client-go's: a ``Store`` exactly as the watch
+delivered it (with the indexers and transform the caller passes), and a
+``MutationCache`` over it holding our own writes until their watch events
+arrive. Readers use ``cache``; only the reflector writes ``store``.
 
 The manager creates one per watched kind (DISVCs unfiltered; ISVCs,
 Services and Ingresses with the ``disvc`` label selector), registers the
@@ -8,8 +13,11 @@ handlers that map events to queue keys, starts it, and waits for
 cache. Handlers run on the reflector's thread, in event order, and must be
 quick (ours only enqueue keys). A handler added after objects are cached is
 first told about each of them as an add, so late registration misses nothing.
-Delete handlers get the object's last known state, or a
-``DeletedFinalStateUnknown`` tombstone when a relist found it gone.
+A handler registered with ``own_writes=False`` is not told about the watch
+echo of our own writes (``MutationCache.observed``): the queue's handlers,
+since the reconcile that wrote already knew that state. Delete handlers get
+the object's last known state, or a ``DeletedFinalStateUnknown`` tombstone
+when a relist found it gone.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from dataclasses import dataclass
 import structlog
 
 from disvc.builders.types import Obj
-from disvc.controller.reflector import Backoff, ListWatch, Reflector
-from disvc.controller.store import DEFAULT_INDEXERS, DeletedFinalStateUnknown, IndexFunc, Store
+from disvc.controller.backoff import Backoff
+from disvc.controller.mutation_cache import MutationCache
+from disvc.controller.reflector import ListWatch, Reflector
+from disvc.controller.store import DeletedFinalStateUnknown, IndexFunc, Store, Transform, object_key
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +46,7 @@ class _Handlers:
     on_add: AddHandler | None
     on_update: UpdateHandler | None
     on_delete: DeleteHandler | None
+    own_writes: bool
 
 
 class Informer:
@@ -49,11 +60,15 @@ class Informer:
         label_selector: str | None = None,
         resync_period: float = 0.0,
         *,
-        indexers: Mapping[str, IndexFunc] = DEFAULT_INDEXERS,
+        indexers: Mapping[str, IndexFunc] | None = None,
+        transform: Transform | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self.kind = kind
-        self.store = Store(indexers)
+        self.store = Store(indexers, transform)
+        """What the watch delivered; written only by the reflector."""
+        self.cache = MutationCache(self.store)
+        """What readers use: the store, with our own writes until it catches up."""
         self._handlers: list[_Handlers] = []
         # Held while dispatching, so a handler added concurrently is replayed
         # the cache exactly once and then sees every later event.
@@ -71,8 +86,10 @@ class Informer:
         on_add: AddHandler | None = None,
         on_update: UpdateHandler | None = None,
         on_delete: DeleteHandler | None = None,
+        *,
+        own_writes: bool = True,
     ) -> None:
-        handlers = _Handlers(on_add, on_update, on_delete)
+        handlers = _Handlers(on_add, on_update, on_delete, own_writes)
         with self._dispatch_lock:
             self._handlers.append(handlers)
             if on_add is not None:
@@ -114,18 +131,22 @@ class Informer:
     # Listener, called by the reflector.
 
     def on_add(self, obj: Obj) -> None:
+        echo = self.cache.observed(obj)
         with self._dispatch_lock:
             for h in self._handlers:
-                if h.on_add is not None:
+                if h.on_add is not None and (h.own_writes or not echo):
                     self._call(h.on_add, obj)
 
     def on_update(self, old: Obj, new: Obj) -> None:
+        # The same object as old and new is a resync's re-delivery, not a change.
+        echo = old is not new and self.cache.observed(new)
         with self._dispatch_lock:
             for h in self._handlers:
-                if h.on_update is not None:
+                if h.on_update is not None and (h.own_writes or not echo):
                     self._call(h.on_update, old, new)
 
     def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
+        self.cache.observed_delete(obj.key if isinstance(obj, DeletedFinalStateUnknown) else object_key(obj))
         with self._dispatch_lock:
             for h in self._handlers:
                 if h.on_delete is not None:

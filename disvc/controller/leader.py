@@ -9,8 +9,8 @@ leaders). Every write carries the resourceVersion it read, so two
 candidates racing for an expired lease cannot both win: the loser gets a
 409 and tries again next period.
 
-Timings default to controller-runtime's (lease 15 s, renew deadline 10 s,
-retry 2 s). A leader that cannot renew within the renew deadline stops
+Timings default to the command line's (``options.DEFAULTS``:
+controller-runtime's lease 15 s, renew deadline 10 s, retry 2 s). A leader that cannot renew within the renew deadline stops
 leading (``on_stopped_leading``) and ``run`` returns: the manager must then
 stop reconciling, because another replica may take over 5 s later. On a
 clean shutdown the leader releases the lease (empty holder, 1 s duration)
@@ -22,17 +22,18 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Protocol
 
 import structlog
 
 from disvc.builders.types import Obj
 from disvc.controller import errors
+from disvc.controller.clock import Clock, RealClock, rfc3339
+from disvc.controller.options import DEFAULTS
 
 log = structlog.get_logger(__name__)
 
@@ -56,39 +57,19 @@ class LeaseClient(Protocol):
     def update_lease(self, namespace: str, name: str, body: Obj) -> Obj: ...
 
 
-class Clock(Protocol):
-    def monotonic(self) -> float:
-        """Seconds on a clock that never jumps: measures lease expiry."""
-
-    def now(self) -> datetime:
-        """Wall-clock UTC time: written into the Lease for humans and tools."""
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class LeaderElectionConfig:
     namespace: str
     name: str
     identity: str = field(default_factory=default_identity)
-    lease_duration: float = 15.0
+    lease_duration: float = DEFAULTS.lease_duration
     """How long an unrenewed lease keeps other candidates out."""
-    renew_deadline: float = 10.0
+    renew_deadline: float = DEFAULTS.renew_deadline
     """How long the leader keeps trying to renew before it gives up leading."""
-    retry_period: float = 2.0
+    retry_period: float = DEFAULTS.retry_period
     """Time between attempts to acquire or renew."""
     release_on_cancel: bool = True
     """Release the lease on a clean shutdown so a successor starts at once."""
-
-
-def _micro_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -108,7 +89,7 @@ class LeaderElector:
         self.config = config
         self._on_started = on_started_leading
         self._on_stopped = on_stopped_leading
-        self._clock = clock or SystemClock()
+        self._clock: Clock = clock or RealClock()
         self._rng = rng or random.Random()
         self._observed_spec: Obj | None = None
         self._observed_time = 0.0
@@ -168,7 +149,7 @@ class LeaderElector:
                     "apiVersion": LEASE_API_VERSION,
                     "kind": "Lease",
                     "metadata": {"namespace": cfg.namespace, "name": cfg.name},
-                    "spec": self._spec(now, acquire_time=_micro_time(now), transitions=0),
+                    "spec": self._spec(now, acquire_time=rfc3339(now, micro=True), transitions=0),
                 })
                 self._observe(created)
                 return True
@@ -180,9 +161,9 @@ class LeaderElector:
                 return False
             transitions = int(spec.get("leaseTransitions") or 0)
             if holder == cfg.identity:
-                acquire_time = str(spec.get("acquireTime") or _micro_time(now))
+                acquire_time = str(spec.get("acquireTime") or rfc3339(now, micro=True))
             else:
-                acquire_time, transitions = _micro_time(now), transitions + 1
+                acquire_time, transitions = rfc3339(now, micro=True), transitions + 1
             updated = self._kube.update_lease(
                 cfg.namespace, cfg.name,
                 {**lease, "spec": self._spec(now, acquire_time=acquire_time, transitions=transitions)},
@@ -209,8 +190,8 @@ class LeaderElector:
                 **spec,
                 "holderIdentity": "",
                 "leaseDurationSeconds": 1,
-                "renewTime": _micro_time(now),
-                "acquireTime": _micro_time(now),
+                "renewTime": rfc3339(now, micro=True),
+                "acquireTime": rfc3339(now, micro=True),
             }
             self._observe(self._kube.update_lease(cfg.namespace, cfg.name, {**lease, "spec": released}))
             log.info("Released leader lease", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
@@ -224,7 +205,7 @@ class LeaderElector:
             "holderIdentity": self.config.identity,
             "leaseDurationSeconds": max(1, round(self.config.lease_duration)),
             "acquireTime": acquire_time,
-            "renewTime": _micro_time(now),
+            "renewTime": rfc3339(now, micro=True),
             "leaseTransitions": transitions,
         }
 

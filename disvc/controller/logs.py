@@ -1,7 +1,7 @@
 """Log output of the controller: structlog on top of the stdlib ``logging`` tree.
 
 Every module logs through ``structlog.get_logger(__name__)`` with a constant
-message and key/value fields (STYLE §9). This module decides, once at start-up
+message and key/value fields. This module decides, once at start-up
 in ``__main__``, how those lines look: JSON objects one per line for a log
 pipeline (keys ``ts``, ``level``, ``logger``, ``msg`` and the fields, all
 lowerCamelCase), or coloured console lines for a person. Records from

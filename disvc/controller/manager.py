@@ -1,37 +1,41 @@
 """The manager wires every part of the controller together and runs it.
 
 It plays the role of controller-runtime's ``manager.Manager``: one ``Kube``
-client; four informers (DISVCs unfiltered; ISVCs, Services and Ingresses
-selected by the ``disvc`` label, in ``--namespace`` or everywhere) whose
-handlers enqueue DISVC keys; a rate-limited queue; ``--workers`` worker
-threads running the ``DisvcReconciler``; the Event recorder; the
-``/metrics`` and ``/healthz``/``/readyz`` servers; and, with
+client (its requests counted in the metrics); four informers (DISVCs
+unfiltered; ISVCs, Services and Ingresses selected by the ``disvc`` label, in
+``--namespace`` or everywhere, with the child indexes and the compact
+transform) whose handlers enqueue DISVC keys; a rate-limited queue;
+``--workers`` worker threads running the ``DisvcReconciler``; the Event
+recorder; the ``/metrics`` and ``/healthz``/``/readyz`` servers; and, with
 ``--leader-elect``, a Lease so only one replica reconciles.
 
-Order of ``run`` and why:
+The parts run in ``runnables.Group``s, started in this order and stopped in
+reverse, each with a timeout:
 
-1. probes and metrics first, so the kubelet sees a live (not ready) pod;
-2. informers, then wait until every cache has synced: a reconcile on a
-   half-filled cache would see children as missing and re-create them.
-   ``/readyz`` turns 200 here;
-3. workers start only once this replica leads (at once without
-   ``--leader-elect``): a standby keeps warm caches but never writes;
-4. on stop: stop the watches, shut the queue down and give in-flight
-   reconciles ``--graceful-shutdown-timeout`` to finish, flush Events,
-   release the Lease (so a successor starts at once), stop the servers.
+1. servers, so the kubelet sees a live (not ready) pod;
+2. caches: informers, then wait until every cache has synced (``/readyz``
+   turns 200 here): a reconcile on a half-filled cache would see children
+   as missing and re-create them;
+3. leader election (with ``--leader-elect``): a standby keeps warm caches
+   but never writes;
+4. once this replica leads (at once without ``--leader-elect``): the Event
+   recorder, then the workers.
 
-Losing the Lease while running ends ``run`` with exit code 1, as
-controller-runtime does: another replica may already be reconciling.
+On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
+queued Events are flushed, and the Lease is released so a successor starts
+at once; if reconciles are still running at the deadline the Lease is kept
+instead (it expires), since they may still write. Losing the Lease while
+running ends ``run`` with exit code 1, as controller-runtime does: another
+replica may already be reconciling.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -39,18 +43,22 @@ from prometheus_client import CollectorRegistry
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
 from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
-from disvc.controller import kube as kube_module
 from disvc.controller.client import ApiWriter, CacheReader
-from disvc.controller.events import EventRecorder
+from disvc.controller.clock import Clock, RealClock, rfc3339
+from disvc.controller.compact import compact
+from disvc.controller.errors import ConfigError
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
+from disvc.controller.indexes import CHILD_INDEXERS
 from disvc.controller.informer import Informer
-from disvc.controller.kube import Kube
+from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
 from disvc.controller.metrics import Metrics, MetricsServer, serve
 from disvc.controller.metrics_auth import MetricsAuth
-from disvc.controller.options import Options
+from disvc.controller.options import BindAddress, Options
 from disvc.controller.reconciler import DisvcReconciler
+from disvc.controller.recorder import EventRecorder
+from disvc.controller.runnables import Group, Loop, Member, Started
 from disvc.controller.secure_metrics import serve_secure
 from disvc.controller.store import DeletedFinalStateUnknown
 from disvc.controller.tls import CertificateSource
@@ -63,12 +71,14 @@ CHILD_KINDS: Final[tuple[ChildKind, ...]] = (ISVC_KIND, SERVICE_KIND, INGRESS_KI
 SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_OK: Final = 0
 EXIT_LEADERSHIP_LOST: Final = 1
+SERVER_STOP_TIMEOUT: Final = 1.0
+INFORMER_STOP_TIMEOUT: Final = 1.0
+"""A list in flight may outlast it; the reflector thread is a daemon."""
+EVENT_FLUSH_TIMEOUT: Final = 5.0
+LEASE_RELEASE_MARGIN: Final = 5.0
+"""Added to the retry period (the bound on one Lease request) for the release."""
 REVIEW_TIMEOUT: Final = 10.0
 """Seconds a scrape may wait for its TokenReview or SubjectAccessReview."""
-
-
-def _rfc3339_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _leader_election_namespace(options: Options) -> str:
@@ -89,11 +99,13 @@ class Manager:
         *,
         kube: Kube | None = None,
         registry: CollectorRegistry | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.options = options
+        self.clock: Clock = clock or RealClock()
         self.metrics = Metrics(registry)
-        self.kube = kube if kube is not None else Kube(kube_module.load_api_client(options.kubeconfig))
-        self.kube.on_write = self.metrics.count_api_write
+        self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig))
+        self.kube.on_request = self.metrics.count_api_request
 
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(
             default_controller_rate_limiter(),
@@ -106,29 +118,37 @@ class Manager:
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
-            DISVC_KIND: Informer(self.kube, DISVC_KIND, options.namespace, resync_period=options.resync_period),
+            DISVC_KIND: Informer(
+                self.kube, DISVC_KIND, options.namespace, resync_period=options.resync_period, transform=compact
+            ),
             **{
-                kind: Informer(self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL)
+                kind: Informer(
+                    self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
+                    indexers=CHILD_INDEXERS, transform=compact,
+                )
                 for kind in child_kinds
             },
         }
+        # The queue is not told of our own writes' echoes; the gauges are.
         enqueue_disvc, enqueue_owner = EnqueueDisvc(self.queue), EnqueueOwner(self.queue)
-        self.informers[DISVC_KIND].add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete)
-        self.informers[DISVC_KIND].add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
+        disvcs = self.informers[DISVC_KIND]
+        disvcs.add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete, own_writes=False)
+        disvcs.add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
         for kind in child_kinds:
-            self.informers[kind].add_handler(enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete)
-        disvc_store = self.informers[DISVC_KIND].store
-        self.metrics.managed.set_function(lambda: len(disvc_store))
+            self.informers[kind].add_handler(
+                enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False
+            )
+        self.metrics.managed.set_function(lambda: len(disvcs.store))
 
-        self.events = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc)
-        stores = {kind: informer.store for kind, informer in self.informers.items()}
+        self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
+        caches = {kind: informer.cache for kind, informer in self.informers.items()}
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, disvc_store, {kind: stores[kind] for kind in child_kinds}),
-            ApiWriter(self.kube, stores, on_cached={DISVC_KIND: self._observe_disvc}),
-            self.events,
+            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in child_kinds}),
+            ApiWriter(self.kube, caches),
+            self.recorder,
             self._build_options,
         )
-        self.worker = Worker(self.queue, self.reconciler, self.metrics)
+        self.worker = Worker(self.queue, self.reconciler, self.metrics, workers=options.workers)
 
         self.elector: LeaderElector | None = None
         if options.leader_elect:
@@ -143,17 +163,19 @@ class Manager:
                 ),
                 on_started_leading=self._started_leading,
                 on_stopped_leading=self._stopped_leading,
+                clock=self.clock,
             )
 
         self.health: HealthServer | None = None
         self.metrics_server: MetricsServer | None = None
+        self._caches = Group("caches", [
+            Member(f"informer-{kind}", informer, INFORMER_STOP_TIMEOUT) for kind, informer in self.informers.items()
+        ])
+        self._recorder = Group("event-recorder", [Member("event-recorder", self.recorder, EVENT_FLUSH_TIMEOUT)])
+        self._workers = Group("workers", [Member("workers", self.worker, options.graceful_shutdown_timeout)])
         self._synced = threading.Event()
-        self._workers_stop = threading.Event()
-        self._workers_started = threading.Event()
-        self._leader_stop = threading.Event()
-        self._leadership_lost = threading.Event()
-        self._wake = threading.Event()
-        """Set by anything that must end ``run``'s wait: the caller's stop or a lost lease."""
+        self._stop: threading.Event | None = None
+        self._leadership_lost = False
 
     # -- what tests and probes read -------------------------------------------
 
@@ -175,64 +197,74 @@ class Manager:
     # -- running ----------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> int:
-        """Run until ``stop`` is set (or the Lease is lost); returns the exit code."""
-        threading.Thread(target=self._forward, args=(stop,), name="manager-stop", daemon=True).start()
-        leader_thread: threading.Thread | None = None
+        """Run until ``stop`` is set; returns the exit code.
+
+        Losing the Lease sets ``stop`` too, and makes the exit code 1.
+        """
+        self._stop = stop
+        started: list[Group] = []
         try:
-            self._start_servers()
-            self.events.start()
-            for informer in self.informers.values():
-                informer.start()
-            if not self._wait_for_sync():
+            for group in (self._servers(), self._caches):
+                group.start()
+                started.append(group)
+            self._log_addresses()
+            if not self._wait_for_sync(stop):
                 return EXIT_OK  # stopped before the caches filled
             if self.elector is not None:
-                leader_thread = threading.Thread(
-                    target=self.elector.run, args=(self._leader_stop,), name="leader-election", daemon=True
-                )
-                leader_thread.start()
+                election = Group("leader-election", [Member(
+                    "leader-election", Loop("leader-election", self.elector.run),
+                    self.options.retry_period + LEASE_RELEASE_MARGIN,
+                )])
+                election.start()
+                started.append(election)
             else:
-                self._start_workers()
-            self._wake.wait()
+                self._start_writing()
+            stop.wait()
         finally:
-            self._shut_down(leader_thread)
-        if self._leadership_lost.is_set() and not stop.is_set():
-            return EXIT_LEADERSHIP_LOST
-        return EXIT_OK
+            self._shut_down(started)
+        return EXIT_LEADERSHIP_LOST if self._leadership_lost else EXIT_OK
 
-    def _forward(self, stop: threading.Event) -> None:
-        stop.wait()
-        self._wake.set()
-
-    def _start_servers(self) -> None:
-        opts = self.options
-        if opts.metrics_bind_address is not None and opts.metrics_secure:
-            self.metrics_server = serve_secure(
-                opts.metrics_bind_address, self.metrics.registry,
-                MetricsAuth(self._review_client()), CertificateSource(opts.metrics_cert_dir),
+    def _servers(self) -> Group:
+        opts, members = self.options, []
+        if (metrics_address := opts.metrics_bind_address) is not None:
+            members.append(Member("metrics", Started(lambda: self._serve_metrics(metrics_address)), SERVER_STOP_TIMEOUT))
+        if (probe_address := opts.health_probe_bind_address) is not None:
+            self.health = _listening(
+                "health probes", probe_address, lambda: HealthServer(probe_address, is_ready=self.is_ready)
             )
-            log.info("Serving metrics", address=f"{self.metrics_server.host}:{self.metrics_server.port}", secure=True)
-        elif opts.metrics_bind_address is not None:
-            server = serve(str(opts.metrics_bind_address), self.metrics.registry)
-            if server is not None:
-                log.info("Serving metrics", address=f"{server.host}:{server.port}")
-            self.metrics_server = server
-        if opts.health_probe_bind_address is not None:
-            self.health = HealthServer(opts.health_probe_bind_address, is_ready=self.is_ready).start()
-            log.info("Serving health probes", address=f"{opts.health_probe_bind_address.host}:{self.health.port}")
+            members.append(Member("health-probes", self.health, SERVER_STOP_TIMEOUT))
+        return Group("servers", members)
+
+    def _serve_metrics(self, address: BindAddress) -> MetricsServer:
+        opts = self.options
+        if opts.metrics_secure:
+            server = _listening("metrics", address, lambda: serve_secure(
+                address, self.metrics.registry,
+                MetricsAuth(self._review_client()), CertificateSource(opts.metrics_cert_dir),
+            ))  # fmt: skip
+        else:
+            server = _listening("metrics", address, lambda: serve(address, self.metrics.registry))
+        self.metrics_server = server
+        log.info("Serving metrics", address=f"{server.host}:{server.port}", secure=opts.metrics_secure)
+        return server
 
     def _review_client(self) -> Kube:
-        # Reviews change nothing in the cluster: they stay out of
-        # disvc_api_writes_total, which counts what reconciles write. Bounded,
-        # so a slow API server fails a scrape instead of piling them up.
+        # Reviews change nothing in the cluster: counted as requests, they stay
+        # out of disvc_api_writes_total, which counts what reconciles write.
+        # Bounded, so a slow API server fails a scrape instead of piling them up.
         reviews = self.kube.bounded(REVIEW_TIMEOUT)
-        reviews.on_write = None
+        reviews.on_request = self.metrics.count_api_question
         return reviews
 
-    def _wait_for_sync(self) -> bool:
+    def _log_addresses(self) -> None:
+        if self.health is not None and self.options.health_probe_bind_address is not None:
+            log.info("Serving health probes", address=f"{self.options.health_probe_bind_address.host}:{self.health.port}")
+
+    def _wait_for_sync(self, stop: threading.Event) -> bool:
         log.info("Waiting for caches to sync")
         for informer in self.informers.values():
             while not informer.wait_for_sync(0.1):
-                if self._wake.is_set():
+                if stop.is_set():
                     return False
         self._synced.set()
         log.info("Caches synced", kinds=sorted(self.informers))
@@ -240,47 +272,28 @@ class Manager:
 
     def _started_leading(self) -> None:
         self.metrics.leader.set(1)
-        self._start_workers()
+        self._start_writing()
 
-    def _start_workers(self) -> None:
-        if self._workers_started.is_set():
-            return
-        self._workers_started.set()
-        log.info("Starting workers", workers=self.options.workers)
-        self.worker.start(self.options.workers, self._workers_stop)
+    def _start_writing(self) -> None:
+        if self._recorder.start() and self._workers.start():
+            log.info("Started workers", workers=self.options.workers)
 
     def _stopped_leading(self) -> None:
         self.metrics.leader.set(0)
-        if not self._leader_stop.is_set():
+        if self._stop is not None and not self._stop.is_set():
             # Renewal failed: someone else may lead already. Stop reconciling now.
-            self._leadership_lost.set()
-            self._wake.set()
+            self._leadership_lost = True
+            self._stop.set()
 
-    def _shut_down(self, leader_thread: threading.Thread | None) -> None:
-        started = time.monotonic()
+    def _shut_down(self, started: list[Group]) -> None:
         log.info("Shutting down")
-        for informer in self.informers.values():
-            informer.stop(timeout=0)
-        self._workers_stop.set()  # shuts the queue down; workers end after their current key
-        self.queue.shut_down()
-        workers_done = not self._workers_started.is_set() or self.worker.join(self.options.graceful_shutdown_timeout)
-        if not workers_done and self.elector is not None:
+        if not self._workers.stop() and self.elector is not None:
             # A successor must not start while our reconciles may still write:
             # keep the Lease and let it expire instead of releasing it.
             self.elector.config = replace(self.elector.config, release_on_cancel=False)
-        if not workers_done:
-            log.warning("Reconciles still running at the shutdown deadline", timeout=self.options.graceful_shutdown_timeout)
-        remaining = max(0.0, self.options.graceful_shutdown_timeout - (time.monotonic() - started))
-        self.events.stop(timeout=min(remaining, 5.0))
-        self._leader_stop.set()  # the elector releases the Lease as it returns
-        if leader_thread is not None:
-            leader_thread.join(max(remaining, self.options.retry_period + 5.0))
-        for informer in self.informers.values():
-            informer.stop(timeout=1.0)
-        if self.metrics_server is not None:
-            self.metrics_server.stop()
-        if self.health is not None:
-            self.health.stop()
+        self._recorder.stop()
+        for group in reversed(started):
+            group.stop()
         log.info("Shutdown complete")
 
     # -- gauges -------------------------------------------------------------------
@@ -309,5 +322,19 @@ class Manager:
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
             gateway_api=self.options.gateway_api,
-            now=_rfc3339_now(),
+            now=rfc3339(self.clock.now()),
         )
+
+
+_Server = TypeVar("_Server")
+
+
+def _listening(purpose: str, address: BindAddress, start: Callable[[], _Server]) -> _Server:
+    """``start()``, with a port that cannot be bound reported as the setup
+    mistake it is (another process on it, a host not on this machine)."""
+    try:
+        return start()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot listen on {address.host}:{address.port} for {purpose}: {error.strerror or error}"
+        ) from error

@@ -6,8 +6,9 @@ Three groups, each under the names an operator's dashboards already know:
   ``controller``), recorded by the worker;
 - client-go's workqueue metrics (``workqueue_*``, label ``name``), recorded
   by the queue through ``queue_metrics_provider()``;
-- our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, API writes
-  (the benchmark counts them), Events dropped because the recorder's queue
+- our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, every API
+  request by response code and the writes among them (counted by the
+  client's transport through ``count_api_request``), Events dropped because the recorder's queue
   was full, and whether this process is the leader.
 
 ``Metrics`` registers everything on its own ``CollectorRegistry`` rather than
@@ -25,7 +26,8 @@ from wsgiref.simple_server import WSGIServer
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from disvc.controller.workqueue.queue import (
+from disvc.controller.options import BindAddress
+from disvc.controller.workqueue.metrics import (
     CounterMetric,
     GaugeMetric,
     HistogramMetric,
@@ -48,6 +50,9 @@ ReconcileResult: TypeAlias = Literal["success", "error", "requeue", "requeue_aft
 """Values of ``controller_runtime_reconcile_total{result}``."""
 
 RECONCILE_RESULTS: Final[tuple[ReconcileResult, ...]] = get_args(ReconcileResult)
+
+WRITE_VERBS: Final = frozenset({"create", "update", "patch", "delete"})
+"""Requests also counted in ``disvc_api_writes_total`` (an apply is a patch)."""
 
 
 class _WorkqueueMetricsProvider:
@@ -211,11 +216,17 @@ class Metrics:
             except KeyError:
                 pass  # never reported, e.g. deleted before its first reconcile
 
-    def count_api_write(self, verb: str, kind: str) -> None:
-        self.api_writes_total.labels(verb=verb, kind=kind).inc()
+    def count_api_request(self, verb: str, kind: str, code: str) -> None:
+        """Count one request the client sent (its ``on_request`` hook)."""
+        self.api_requests_total.labels(verb=verb, kind=kind, code=code).inc()
+        if verb in WRITE_VERBS:
+            self.api_writes_total.labels(verb=verb, kind=kind).inc()
 
-    def count_api_request(self, verb: str, kind: str, code: int | str) -> None:
-        self.api_requests_total.labels(verb=verb, kind=kind, code=str(code)).inc()
+    def count_api_question(self, verb: str, kind: str, code: str) -> None:
+        """Count a request that changes nothing though its verb is a write
+        (a TokenReview or SubjectAccessReview ``create`` asks a question):
+        it stays out of ``disvc_api_writes_total``."""
+        self.api_requests_total.labels(verb=verb, kind=kind, code=code).inc()
 
 
 def metric_names() -> frozenset[str]:
@@ -237,23 +248,16 @@ class MetricsServer:
     """The bound port (the real one when asked for port 0)."""
     _httpd: WSGIServer
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop serving (at once: a scrape in flight is not waited for)."""
         self._httpd.shutdown()
         self._httpd.server_close()
+        return True
 
 
-def serve(bind_address: str, registry: CollectorRegistry) -> MetricsServer | None:
-    """Serve ``registry`` at ``http://<bind_address>/metrics`` in a daemon thread.
-
-    ``bind_address`` is ``host:port`` (``":8080"`` listens on every
-    interface); ``"0"`` disables the endpoint and returns None, as
-    controller-runtime's ``--metrics-bind-address`` does.
-    """
-    if bind_address == "0":
-        return None
-    host, sep, port_text = bind_address.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ValueError(f"metrics bind address must be host:port or 0, got {bind_address!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    httpd, _thread = prometheus_client.start_http_server(int(port_text), addr=host, registry=registry)
+def serve(address: BindAddress, registry: CollectorRegistry) -> MetricsServer:
+    """Serve ``registry`` at ``http://<address>/metrics`` in a daemon thread
+    (an empty host listens on every interface)."""
+    host = address.host or "0.0.0.0"
+    httpd, _thread = prometheus_client.start_http_server(address.port, addr=host, registry=registry)
     return MetricsServer(host=host, port=int(httpd.server_port), _httpd=httpd)

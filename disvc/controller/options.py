@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
 LogFormat: TypeAlias = Literal["json", "console"]
 LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
@@ -85,6 +85,10 @@ class Options:
     log_level: LogLevel = "info"
 
 
+DEFAULTS: Final = Options()
+"""Every default, stated once (in the fields above): the flags show and use these."""
+
+
 def parse_bind_address(value: str) -> BindAddress | None:
     """``:8080`` / ``127.0.0.1:0`` / ``8080`` -> BindAddress; ``0`` -> None (disabled)."""
     if value == DISABLED:
@@ -100,6 +104,11 @@ def parse_bind_address(value: str) -> BindAddress | None:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range in bind address {value!r}")
     return BindAddress(host, port)
+
+
+def _flag(address: BindAddress | None) -> str:
+    """How a bind address is written on the command line."""
+    return DISABLED if address is None else str(address)
 
 
 def _positive_int(value: str) -> int:
@@ -150,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ingress-domain",
-        default="example.com",
+        default=DEFAULTS.ingress_domain,
         help="Domain of Ingress hosts: each DISVC is served at <name>-<namespace>.<domain>.",
     )
     p.add_argument(
@@ -168,19 +177,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        default=4,
+        default=DEFAULTS.workers,
         help="How many DISVCs are reconciled concurrently.",
     )
     p.add_argument(
         "--metrics-bind-address",
         type=parse_bind_address,
-        default=":8080",
+        default=_flag(DEFAULTS.metrics_bind_address),
         help="Address ([host]:port) serving Prometheus metrics at /metrics; '0' disables it.",
     )
     p.add_argument(
         "--metrics-secure",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=DEFAULTS.metrics_secure,
         help="Serve metrics over HTTPS, only to bearer tokens that a TokenReview accepts and a "
         "SubjectAccessReview allows to 'get' the non-resource URL /metrics. Off by default for "
         "local runs; the manifests in config/manager turn it on.",
@@ -195,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--health-probe-bind-address",
         type=parse_bind_address,
-        default=":8081",
+        default=_flag(DEFAULTS.health_probe_bind_address),
         help="Address ([host]:port) serving /healthz (alive) and /readyz "
         "(caches synced); '0' disables it.",
     )
@@ -213,34 +222,34 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--leader-election-id",
-        default="disvc-controller-leader",
+        default=DEFAULTS.leader_election_id,
         help="Name of the leader-election Lease.",
     )
     p.add_argument(
         "--leader-election-lease-duration",
         dest="lease_duration",
         type=_positive_seconds,
-        default=15.0,
+        default=DEFAULTS.lease_duration,
         help="Seconds a standby replica waits after the leader's last renewal before taking over.",
     )
     p.add_argument(
         "--leader-election-renew-deadline",
         dest="renew_deadline",
         type=_positive_seconds,
-        default=10.0,
+        default=DEFAULTS.renew_deadline,
         help="Seconds the leader keeps retrying to renew before it stops reconciling.",
     )
     p.add_argument(
         "--leader-election-retry-period",
         dest="retry_period",
         type=_positive_seconds,
-        default=2.0,
+        default=DEFAULTS.retry_period,
         help="Seconds between attempts to acquire or renew the Lease.",
     )
     p.add_argument(
         "--resync-period",
         type=_non_negative_seconds,
-        default=DEFAULT_RESYNC_PERIOD,
+        default=DEFAULTS.resync_period,
         help="Seconds between full re-reconciles of every DISVC, a safety net "
         "against lost watch events (controller-runtime's 10h default); 0 disables it. "
         "A converged resync makes no writes.",
@@ -248,20 +257,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--graceful-shutdown-timeout",
         type=_non_negative_seconds,
-        default=10.0,
+        default=DEFAULTS.graceful_shutdown_timeout,
         help="Seconds to let in-flight reconciles finish after SIGTERM before exiting.",
     )
     p.add_argument(
         "--log-format",
-        choices=("json", "console"),
+        choices=get_args(LogFormat),
         default=None,
         help="'json' (one object per line) or 'console' (readable). "
         "Default: console when stderr is a terminal, else json.",
     )
     p.add_argument(
         "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
+        choices=get_args(LogLevel),
+        default=DEFAULTS.log_level,
         help="Least severe level to log; 'debug' also logs reconciles that changed nothing.",
     )
     return p

@@ -1,9 +1,9 @@
 """The DISVC reconciler: one key in, the cluster moved one step towards desired.
 
-``DisvcReconciler`` is the thin, level-based loop of STYLE §4 (as
-controller-runtime's ``reconcile.Reconciler``): read the DISVC and its children
-from the cache, ask ``desired.state`` what the world should look like, make
-exactly the writes the plan lists, and say when to come back. Every decision
+``DisvcReconciler`` is a thin, level-based loop (as controller-runtime's
+``reconcile.Reconciler``): read the DISVC and its children from the cache,
+ask ``desired.state`` what the world should look like, make exactly the
+writes the plan lists, and say when to come back. Every decision
 about *what* to write lives in the pure builders; this module only sequences
 reads and writes. It never sees the watch event or the queue: the worker maps
 a raised error to a backoff and a ``Result`` to a requeue.

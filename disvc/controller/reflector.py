@@ -16,25 +16,24 @@ Repeated failures back off exponentially with jitter (capped at about 30 s)
 and the backoff resets once a list or watch delivers. ``run`` returns
 promptly after its stop event is set and ``interrupt`` is called.
 
-An optional resync re-delivers every cached object as an update every N
-seconds, without any API call: the controller uses it to show that a
+An optional resync re-delivers every cached object as an update (the same
+object as old and new) every N seconds, without any API call: the controller uses it to show that a
 converged resync writes nothing.
 """
 
 from __future__ import annotations
 
-import random
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Final, Literal, Protocol
 
 import structlog
 
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller.store import DeletedFinalStateUnknown, Store, object_key
+from disvc.controller.backoff import Backoff
+from disvc.controller.clock import Clock, RealClock
+from disvc.controller.store import DeletedFinalStateUnknown, Store, object_key, resource_version
 
 log = structlog.get_logger(__name__)
 
@@ -86,25 +85,6 @@ class Listener(Protocol):
     def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None: ...
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with jitter: each delay is drawn from [d/2, d]."""
-
-    initial: float = 0.2
-    cap: float = 30.0
-    factor: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
-    _failures: int = 0
-
-    def next(self) -> float:
-        nominal = min(self.cap, self.initial * self.factor**self._failures)
-        self._failures += 1
-        return nominal * (0.5 + 0.5 * self.rng.random())
-
-    def reset(self) -> None:
-        self._failures = 0
-
-
 _Outcome = Literal["ended", "failed", "gone"]
 
 
@@ -123,7 +103,7 @@ class Reflector:
         resync_period: float = 0.0,
         backoff: Backoff | None = None,
         watch_timeout_range: tuple[int, int] = WATCH_TIMEOUT_RANGE,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._lw = list_watch
         self.kind = kind
@@ -134,7 +114,7 @@ class Reflector:
         self._resync_period = resync_period
         self._backoff = backoff or Backoff()
         self._watch_timeout_range = watch_timeout_range
-        self._clock = clock
+        self._clock: Clock = clock or RealClock()
         self._synced = threading.Event()
         self._lock = threading.Lock()
         self._stream: WatchStream | None = None
@@ -205,7 +185,7 @@ class Reflector:
         return True
 
     def _watch_once(self, stop: threading.Event) -> _Outcome:
-        started = self._clock()
+        started = self._clock.monotonic()
         delivered = 0
         try:
             stream = self._lw.watch(
@@ -240,45 +220,31 @@ class Reflector:
             with self._lock:
                 self._stream = None
             stream.close()
-        if delivered == 0 and self._clock() - started < SHORT_WATCH:
+        if delivered == 0 and self._clock.monotonic() - started < SHORT_WATCH:
             return "failed"
         return "ended"
 
     def _handle(self, event: Obj) -> None:
         kind = event.get("type")
         obj: Obj = event.get("object") or {}
-        version = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
-            cached = self._store.get(object_key(obj))
-            if version and cached is not None and cached["metadata"].get("resourceVersion") == version:
-                # The echo of our own write, already written through: the
-                # reconcile that wrote it has seen it, so nobody is told again.
-                self._resource_version = version
-                return
-            old, stored = self._store.put(obj)
-            if stored:
-                new = self._store.get(object_key(obj))
-                if new is not None:
-                    if old is None:
-                        self._listener.on_add(new)
-                    else:
-                        self._listener.on_update(old, new)
-            elif old is not None:
-                # Someone else's change, overtaken in the cache by a write of
-                # ours that already contains it. The reconcile that wrote may
-                # have read the state before that change, so look again; the
-                # cache holds the newer object.
-                self._listener.on_update(old, old)
+            old, new = self._store.put(obj)
+            if old is None:
+                self._listener.on_add(new)
+            else:
+                self._listener.on_update(old, new)
         elif kind == "DELETED":
             self._store.delete(obj)
             self._listener.on_delete(obj)
         elif kind != "BOOKMARK":
             log.warning("Unknown watch event", kind=self.kind, eventType=kind)
             return
+        version = resource_version(obj)
         if version:
             self._resource_version = version
 
     def _resync_loop(self, stop: threading.Event) -> None:
+        # A re-delivery passes the same object as old and new: nothing changed.
         while not stop.wait(self._resync_period):
             if not self._synced.is_set():
                 continue

@@ -1,112 +1,45 @@
-"""The informer cache: raw objects keyed ``namespace/name``, with named indexes.
+"""The informer's store: what the API server holds, keyed ``namespace/name``, with named indexes.
 
-The reflector keeps a ``Store`` equal to what the API server has (list, then
-watch events); the reconciler reads it instead of the API. Indexes answer
-"which children belong to this DISVC" without scanning: ``BY_OWNER`` by the
-controller ownerReference uid, ``BY_DISVC_LABEL`` by the ``disvc`` label.
+The reflector keeps a ``Store`` equal to the API server's state for one kind
+(a list, then each watch event in order); nothing else writes to it, so it
+never runs ahead of the watch. Our own writes, which a reconcile must see
+before their watch events arrive, are layered on top by
+``mutation_cache.MutationCache`` without changing what is stored here.
 
-Two rules keep the cache useful between our writes and their watch events:
+As client-go's ``NewIndexer`` with a transform, the caller supplies:
 
-- ``write_through`` puts the object a write returned into the cache, so a
-  reconcile that runs before the watch event arrives sees our own write;
-- no path replaces a cached object with an older resourceVersion, so a
-  watch event already in flight when we wrote cannot roll the cache back to
-  the state we just changed (which would trigger a needless second write).
+- ``indexers``: named functions from an object to the values it is filed
+  under, so "which objects have value v" needs no scan;
+- ``transform``: applied to every object before it is stored (the
+  controller's strips ``managedFields`` and shares strings, ``compact.py``).
 
-Objects are stored without ``metadata.managedFields`` (nothing here reads
-them and they often double an object's size) and with interned strings (see
-``_strip``). Stored objects are shared with readers and must not be mutated.
+Stored objects are shared with readers and must not be mutated.
 """
 
 from __future__ import annotations
 
 import builtins
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
-from disvc.builders import names
-from disvc.builders.types import DISVC_KIND, Obj
+from disvc.builders.types import Obj, ObjectKey
 
 IndexFunc: TypeAlias = Callable[[Obj], list[str]]
 """Maps an object to the index values it is filed under (none, one or many)."""
-
-BY_OWNER: Final = "by_owner"
-BY_DISVC_LABEL: Final = "by_disvc_label"
+Transform: TypeAlias = Callable[[Obj], Obj]
+"""Makes the copy of an object that is stored; must not mutate its argument."""
 
 
 def object_key(obj: Obj) -> str:
-    """``namespace/name``, or ``name`` for cluster-scoped objects."""
-    meta = obj["metadata"]
-    namespace = meta.get("namespace")
-    return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
+    """``namespace/name`` (client-go's ``MetaNamespaceKeyFunc``), formatted by
+    ``ObjectKey`` as every key of caches, queues and logs is."""
+    return str(ObjectKey.of(obj))
 
 
-def controller_owner_uid(obj: Obj) -> list[str]:
-    """The uid of the DISVC that controls ``obj``, if one does."""
-    for ref in obj["metadata"].get("ownerReferences") or ():
-        if ref.get("controller") and ref.get("kind") == DISVC_KIND and ref.get("uid"):
-            return [str(ref["uid"])]
-    return []
-
-
-def disvc_label_key(obj: Obj) -> list[str]:
-    """``namespace/<disvc label>``: the key of the DISVC the label names."""
-    meta = obj["metadata"]
-    value = (meta.get("labels") or {}).get(names.DISVC_LABEL)
-    return [f"{meta.get('namespace', '')}/{value}"] if value else []
-
-
-DEFAULT_INDEXERS: Final[Mapping[str, IndexFunc]] = {
-    BY_OWNER: controller_owner_uid,
-    BY_DISVC_LABEL: disvc_label_key,
-}
-
-
-def is_newer(candidate: Obj, current: Obj) -> bool:
-    """Whether ``candidate`` is at least as new as ``current``.
-
-    resourceVersions are opaque strings by contract; in practice they are
-    etcd revisions. Compare as integers when both are; otherwise we cannot
-    tell, and the caller's object wins.
-    """
-    new = candidate["metadata"].get("resourceVersion", "")
-    old = current["metadata"].get("resourceVersion", "")
-    if new.isdigit() and old.isdigit():
-        return int(new) >= int(old)
-    return True
-
-
-_SHARED_VALUE_LENGTH: Final = 48
-"""String values up to this length are interned too: kinds, API versions,
-namespaces, label values and condition words repeat across thousands of
-objects, while long values (storage URIs, messages) rarely do."""
-
-
-def _strip(obj: Obj) -> Obj:
-    """A compact copy: no ``managedFields``, one shared string per distinct key.
-
-    Every watch event decodes its own copy of every key ("metadata",
-    "apiVersion", "serving.kserve.io/template-hash", ...); interning them
-    roughly halves what a cached object costs. A copy rather than a mutation:
-    ``write_through`` gets objects the caller keeps.
-    """
-    meta = obj.get("metadata")
-    if isinstance(meta, dict) and "managedFields" in meta:
-        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return {sys.intern(k): _interned(v) for k, v in obj.items()}
-
-
-def _interned(value: object) -> object:
-    if isinstance(value, dict):
-        return {sys.intern(k): _interned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interned(v) for v in value]
-    if isinstance(value, str) and len(value) <= _SHARED_VALUE_LENGTH:
-        return sys.intern(value)
-    return value
+def resource_version(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +47,7 @@ class DeletedFinalStateUnknown:
     """A tombstone: ``obj`` vanished while the watch was down, found by a relist.
 
     Its final state (and any changes before the delete) were never seen;
-    ``obj`` is the last state the cache held.
+    ``obj`` is the last state the store held.
     """
 
     key: str
@@ -132,56 +65,40 @@ class Changes:
     """The last known state of objects the list no longer holds."""
 
 
+def _unchanged(obj: Obj) -> Obj:
+    return obj
+
+
 class Store:
     """A thread-safe keyed store of raw objects with named indexes."""
 
-    def __init__(self, indexers: Mapping[str, IndexFunc] = DEFAULT_INDEXERS) -> None:
+    def __init__(self, indexers: Mapping[str, IndexFunc] | None = None, transform: Transform | None = None) -> None:
         self._lock = threading.RLock()
         self._items: dict[str, Obj] = {}
-        self._indexers = dict(indexers)
-        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in indexers}
+        self.indexers: Mapping[str, IndexFunc] = dict(indexers or {})
+        self.transform: Transform = transform or _unchanged
+        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self.indexers}
         self._resource_version = ""
 
     @property
     def resource_version(self) -> str:
-        """The resourceVersion of the last list ``replace``d in."""
-        return self._resource_version
-
-    def put(self, obj: Obj) -> tuple[Obj | None, bool]:
-        """Insert or replace; returns (the previous object or None, whether stored).
-
-        An object older than the cached one is not stored (see the module
-        docstring); the reflector then tells no handler about it.
-        """
-        return self._put(_strip(obj))
-
-    def add(self, obj: Obj) -> Obj | None:
-        """``put``, returning only the previous object."""
-        return self._put(_strip(obj))[0]
-
-    update = add
-
-    def write_through(self, obj: Obj) -> bool:
-        """Cache the object one of our writes returned, unless the cache is newer.
-
-        Returns whether the cache changed.
-        """
-        stripped = _strip(obj)
+        """The version the store is at: that of the last list or watch event applied."""
         with self._lock:
-            current = self._items.get(object_key(stripped))
-            if current is not None and not _strictly_newer(stripped, current):
-                return False
-            return self._put(stripped)[1]
+            return self._resource_version
+
+    def put(self, obj: Obj) -> tuple[Obj | None, Obj]:
+        """Apply an added or modified object; returns (previous, stored copy)."""
+        stored = self.transform(obj)
+        with self._lock:
+            old = self._store(object_key(stored), stored)
+            self._advance(stored)
+            return old, stored
 
     def delete(self, obj: Obj) -> Obj | None:
-        """Remove by the object's key; returns the last cached state, if any."""
-        return self.delete_key(object_key(obj))
-
-    def delete_key(self, key: str) -> Obj | None:
+        """Apply a deletion; returns the last stored state, if any."""
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._unindex(key, old)
+            old = self._remove(object_key(obj))
+            self._advance(obj)
             return old
 
     def get(self, key: str) -> Obj | None:
@@ -200,72 +117,64 @@ class Store:
         with self._lock:
             return len(self._items)
 
+    def index_keys(self, index: str, value: str) -> builtins.list[str]:
+        """Keys of the objects filed under ``value`` in the named index, sorted."""
+        with self._lock:
+            return sorted(self._indexes[index].get(value, ()))
+
     def by_index(self, index: str, value: str) -> builtins.list[Obj]:
         """Objects filed under ``value`` in the named index."""
         with self._lock:
-            keys = self._indexes[index].get(value, ())
-            return [self._items[k] for k in sorted(keys)]
+            return [self._items[k] for k in self.index_keys(index, value)]
 
     def replace(self, items: builtins.list[Obj], resource_version: str) -> Changes:
         """Make the store hold exactly ``items`` (a fresh list) and report the difference.
 
-        Objects cached by ``write_through`` after the list was taken (newer
-        than ``resource_version``) are kept: the list could not know them.
-        ``items`` is consumed: each element is swapped for its cached copy as
-        it is stored, so a relist of thousands of objects never holds the
-        decoded originals and the cached copies at once.
+        ``items`` is consumed: each element is swapped for its stored copy as
+        it is transformed, so a relist of thousands of objects never holds
+        the decoded originals and the stored copies at once.
         """
         changes = Changes()
         with self._lock:
             for position, item in enumerate(items):
-                items[position] = _strip(item)
+                items[position] = self.transform(item)
             fresh = {object_key(o): o for o in items}
-            for key, cached in builtins.list(self._items.items()):
-                if key not in fresh and not _written_after(cached, resource_version):
-                    self.delete_key(key)
-                    changes.deleted.append(cached)
+            for key in builtins.list(self._items):
+                if key not in fresh:
+                    old = self._remove(key)
+                    if old is not None:
+                        changes.deleted.append(old)
             for key, new in fresh.items():
-                old, _ = self._put(new)
+                old = self._store(key, new)
                 if old is None:
                     changes.added.append(new)
                 else:
-                    changes.updated.append((old, self._items[key]))
+                    changes.updated.append((old, new))
             self._resource_version = resource_version
         return changes
 
-    def _put(self, obj: Obj) -> tuple[Obj | None, bool]:
-        key = object_key(obj)
-        with self._lock:
-            old = self._items.get(key)
-            if old is not None:
-                if not is_newer(obj, old):
-                    return old, False
-                self._unindex(key, old)
-            self._items[key] = obj
-            for name, index_func in self._indexers.items():
-                for value in index_func(obj):
-                    self._indexes[name].setdefault(value, set()).add(key)
-            return old, True
+    def _advance(self, obj: Obj) -> None:
+        version = resource_version(obj)
+        if version:
+            self._resource_version = version
 
-    def _unindex(self, key: str, obj: Obj) -> None:
-        for name, index_func in self._indexers.items():
-            index = self._indexes[name]
+    def _store(self, key: str, obj: Obj) -> Obj | None:
+        old = self._remove(key)
+        self._items[key] = obj
+        for name, index_func in self.indexers.items():
             for value in index_func(obj):
-                keys = index.get(value)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del index[value]
+                self._indexes[name].setdefault(value, set()).add(key)
+        return old
 
-
-def _strictly_newer(candidate: Obj, current: Obj) -> bool:
-    new = candidate["metadata"].get("resourceVersion", "")
-    old = current["metadata"].get("resourceVersion", "")
-    if new.isdigit() and old.isdigit():
-        return int(new) > int(old)
-    return True
-
-
-def _written_after(obj: Obj, list_resource_version: str) -> bool:
-    version = obj["metadata"].get("resourceVersion", "")
-    return version.isdigit() and list_resource_version.isdigit() and int(version) > int(list_resource_version)
+    def _remove(self, key: str) -> Obj | None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            for name, index_func in self.indexers.items():
+                index = self._indexes[name]
+                for value in index_func(old):
+                    keys = index.get(value)
+                    if keys is not None:
+                        keys.discard(key)
+                        if not keys:
+                            del index[value]
+        return old

@@ -49,15 +49,21 @@ class Worker:
         queue: RateLimitingQueue[str],
         reconciler: Reconciler,
         metrics: Metrics,
+        *,
+        workers: int = 1,
         logger_factory: Callable[[], FilteringBoundLogger] = structlog.get_logger,
         controller_name: str = CONTROLLER_NAME,
     ) -> None:
+        if workers < 1:
+            raise ValueError("at least one worker is needed")
+        self._workers = workers
         self._queue = queue
         self._reconciler = reconciler
         self._metrics = metrics
         self._log = logger_factory()
         self._controller = controller_name
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
         # Present every series from the start so rate() has a zero to begin at.
         for result in RECONCILE_RESULTS:
             metrics.reconcile_total.labels(controller=controller_name, result=result)
@@ -65,33 +71,29 @@ class Worker:
         metrics.terminal_reconcile_errors_total.labels(controller=controller_name)
         metrics.active_workers.labels(controller=controller_name).set(0)
 
-    def start(self, workers: int, stop: threading.Event | None = None) -> None:
-        """Start ``workers`` threads; when ``stop`` is set the queue shuts down,
-        which ends them once their current reconcile returns."""
-        if workers < 1:
-            raise ValueError("at least one worker is needed")
-        stop = stop or threading.Event()
-        self._metrics.max_concurrent_reconciles.labels(controller=self._controller).set(workers)
-        for index in range(workers):
-            thread = threading.Thread(
-                target=self.run, args=(stop,), name=f"{self._controller}-worker-{index}", daemon=True
-            )
+    def start(self) -> None:
+        """Start the worker threads, each taking keys until ``stop``."""
+        self._metrics.max_concurrent_reconciles.labels(controller=self._controller).set(self._workers)
+        for index in range(self._workers):
+            thread = threading.Thread(target=self.run, name=f"{self._controller}-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        # A worker blocked in get() cannot see ``stop``; shutting the queue
-        # down is what releases it.
-        threading.Thread(target=self._shut_down_on, args=(stop,), name=f"{self._controller}-stop", daemon=True).start()
 
-    def join(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every worker thread; True if all ended."""
+    def stop(self, timeout: float) -> bool:
+        """Let each worker finish the reconcile it is running, then end; True
+        if all ended within ``timeout`` seconds. Keys still queued are left."""
+        self._stopping.set()
+        # A worker blocked in get() cannot see ``_stopping``; shutting the
+        # queue down is what releases it.
+        self._queue.shut_down()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in self._threads)
 
-    def run(self, stop: threading.Event) -> None:
-        """Process keys until the queue shuts down or ``stop`` is set."""
-        while not stop.is_set() and self.process_next_item():
+    def run(self) -> None:
+        """Process keys until ``stop`` (or the queue shuts down)."""
+        while not self._stopping.is_set() and self.process_next_item():
             pass
 
     def process_next_item(self) -> bool:
@@ -171,7 +173,3 @@ class Worker:
             self._metrics.reconcile_errors_total.labels(controller=self._controller).inc()
         if terminal:
             self._metrics.terminal_reconcile_errors_total.labels(controller=self._controller).inc()
-
-    def _shut_down_on(self, stop: threading.Event) -> None:
-        stop.wait()
-        self._queue.shut_down()

@@ -151,6 +151,10 @@ def test_metrics_expose_controller_runtime_workqueue_and_disvc_families(
     for name in ISSUE_4_METRICS:
         assert f"\n# TYPE {name} " in text, name
     assert (controller.metric("disvc_api_writes_total", verb="create", kind="InferenceService") or 0) >= 1
+    assert (controller.metric("disvc_api_requests_total", verb="create", kind="InferenceService", code="201")
+            or 0) >= 1
+    assert (controller.metric("disvc_api_requests_total", verb="list", kind="DistributedInferenceService",
+                              code="200") or 0) >= 1
     assert (controller.metric("controller_runtime_max_concurrent_reconciles",
                               controller="distributedinferenceservice")) == 2
 

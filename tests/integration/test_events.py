@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from disvc.builders.types import EventSpec, Obj
-from disvc.controller.events import EventRecorder
+from disvc.controller.clock import FakeClock
 from disvc.controller.kube import Kube, load_api_client
+from disvc.controller.recorder import EventRecorder
 from disvc.testing.fixtures import KubeEnv, request_json
 
 DISVC: Obj = {
@@ -20,6 +21,17 @@ DISVC: Obj = {
 }
 CONFLICT = EventSpec("Warning", "ChildConflict", "Service ns/iris exists and is not controlled by this DISVC")
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class Moments(FakeClock):
+    """A fake clock whose wall time reads the given moments in turn."""
+
+    def __init__(self, *moments: datetime) -> None:
+        super().__init__()
+        self._moments = iter(moments)
+
+    def now(self) -> datetime:
+        return next(self._moments)
 
 
 @pytest.fixture
@@ -33,8 +45,8 @@ def api(kube: KubeEnv) -> Iterator[Kube]:
 
 def test_a_repeated_event_bumps_the_count_of_one_event_object(api: Kube, kube: KubeEnv) -> None:
     disvc = {**DISVC, "metadata": {**DISVC["metadata"], "namespace": kube.namespace}}
-    moments = iter([NOW, NOW + timedelta(seconds=5), NOW + timedelta(seconds=10)])
-    events = EventRecorder(api, instance="pod-1", now=lambda: next(moments)).start()
+    clock = Moments(NOW, NOW + timedelta(seconds=5), NOW + timedelta(seconds=10))
+    events = EventRecorder(api, instance="pod-1", clock=clock).start()
 
     for _ in range(3):
         events.emit(disvc, CONFLICT)

@@ -13,13 +13,15 @@ import pytest
 from disvc import __version__
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller import kube as kube_module
+from disvc.controller.backoff import Backoff
+from disvc.controller.compact import compact
 from disvc.controller.handler import EnqueueOwner
+from disvc.controller.indexes import BY_DISVC_LABEL, CHILD_INDEXERS
 from disvc.controller.informer import Informer
-from disvc.controller.kube import API_CALLS, ApiCall, Kube, load_api_client
+from disvc.controller.kube import API_CALLS, ApiCall, Kube, load_api_client, retry
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
-from disvc.controller.reflector import Backoff
-from disvc.controller.store import BY_DISVC_LABEL, DeletedFinalStateUnknown
+from disvc.controller.metrics import Metrics
+from disvc.controller.store import DeletedFinalStateUnknown
 from disvc.testing.apiserver import FaultRule
 from disvc.testing.fixtures import KubeEnv, eventually
 
@@ -75,6 +77,7 @@ def started() -> Iterator[list[Informer]]:
 
 def start_informer(api: Kube, namespace: str, started: list[Informer], **kwargs: object) -> tuple[Informer, Recorder]:
     informer = Informer(api, "Service", namespace=namespace, label_selector="disvc",
+                        indexers=CHILD_INDEXERS, transform=compact,
                         backoff=Backoff(initial=0.01, cap=0.1), **kwargs)  # type: ignore[arg-type]
     recorder = Recorder()
     informer.add_handler(recorder.on_add, recorder.on_update, recorder.on_delete)
@@ -142,18 +145,37 @@ def test_api_calls_name_every_permission_the_controller_needs() -> None:
 
 
 @pytest.mark.substrate_only
-def test_requests_carry_our_user_agent_and_writes_are_counted(kube: KubeEnv) -> None:
+def test_requests_carry_our_user_agent_and_each_is_told_to_the_hook(kube: KubeEnv) -> None:
     assert kube.server is not None
-    writes: list[tuple[str, str]] = []
+    requests: list[tuple[str, str, str]] = []
     client = load_api_client(kube.kubeconfig)
-    api = Kube(client, on_write=lambda verb, kind: writes.append((verb, kind)))
+    api = Kube(client, on_request=lambda verb, kind, code: requests.append((verb, kind, code)))
     api.apply(service(kube.namespace, "a"))
     api.get("Service", kube.namespace, "a")
     api.delete("Service", kube.namespace, "a")
     client.close()  # type: ignore[no-untyped-call]
     assert kube.server.request_count(user_agent=USER_AGENT) == 3
     assert kube.server.write_count(user_agent=USER_AGENT) == 2
-    assert writes == [("patch", "Service"), ("delete", "Service")]
+    assert requests == [("patch", "Service", "201"), ("get", "Service", "200"), ("delete", "Service", "200")]
+
+
+def test_every_request_is_counted_by_verb_kind_and_response_code(kube: KubeEnv) -> None:
+    metrics = Metrics()
+    client = load_api_client(kube.kubeconfig)
+    api = Kube(client, on_request=metrics.count_api_request)
+    try:
+        assert api.get("Service", kube.namespace, "missing") is None
+        api.apply(service(kube.namespace, "a"))
+        api.list("Service", kube.namespace)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+    def requests(verb: str, code: str) -> float | None:
+        labels = {"verb": verb, "kind": "Service", "code": code}
+        return metrics.registry.get_sample_value("disvc_api_requests_total", labels)
+
+    assert (requests("get", "404"), requests("patch", "201"), requests("list", "200")) == (1, 1, 1)
+    assert metrics.registry.get_sample_value("disvc_api_writes_total", {"verb": "patch", "kind": "Service"}) == 1
 
 
 @pytest.mark.substrate_only
@@ -171,7 +193,7 @@ def test_persistent_server_errors_surface_as_transient(api: Kube, kube: KubeEnv)
     with pytest.raises(errors.TransientError) as raised:
         api.get("Service", kube.namespace, "a")
     assert raised.value.status == 503
-    assert kube.server.request_count(verb="get", resource="services") == kube_module.RETRY_ATTEMPTS
+    assert kube.server.request_count(verb="get", resource="services") == retry.ATTEMPTS
 
 
 @pytest.mark.substrate_only

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from disvc.builders import names
 from disvc.builders.types import Obj
 from disvc.controller.client import ApiWriter
+from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.store import Store
 
 DESIRED: Obj = {
@@ -43,9 +44,27 @@ class DefaultingKube:
         return as_defaulted(obj, self.generation)
 
 
-def writer_with(kube: DefaultingKube) -> tuple[ApiWriter, Store]:
-    store = Store()
-    return ApiWriter(kube, {"InferenceService": store}), store  # type: ignore[arg-type]
+@dataclass
+class Cache:
+    """One kind's informer cache, fed by hand."""
+
+    store: Store = field(default_factory=Store)
+
+    def __post_init__(self) -> None:
+        self.reads = MutationCache(self.store)
+
+    def get(self, key: str) -> Obj | None:
+        return self.reads.get(key)
+
+    def watch_event(self, obj: Obj) -> None:
+        """Someone else's change arrives through the watch."""
+        self.store.put(obj)
+        self.reads.observed(obj)
+
+
+def writer_with(kube: DefaultingKube) -> tuple[ApiWriter, Cache]:
+    cache = Cache()
+    return ApiWriter(kube, {"InferenceService": cache.reads}), cache  # type: ignore[arg-type]
 
 
 def test_the_servers_rewrite_of_our_last_write_is_not_sent_again() -> None:
@@ -65,7 +84,7 @@ def test_a_spec_change_by_someone_else_is_written_back() -> None:
     writer, store = writer_with(kube)
     writer.apply(DESIRED)
     edited = as_defaulted(DESIRED, generation=2)  # a hand edit bumps the generation
-    store.put(edited)
+    store.watch_event(edited)
 
     kube.generation = 3
     writer.apply(DESIRED)
@@ -80,7 +99,7 @@ def test_a_label_removed_by_someone_else_is_written_back() -> None:
     relabelled = as_defaulted(DESIRED, generation=1)
     relabelled["metadata"]["labels"] = {}
     relabelled["metadata"]["resourceVersion"] = "99"
-    store.put(relabelled)
+    store.watch_event(relabelled)
 
     writer.apply(DESIRED)
 

@@ -5,6 +5,7 @@ connection settings, argparse's usage line for a bad flag."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,21 @@ def test_a_bad_flag_exits_2_with_the_usage_and_the_reason(flag: list[str]) -> No
     [reason] = [line for line in result.stderr.splitlines() if line.startswith("disvc-controller: error:")]
     assert flag[0] in reason
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--metrics-bind-address", "--health-probe-bind-address"])
+def test_a_port_already_taken_is_one_clear_error_and_exit_code_2(tmp_path: Path, flag: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        KUBECONFIG_HEAD + "clusters:\n- name: demo\n  cluster: {server: 'https://127.0.0.1:9'}\n"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        servers = {"--metrics-bind-address": "0", "--health-probe-bind-address": "0", flag: f"127.0.0.1:{port}"}
+        result = run_controller(
+            "--kubeconfig", str(kubeconfig), "--log-format", "json",
+            *(part for option, address in servers.items() for part in (option, address)),
+        )  # fmt: skip
+    assert_one_cannot_start_line(result, f"cannot listen on 127.0.0.1:{port}")

@@ -1,10 +1,10 @@
 """The reflector lists, watches, resumes from the last resourceVersion and
-relists on 410 Gone, against a scripted list/watch source."""
+relists on 410 Gone, against a scripted list/watch source; the informer on
+top of it tells the queue's handlers everything but the echo of our writes."""
 
 from __future__ import annotations
 
 import itertools
-import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +13,10 @@ import pytest
 
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller.reflector import Backoff, Reflector
+from disvc.controller.backoff import Backoff
+from disvc.controller.clock import FakeClock
+from disvc.controller.informer import Informer
+from disvc.controller.reflector import Reflector
 from disvc.controller.store import DeletedFinalStateUnknown, Store
 from disvc.testing.fixtures import eventually
 
@@ -119,11 +122,21 @@ class CountingBackoff(Backoff):
         return 0.0
 
 
+class TickingClock(FakeClock):
+    """Ten seconds pass between any two readings: no watch counts as short."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ticks = itertools.count(step=10)
+
+    def monotonic(self) -> float:
+        return float(next(self._ticks))
+
+
 def reflector_for(source: ScriptedSource, store: Store, listener: RecordingListener,
                   backoff: Backoff | None = None, **kwargs: object) -> Reflector:
-    ticks = itertools.count(step=10)  # every watch "lasts" long enough not to count as short
     return Reflector(source, "Service", store, listener, backoff=backoff or CountingBackoff(),
-                     clock=lambda: float(next(ticks)), **kwargs)  # type: ignore[arg-type]
+                     clock=TickingClock(), **kwargs)  # type: ignore[arg-type]
 
 
 def test_lists_then_watches_from_the_list_resource_version() -> None:
@@ -217,49 +230,54 @@ def test_a_watch_closed_at_once_with_nothing_delivered_counts_as_a_failure() -> 
     stop = threading.Event()
     backoff = CountingBackoff()
     source = ScriptedSource(stop, lists=[([], "10")], watches=[FakeStream([])])
-    Reflector(source, "Service", Store(), RecordingListener(), backoff=backoff, clock=lambda: 0.0).run(stop)
+    Reflector(source, "Service", Store(), RecordingListener(), backoff=backoff, clock=FakeClock()).run(stop)
     assert backoff.waits == 1
 
 
-def test_stale_watch_event_after_a_write_through_is_not_delivered() -> None:
-    stop = threading.Event()
-    s, listener = Store(), RecordingListener()
-    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
-                            watches=[FakeStream([event("MODIFIED", svc("a", "11"))])])
-    r = reflector_for(source, s, listener)
-    s.write_through(svc("a", "12"))  # our own write, newer than the list and the event in flight
-    r.run(stop)
-    cached = s.get("ns/a")
-    assert cached is not None and cached["metadata"]["resourceVersion"] == "12"
-    assert ("update", "a", "11") not in listener.seen
+def informer_over(source: ScriptedSource, write_on_add: Obj) -> tuple[Informer, RecordingListener, RecordingListener]:
+    """An informer whose first add makes "our" write; returns it with a queue
+    handler (not told of our echoes) and a gauge handler (told of everything)."""
+    informer = Informer(source, "Service", backoff=Backoff(initial=0.01, cap=0.05))
+    queue, gauges = RecordingListener(), RecordingListener()
+    informer.add_handler(lambda obj: informer.cache.mutation(write_on_add), own_writes=False)
+    informer.add_handler(queue.on_add, queue.on_update, queue.on_delete, own_writes=False)
+    informer.add_handler(gauges.on_add, gauges.on_update, gauges.on_delete)
+    return informer, queue, gauges
 
 
-def test_the_echo_of_our_own_write_reaches_no_handler_but_advances_the_watch() -> None:
-    stop = threading.Event()
-    s, listener = Store(), RecordingListener()
-    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+def run_until_scripts_end(informer: Informer, source: ScriptedSource) -> None:
+    informer.start()
+    try:
+        assert source.stop.wait(5)
+    finally:
+        assert informer.stop(5)
+
+
+def test_the_echo_of_our_own_write_reaches_no_queue_handler_but_advances_the_watch() -> None:
+    source = ScriptedSource(threading.Event(), lists=[([svc("a", "5")], "10")],
                             watches=[FakeStream([event("MODIFIED", svc("a", "12")), event("MODIFIED", svc("a", "13"))]),
                                      FakeStream([])])
-    listener.on_add = lambda obj: s.write_through(svc("a", "12"))  # type: ignore[method-assign]
-    r = reflector_for(source, s, listener)  # the list adds a@5; our write of a@12 follows, then its echo
-    r.run(stop)
-    assert listener.seen == [("update", "a", "13")]
-    assert source.watch_from[-1] == "13"
+    informer, queue, gauges = informer_over(source, write_on_add=svc("a", "12"))
+    run_until_scripts_end(informer, source)
+    assert queue.seen == [("add", "a", "5"), ("update", "a", "13")]
+    assert gauges.seen == [("add", "a", "5"), ("update", "a", "12"), ("update", "a", "13")]
+    assert source.watch_from[1] == "13"
 
 
-def test_a_change_overtaken_by_our_write_still_reaches_the_handlers() -> None:
+def test_a_change_overtaken_by_our_write_still_reaches_the_queue_handlers() -> None:
     # The user scaled (rv 11) while we wrote status (rv 12, which contains the
-    # scale): the rv 11 event must still trigger a reconcile, or the change
-    # waits for the next resync.
-    stop = threading.Event()
-    s, listener = Store(), RecordingListener()
-    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10")],
+    # scale): the rv 11 event must still trigger a reconcile, and the
+    # reconcile reads our rv 12, never the older event's state.
+    reads: list[str] = []
+    source = ScriptedSource(threading.Event(), lists=[([svc("a", "5")], "10")],
                             watches=[FakeStream([event("MODIFIED", svc("a", "11")), event("MODIFIED", svc("a", "12"))]),
                                      FakeStream([])])
-    listener.on_add = lambda obj: s.write_through(svc("a", "12"))  # type: ignore[method-assign]
-    r = reflector_for(source, s, listener)
-    r.run(stop)
-    assert listener.seen == [("update", "a", "12")]
+    informer, queue, _ = informer_over(source, write_on_add=svc("a", "12"))
+    informer.add_handler(on_update=lambda old, new: reads.append(informer.cache.get("ns/a")["metadata"]["resourceVersion"]),  # type: ignore[index]
+                         own_writes=False)
+    run_until_scripts_end(informer, source)
+    assert queue.seen == [("add", "a", "5"), ("update", "a", "11")]
+    assert reads == ["12"]
 
 
 def test_stop_and_interrupt_end_a_blocked_watch() -> None:
@@ -293,15 +311,6 @@ def test_resync_redelivers_every_cached_object_as_an_update() -> None:
         stop.set()
         r.interrupt()
         thread.join(timeout=5)
-
-
-def test_backoff_grows_exponentially_with_jitter_up_to_the_cap_and_resets() -> None:
-    b = Backoff(initial=1.0, cap=8.0, rng=random.Random(7))
-    delays = [b.next() for _ in range(6)]
-    nominal = [1, 2, 4, 8, 8, 8]
-    assert all(n / 2 <= d <= n for d, n in zip(delays, nominal, strict=True))
-    b.reset()
-    assert 0.5 <= b.next() <= 1.0
 
 
 def _assert(condition: bool) -> None:

@@ -14,11 +14,11 @@ import structlog
 from pytest_mock import MockerFixture
 
 from disvc.builders.types import ObjectKey
+from disvc.controller.clock import FakeClock
 from disvc.controller.errors import ConflictError, NotFoundError, PermanentError, TooManyRequestsError
 from disvc.controller.metrics import Metrics
 from disvc.controller.reconcile import Result
 from disvc.controller.worker import CONTROLLER_NAME, Worker
-from disvc.controller.workqueue.clock import FakeClock
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 from disvc.testing.fixtures import eventually
@@ -32,7 +32,7 @@ class Env:
     metrics: Metrics
     queue: RateLimitingQueue[str]
     reconciler: Any  # a pytest-mock Mock standing in for the Reconciler protocol
-    make_worker: Callable[[], Worker]
+    make_worker: Callable[..., Worker]
 
     def sample(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, {"controller": CONTROLLER_NAME, **labels})
@@ -60,8 +60,8 @@ def env(mocker: MockerFixture) -> Iterator[Env]:
     reconciler = mocker.Mock(spec_set=["reconcile"])
     reconciler.reconcile.return_value = Result()
 
-    def make_worker() -> Worker:
-        return Worker(queue, reconciler, metrics, structlog.get_logger)
+    def make_worker(workers: int = 1) -> Worker:
+        return Worker(queue, reconciler, metrics, workers=workers, logger_factory=structlog.get_logger)
 
     yield Env(clock, metrics, queue, reconciler, make_worker)
     queue.shut_down()
@@ -273,7 +273,7 @@ def test_metrics_after_a_few_reconciles(env: Env) -> None:
     assert registry.get_sample_value("workqueue_work_duration_seconds_count", workqueue) == 4
 
 
-def test_started_workers_reconcile_concurrently_and_stop_on_the_event(env: Env) -> None:
+def test_started_workers_reconcile_concurrently_and_stop_after_their_current_key(env: Env) -> None:
     both_inside = threading.Barrier(2, timeout=5)
 
     def reconcile(key: ObjectKey) -> Result:
@@ -281,19 +281,38 @@ def test_started_workers_reconcile_concurrently_and_stop_on_the_event(env: Env) 
         return Result()
 
     env.reconciler.reconcile.side_effect = reconcile
-    worker = env.make_worker()
-    stop = threading.Event()
+    worker = env.make_worker(workers=2)
 
-    worker.start(2, stop)
+    worker.start()
     env.queue.add("ns/a")
     env.queue.add("ns/b")
 
     eventually(lambda: _assert_equal(env.reconciler.reconcile.call_count, 2))
     assert env.sample("controller_runtime_max_concurrent_reconciles") == 2
-    stop.set()
-    assert worker.join(5.0) is True
+    assert worker.stop(5.0) is True
     assert env.queue.shutting_down()
     assert not both_inside.broken
+
+
+def test_stop_leaves_queued_keys_and_waits_for_the_running_reconcile(env: Env) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def reconcile(key: ObjectKey) -> Result:
+        inside.set()
+        release.wait(5)
+        return Result()
+
+    env.reconciler.reconcile.side_effect = reconcile
+    worker = env.make_worker()
+    worker.start()
+    env.queue.add("ns/a")
+    inside.wait(5)
+    env.queue.add("ns/b")
+
+    assert worker.stop(0.0) is False  # ns/a is still being reconciled
+    release.set()
+    assert worker.stop(5.0) is True
+    assert env.reconciler.reconcile.call_count == 1
 
 
 def _assert_equal(actual: object, expected: object) -> None:

@@ -2,12 +2,12 @@
 
 ``Queue`` (fair, stingy, de-duplicating) → ``DelayingQueue`` (``add_after``)
 → ``RateLimitingQueue`` (``add_rate_limited`` through a ``RateLimiter``).
-Time comes from an injected ``Clock`` and measurements go to an injected
-``MetricsProvider``, so this package needs only the standard library and its
-tests step a fake clock instead of sleeping.
+Time comes from an injected ``disvc.controller.clock.Clock`` and
+measurements go to an injected ``MetricsProvider`` (``metrics.py``), so this
+package needs only the standard library and its tests step a fake clock
+instead of sleeping.
 """
 
-from disvc.controller.workqueue.clock import Clock, FakeClock, RealClock
 from disvc.controller.workqueue.delaying import DelayingQueue
 from disvc.controller.workqueue.limiters import (
     BucketRateLimiter,
@@ -16,14 +16,13 @@ from disvc.controller.workqueue.limiters import (
     RateLimiter,
     default_controller_rate_limiter,
 )
-from disvc.controller.workqueue.queue import MetricsProvider, NoopMetricsProvider, Queue
+from disvc.controller.workqueue.metrics import MetricsProvider, NoopMetricsProvider
+from disvc.controller.workqueue.queue import Queue
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 
 __all__ = [
     "BucketRateLimiter",
-    "Clock",
     "DelayingQueue",
-    "FakeClock",
     "ItemExponentialFailureRateLimiter",
     "MaxOfRateLimiter",
     "MetricsProvider",
@@ -31,6 +30,5 @@ __all__ = [
     "Queue",
     "RateLimiter",
     "RateLimitingQueue",
-    "RealClock",
     "default_controller_rate_limiter",
 ]

@@ -16,8 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Generic
 
-from disvc.controller.workqueue.clock import Clock
-from disvc.controller.workqueue.queue import MetricsProvider, NoopMetricsProvider, Queue, T
+from disvc.controller.clock import Clock
+from disvc.controller.workqueue.metrics import MetricsProvider, NoopMetricsProvider
+from disvc.controller.workqueue.queue import Queue, T
 
 
 @dataclass(order=True, slots=True)
@@ -62,7 +63,7 @@ class DelayingQueue(Queue[T]):
             self.add(item)
             return
         with self._waiting_cond:
-            ready_at = self.clock.now() + seconds
+            ready_at = self.clock.monotonic() + seconds
             existing = self._waiting_by_item.get(item)
             if existing is not None:
                 if existing.ready_at <= ready_at:
@@ -99,7 +100,7 @@ class DelayingQueue(Queue[T]):
     def _wait_loop(self) -> None:
         with self._waiting_cond:
             while not self._stopped:
-                now = self.clock.now()
+                now = self.clock.monotonic()
                 while self._heap and self._heap[0].ready_at <= now:
                     entry = heapq.heappop(self._heap)
                     if entry.removed:

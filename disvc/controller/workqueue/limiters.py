@@ -21,7 +21,8 @@ import threading
 from collections.abc import Hashable
 from typing import Generic, Protocol, TypeVar
 
-from disvc.controller.workqueue.clock import Clock, RealClock
+from disvc.controller import backoff
+from disvc.controller.clock import Clock, RealClock
 
 T = TypeVar("T", bound=Hashable)
 T_contra = TypeVar("T_contra", bound=Hashable, contravariant=True)
@@ -51,11 +52,7 @@ class ItemExponentialFailureRateLimiter(Generic[T]):
         with self._lock:
             exponent = self._failures.get(item, 0)
             self._failures[item] = exponent + 1
-        try:
-            delay = self._base * 2.0**exponent
-        except OverflowError:  # a key failing for years; the cap applies
-            return self._max
-        return min(delay, self._max)
+        return backoff.exponential(exponent, self._base, self._max)
 
     def forget(self, item: T) -> None:
         with self._lock:
@@ -84,11 +81,11 @@ class BucketRateLimiter(Generic[T]):
         self._clock: Clock = clock or RealClock()
         self._lock = threading.Lock()
         self._tokens = float(burst)
-        self._last = self._clock.now()
+        self._last = self._clock.monotonic()
 
     def when(self, item: T) -> float:
         with self._lock:
-            now = self._clock.now()
+            now = self._clock.monotonic()
             elapsed = max(0.0, now - self._last)
             self._tokens = min(self._burst, self._tokens + elapsed * self._qps)
             self._last = max(now, self._last)

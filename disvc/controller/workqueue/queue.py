@@ -13,8 +13,7 @@ The queue promises, as client-go's ``util/workqueue`` does:
   already handed out to be ``done``.
 
 The delaying and rate-limiting queues (``delaying.py``, ``rate_limiting.py``)
-build on this one. Metrics reach the queue through ``MetricsProvider``, whose
-default records nothing, so this layer imports only the standard library.
+build on this one. What the queue measures, and how, is ``metrics.py``.
 """
 
 from __future__ import annotations
@@ -22,144 +21,16 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Hashable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
-from disvc.controller.workqueue.clock import Clock, RealClock
+from disvc.controller.clock import Clock, RealClock
+from disvc.controller.workqueue.metrics import MetricsProvider, NoopMetricsProvider, QueueMetrics
 
 T = TypeVar("T", bound=Hashable)
 
 UNFINISHED_WORK_UPDATE_PERIOD = 0.5
 """Seconds between refreshes of the in-flight work gauges (a stuck worker
 shows up as a growing value between reconciles, not only when it ends)."""
-
-
-class CounterMetric(Protocol):
-    def inc(self) -> None: ...
-
-
-class GaugeMetric(Protocol):
-    def inc(self) -> None: ...
-
-    def dec(self) -> None: ...
-
-
-class SettableGaugeMetric(Protocol):
-    def set(self, value: float) -> None: ...
-
-
-class HistogramMetric(Protocol):
-    def observe(self, value: float) -> None: ...
-
-
-class MetricsProvider(Protocol):
-    """Makes the instruments of the queue called ``name``."""
-
-    def depth(self, name: str) -> GaugeMetric:
-        """Keys waiting to be handed to a worker."""
-
-    def adds(self, name: str) -> CounterMetric:
-        """Adds that put a key into the queue (de-duplicated adds do not count)."""
-
-    def latency(self, name: str) -> HistogramMetric:
-        """Seconds a key waited between being added and being handed out."""
-
-    def work_duration(self, name: str) -> HistogramMetric:
-        """Seconds between handing a key out and its ``done``."""
-
-    def unfinished_work_seconds(self, name: str) -> SettableGaugeMetric:
-        """Sum of the seconds every in-flight key has been processed so far."""
-
-    def longest_running_processor_seconds(self, name: str) -> SettableGaugeMetric:
-        """Seconds the oldest in-flight key has been processed so far."""
-
-    def retries(self, name: str) -> CounterMetric:
-        """Delayed re-adds (``add_after``), counted by the delaying queue."""
-
-
-class _Discard:
-    """Every instrument at once, recording nothing."""
-
-    def inc(self) -> None:
-        pass
-
-    def dec(self) -> None:
-        pass
-
-    def set(self, value: float) -> None:
-        pass
-
-    def observe(self, value: float) -> None:
-        pass
-
-
-class NoopMetricsProvider:
-    """The default provider: a queue nobody asked to measure costs nothing."""
-
-    _discard = _Discard()
-
-    def depth(self, name: str) -> GaugeMetric:
-        return self._discard
-
-    def adds(self, name: str) -> CounterMetric:
-        return self._discard
-
-    def latency(self, name: str) -> HistogramMetric:
-        return self._discard
-
-    def work_duration(self, name: str) -> HistogramMetric:
-        return self._discard
-
-    def unfinished_work_seconds(self, name: str) -> SettableGaugeMetric:
-        return self._discard
-
-    def longest_running_processor_seconds(self, name: str) -> SettableGaugeMetric:
-        return self._discard
-
-    def retries(self, name: str) -> CounterMetric:
-        return self._discard
-
-
-class _QueueMetrics(Generic[T]):
-    """The queue's instruments plus the timestamps they are computed from.
-
-    Called only with the queue's lock held, so it keeps no lock of its own.
-    """
-
-    def __init__(self, name: str, provider: MetricsProvider, clock: Clock) -> None:
-        self._clock = clock
-        self._depth = provider.depth(name)
-        self._adds = provider.adds(name)
-        self._latency = provider.latency(name)
-        self._work_duration = provider.work_duration(name)
-        self._unfinished = provider.unfinished_work_seconds(name)
-        self._longest = provider.longest_running_processor_seconds(name)
-        self._added_at: dict[T, float] = {}
-        self._processing_since: dict[T, float] = {}
-
-    def added(self, item: T) -> None:
-        self._adds.inc()
-        self._depth.inc()
-        # The first add starts the wait; a re-add while processing keeps it.
-        self._added_at.setdefault(item, self._clock.now())
-
-    def handed_out(self, item: T) -> None:
-        now = self._clock.now()
-        self._depth.dec()
-        self._processing_since[item] = now
-        added_at = self._added_at.pop(item, None)
-        if added_at is not None:
-            self._latency.observe(now - added_at)
-
-    def finished(self, item: T) -> None:
-        started = self._processing_since.pop(item, None)
-        if started is not None:
-            self._work_duration.observe(self._clock.now() - started)
-
-    def update_unfinished_work(self) -> None:
-        now = self._clock.now()
-        ages = [now - started for started in self._processing_since.values()]
-        self._unfinished.set(sum(ages))
-        self._longest.set(max(ages, default=0.0))
 
 
 class Queue(Generic[T]):
@@ -184,7 +55,7 @@ class Queue(Generic[T]):
         self._shutting_down = False
         self._draining = False
         provider = metrics_provider or NoopMetricsProvider()
-        self._metrics: _QueueMetrics[T] = _QueueMetrics(name, provider, self.clock)
+        self._metrics: QueueMetrics[T] = QueueMetrics(name, provider, self.clock)
         self._gauges_stopped = threading.Condition(threading.Lock())
         self._gauges_thread: threading.Thread | None = None
         # Only a measured queue pays for the refresher thread.
@@ -260,8 +131,8 @@ class Queue(Generic[T]):
             self._draining = True
             self._shutting_down = True
             self._cond.notify_all()
-            deadline = self.clock.now() + timeout
-            while self._processing and self._draining and self.clock.now() < deadline:
+            deadline = self.clock.monotonic() + timeout
+            while self._processing and self._draining and self.clock.monotonic() < deadline:
                 self.clock.wait_until(self._cond, deadline)
             drained = not self._processing
         self._stop_gauges()
@@ -279,8 +150,8 @@ class Queue(Generic[T]):
     def _refresh_unfinished_work(self) -> None:
         with self._gauges_stopped:
             while True:
-                deadline = self.clock.now() + UNFINISHED_WORK_UPDATE_PERIOD
-                while not self.shutting_down() and self.clock.now() < deadline:
+                deadline = self.clock.monotonic() + UNFINISHED_WORK_UPDATE_PERIOD
+                while not self.shutting_down() and self.clock.monotonic() < deadline:
                     self.clock.wait_until(self._gauges_stopped, deadline)
                 if self.shutting_down():
                     return

@@ -7,10 +7,11 @@ succeeds. Everything else is the ``DelayingQueue`` below it.
 
 from __future__ import annotations
 
-from disvc.controller.workqueue.clock import Clock
+from disvc.controller.clock import Clock
 from disvc.controller.workqueue.delaying import DelayingQueue
 from disvc.controller.workqueue.limiters import RateLimiter
-from disvc.controller.workqueue.queue import MetricsProvider, T
+from disvc.controller.workqueue.metrics import MetricsProvider
+from disvc.controller.workqueue.queue import T
 
 
 class RateLimitingQueue(DelayingQueue[T]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from disvc.controller.workqueue.clock import FakeClock
+from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.limiters import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,

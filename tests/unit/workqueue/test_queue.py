@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from disvc.controller.workqueue.clock import FakeClock
+from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.queue import Queue
 from disvc.testing.fixtures import eventually
 

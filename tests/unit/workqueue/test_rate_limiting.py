@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from disvc.controller.workqueue.clock import FakeClock
+from disvc.controller.clock import FakeClock
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
 from disvc.testing.fixtures import eventually

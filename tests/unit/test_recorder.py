@@ -3,6 +3,9 @@ recording them never blocks or breaks a reconcile."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -10,9 +13,9 @@ from kubernetes import client as k8s_client
 
 from disvc.builders.types import EventSpec, Obj
 from disvc.controller import errors, options
-from disvc.controller.events import COMPONENT, DEFAULT_CAPACITY, EventRecorder
 from disvc.controller.kube import Kube
 from disvc.controller.manager import Manager
+from disvc.controller.recorder import COMPONENT, DEFAULT_CAPACITY, EventRecorder
 
 DISVC: Obj = {
     "apiVersion": "serving.kserve.io/v1alpha1",
@@ -22,6 +25,23 @@ DISVC: Obj = {
 CONFLICT = EventSpec("Warning", "ChildConflict", "Service ns/iris exists and is not controlled by this DISVC")
 ROLLOUT = EventSpec("Normal", "RolloutStarted", "Rolling out generation v2")
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class ScriptedClock:
+    """Reads each wall-clock moment and monotonic reading from a script."""
+
+    moments: Iterator[datetime] = field(default_factory=lambda: itertools.repeat(NOW))
+    readings: Iterator[float] = field(default_factory=lambda: itertools.repeat(0.0))
+
+    def now(self) -> datetime:
+        return next(self.moments)
+
+    def monotonic(self) -> float:
+        return next(self.readings)
+
+    def wait_until(self, condition: threading.Condition, deadline: float | None) -> None:
+        raise AssertionError("the recorder never waits on its clock")
 
 
 @dataclass
@@ -48,8 +68,8 @@ class PatchingSink(CreatingSink):
         return patch
 
 
-def recorder(sink: CreatingSink, **kwargs: object) -> EventRecorder:
-    return EventRecorder(sink, instance="pod-1", now=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+def recorder(sink: CreatingSink, clock: ScriptedClock | None = None, **kwargs: object) -> EventRecorder:
+    return EventRecorder(sink, instance="pod-1", clock=clock or ScriptedClock(), **kwargs)  # type: ignore[arg-type]
 
 
 def test_event_names_the_disvc_and_the_controller() -> None:
@@ -107,7 +127,7 @@ def test_a_repeat_updates_the_count_of_the_first_event() -> None:
 def test_a_repeat_moves_last_timestamp_and_keeps_the_first() -> None:
     sink = PatchingSink()
     moments = iter([NOW, NOW + timedelta(seconds=30)])
-    events = EventRecorder(sink, instance="pod-1", now=lambda: next(moments))
+    events = recorder(sink, ScriptedClock(moments=moments))
 
     events.emit(DISVC, CONFLICT)
     events.emit(DISVC, CONFLICT)
@@ -121,7 +141,7 @@ def test_a_repeat_moves_last_timestamp_and_keeps_the_first() -> None:
 def test_a_repeat_after_the_window_creates_a_new_event_instead_of_patching() -> None:
     sink = PatchingSink()
     readings = iter([0.0, 601.0, 601.0])  # first write, then the repeat 601 s later
-    events = recorder(sink, monotonic=lambda: next(readings), aggregation_window=600.0).start()
+    events = recorder(sink, ScriptedClock(readings=readings), aggregation_window=600.0).start()
 
     events.emit(DISVC, CONFLICT)
     events.emit(DISVC, CONFLICT)
@@ -157,7 +177,7 @@ def test_a_repeat_after_the_first_event_expired_creates_a_new_one() -> None:
 
 def test_without_patch_a_repeat_within_the_window_is_not_written_again() -> None:
     sink = CreatingSink()
-    events = recorder(sink, monotonic=lambda: 0.0, aggregation_window=600.0).start()
+    events = recorder(sink, aggregation_window=600.0).start()
 
     events.emit(DISVC, CONFLICT)
     events.emit(DISVC, CONFLICT)
@@ -169,7 +189,7 @@ def test_without_patch_a_repeat_within_the_window_is_not_written_again() -> None
 def test_a_repeat_after_the_window_is_written_again() -> None:
     sink = CreatingSink()
     readings = iter([0.0, 601.0, 601.0])  # first write, then the repeat 601 s later
-    events = recorder(sink, monotonic=lambda: next(readings), aggregation_window=600.0).start()
+    events = recorder(sink, ScriptedClock(readings=readings), aggregation_window=600.0).start()
 
     events.emit(DISVC, CONFLICT)
     events.emit(DISVC, CONFLICT)
@@ -210,7 +230,7 @@ def test_the_manager_counts_dropped_events_in_the_exported_metric() -> None:
     manager = Manager(options.parse(["--kubeconfig", "unused"]), kube=Kube(api_client))
 
     for i in range(DEFAULT_CAPACITY + 3):
-        manager.events.emit(DISVC, EventSpec("Normal", "Scaled", f"Scaled to {i}"))
+        manager.recorder.emit(DISVC, EventSpec("Normal", "Scaled", f"Scaled to {i}"))
 
     assert manager.metrics.registry.get_sample_value("disvc_events_dropped_total") == 3
     api_client.close()  # type: ignore[no-untyped-call]

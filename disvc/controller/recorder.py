@@ -1,4 +1,7 @@
-"""Kubernetes Events about DISVCs, recorded without ever slowing a reconcile.
+"""The controller records Kubernetes Events about DISVCs, without ever slowing a reconcile.
+
+The builders decide which Events a reconcile produces (``builders.events``);
+this module writes them.
 
 ``kubectl describe disvc`` shows the Events whose ``involvedObject`` is the
 DISVC; they tell a user what the controller did (a rollout started) or why it
@@ -28,13 +31,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
 import structlog
 
 from disvc.builders.types import EventSpec, Obj
 from disvc.controller import errors
+from disvc.controller.clock import Clock, RealClock, rfc3339
 
 log = structlog.get_logger(__name__)
 
@@ -78,10 +82,6 @@ _AggregationKey = tuple[str, str, str, str, str, str]
 """(namespace, object uid or name, kind, type, reason, message)."""
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class EventRecorder:
     """Writes Events from a background thread; ``emit`` never blocks.
 
@@ -97,8 +97,7 @@ class EventRecorder:
         capacity: int = DEFAULT_CAPACITY,
         aggregation_window: float = AGGREGATION_WINDOW,
         instance: str | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         on_drop: Callable[[], None] | None = None,
     ) -> None:
         """``on_drop`` is called (on the emitting thread) for every Event the
@@ -110,8 +109,7 @@ class EventRecorder:
         self._queue: queue.Queue[tuple[Obj, EventSpec] | None] = queue.Queue(maxsize=capacity)
         self._window = aggregation_window
         self._instance = instance or socket.gethostname()
-        self._now = now
-        self._monotonic = monotonic
+        self._clock: Clock = clock or RealClock()
         self._on_drop = on_drop
         self._recent: OrderedDict[_AggregationKey, _Recent] = OrderedDict()
         self._serial = itertools.count()
@@ -139,15 +137,17 @@ class EventRecorder:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Write what is already queued, then end the writer thread (bounded by ``timeout``)."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Write what is already queued, then end the writer thread; True if
+        it ended within ``timeout``."""
         if not self._thread.is_alive():
-            return
+            return True
         try:
             self._queue.put(None, timeout=timeout)
         except queue.Full:
             pass  # the thread is stuck on the API; it is a daemon and dies with us
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # -- the writer thread ---------------------------------------------------
 
@@ -174,16 +174,16 @@ class EventRecorder:
             namespace, meta.get("uid") or meta.get("name", ""), regarding.get("kind", ""),
             event.type, event.reason, event.message,
         )
-        now = self._now()
+        now = self._clock.now()
         recent = self._recent.get(key)
-        fresh = recent is not None and self._monotonic() - recent.written_at < self._window
+        fresh = recent is not None and self._clock.monotonic() - recent.written_at < self._window
         if fresh and recent is not None and self._repeat(recent, now):
             self._recent.move_to_end(key)
             return
         created = self._sink.create_event(self._new_event(regarding, namespace, event, now))
         self._remember(key, _Recent(
             name=created.get("metadata", {}).get("name", ""), namespace=namespace, count=1,
-            first_timestamp=_rfc3339(now), written_at=self._monotonic(),
+            first_timestamp=rfc3339(now), written_at=self._clock.monotonic(),
         ))
 
     def _repeat(self, recent: _Recent, now: datetime) -> bool:
@@ -193,7 +193,7 @@ class EventRecorder:
             return True  # create-only: the earlier Event stands for this one
         try:
             self._patcher.patch_event(
-                recent.namespace, recent.name, {"count": recent.count + 1, "lastTimestamp": _rfc3339(now)}
+                recent.namespace, recent.name, {"count": recent.count + 1, "lastTimestamp": rfc3339(now)}
             )
         except errors.NotFoundError:
             return False  # the API expired the earlier Event (TTL)
@@ -209,7 +209,7 @@ class EventRecorder:
     def _new_event(self, regarding: Obj, namespace: str, event: EventSpec, now: datetime) -> Obj:
         meta = regarding.get("metadata") or {}
         name = meta.get("name", "unknown")
-        timestamp = _rfc3339(now)
+        timestamp = rfc3339(now)
         involved: Obj = {
             "apiVersion": regarding.get("apiVersion", ""),
             "kind": regarding.get("kind", ""),

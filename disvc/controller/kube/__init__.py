@@ -1,0 +1,34 @@
+"""The Kubernetes API client, the only code that imports the ``kubernetes`` package.
+
+One concept per module, as kopf's ``_cogs/clients``:
+
+- ``resources``: the API surface, which kinds live where and exactly which
+  calls the controller may make (``API_CALLS``, what RBAC must grant);
+- ``auth``: connection settings from a kubeconfig or the service account;
+- ``api``: ``Kube``, raw JSON requests over one pooled connection; its
+  transport counts every request (``on_request``) and maps failures;
+- ``responses``: an HTTP status and ``Status`` body to a controller error;
+- ``retry``: the brief in-call retry of transient failures;
+- ``watching``: a watch response decoded into events as they arrive.
+
+Everything above the client imports the names re-exported here.
+"""
+
+from disvc.controller.kube.api import DEFAULT_USER_AGENT, Kube, RequestHook
+from disvc.controller.kube.auth import load_api_client
+from disvc.controller.kube.resources import API_CALLS, EVENT_KIND, LEASE_KIND, RESOURCES, ApiCall, Resource
+from disvc.controller.kube.watching import Watch
+
+__all__ = [
+    "API_CALLS",
+    "DEFAULT_USER_AGENT",
+    "EVENT_KIND",
+    "LEASE_KIND",
+    "RESOURCES",
+    "ApiCall",
+    "Kube",
+    "RequestHook",
+    "Resource",
+    "Watch",
+    "load_api_client",
+]
