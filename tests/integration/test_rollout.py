@@ -27,6 +27,8 @@ from .harness import Cluster, RunningController, condition
 NAME = "model"
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
+SAMPLE = REPO / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice_rolling.yaml"
+TEMPLATE = yaml.safe_load(SAMPLE.read_text())["spec"]["inferenceService"]
 Obj = dict[str, Any]
 
 
@@ -34,16 +36,7 @@ def manifest(replicas: int, version: str, rollout: Obj | None = None) -> Obj:
     spec: Obj = {
         "replicas": replicas,
         "annotations": {"version": version},
-        "inferenceService": {
-            "predictor": {
-                "model": {
-                    "modelFormat": {"name": "sklearn"},
-                    "protocolVersion": "v2",
-                    "runtime": "kserve-sklearnserver",
-                    "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
-                }
-            }
-        },
+        "inferenceService": TEMPLATE,
     }
     if rollout is not None:
         spec["rollout"] = rollout
