@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
-from disvc.builders.types import DISVC_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
+from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact
@@ -112,6 +112,9 @@ class Manager:
             CONTROLLER_NAME,
             metrics_provider=self.metrics.queue_metrics_provider(),
         )
+        # HTTPRoutes only on request: without the Gateway API CRDs their
+        # watch could never sync and /readyz would never turn 200.
+        child_kinds = (*CHILD_KINDS, HTTPROUTE_KIND) if options.gateway_api else CHILD_KINDS
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
@@ -123,7 +126,7 @@ class Manager:
                     self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
                     indexers=CHILD_INDEXERS, transform=compact,
                 )
-                for kind in CHILD_KINDS
+                for kind in child_kinds
             },
         }
         # The queue is not told of our own writes' echoes; the gauges are.
@@ -131,7 +134,7 @@ class Manager:
         disvcs = self.informers[DISVC_KIND]
         disvcs.add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete, own_writes=False)
         disvcs.add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
-        for kind in CHILD_KINDS:
+        for kind in child_kinds:
             self.informers[kind].add_handler(
                 enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False
             )
@@ -140,7 +143,7 @@ class Manager:
         self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
         caches = {kind: informer.cache for kind, informer in self.informers.items()}
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in CHILD_KINDS}),
+            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in child_kinds}),
             ApiWriter(self.kube, caches),
             self.recorder,
             self._build_options,
@@ -299,9 +302,13 @@ class Manager:
 
     def _observe_disvc(self, disvc: Obj) -> None:
         meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
+        progressing = next(
+            (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"), {}
+        )
         self.metrics.set_disvc_replicas(
             meta.get("namespace", ""), meta["name"],
             replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
+            stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
         )
 
     def _observe_disvc_update(self, _old: Obj, new: Obj) -> None:
@@ -316,6 +323,7 @@ class Manager:
         return BuildOptions(
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
+            gateway_api=self.options.gateway_api,
             now=rfc3339(self.clock.now()),
         )
 
