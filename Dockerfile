@@ -35,7 +35,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 # 65532: the conventional "nonroot" uid/gid; numeric so Kubernetes can verify
 # runAsNonRoot without reading /etc/passwd.
 USER 65532:65532
-EXPOSE 8080 8081
+EXPOSE 8080 8443 8081
 # Exec form: the controller is PID 1 and receives SIGTERM directly; no shell
 # is involved. Liveness and readiness are the Deployment's probes on :8081,
 # not a HEALTHCHECK.

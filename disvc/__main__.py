@@ -1,7 +1,9 @@
-"""Command line: ``python -m disvc render -f FILE`` (also the ``disvc`` script).
+"""Command line: ``python -m disvc render|rollback -f FILE`` (also the ``disvc`` script).
 
 Offline tools around the builders; the controller itself runs as
-``python -m disvc.controller``.
+``python -m disvc.controller``. Neither command talks to a cluster: they read
+manifests and write YAML, so they compose with ``kubectl`` (``kubectl get
+disvc N -o yaml | python -m disvc rollback -f - | kubectl replace -f -``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import yaml
+
 from disvc import render
+from disvc.builders import history
 from disvc.builders.desired import BuildOptions
 
 
@@ -40,35 +45,83 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the status each DISVC reports once every ISVC is Ready",
     )
+    rendering.add_argument(
+        "--from",
+        dest="previous",
+        default=None,
+        help="show a rollout: the previous manifest of the same DISVC, served and Ready",
+    )
+    rendering.add_argument(
+        "--step",
+        type=int,
+        default=1,
+        help="with --from: reconciles into the rollout, each new ISVC Ready before the next (default 1)",
+    )
+    rolling_back = commands.add_parser(
+        "rollback",
+        help="print the DISVC with an earlier generation's template (from status.history) put back",
+    )
+    rolling_back.add_argument(
+        "-f", "--filename", required=True, help="the DISVC as `kubectl get disvc N -o yaml` prints it; '-' reads stdin"
+    )
+    rolling_back.add_argument(
+        "--to", default=None, help="generation to restore, e.g. v3 (default: the one before the current template)"
+    )
     return parser
+
+
+def _read(filename: str) -> str:
+    if filename == "-":
+        return sys.stdin.read()
+    with open(filename, encoding="utf-8") as manifest:
+        return manifest.read()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.generation < 1:
-        print("disvc render: --generation must be at least 1", file=sys.stderr)
-        return 2
+    command = f"disvc {args.command}"
     source = "<stdin>" if args.filename == "-" else args.filename
     try:
-        if args.filename == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.filename, encoding="utf-8") as manifest:
-                text = manifest.read()
+        text = _read(args.filename)
+        previous = _read(args.previous) if getattr(args, "previous", None) else None
     except OSError as problem:
-        print(f"disvc render: {source}: {problem.strerror or problem}", file=sys.stderr)
+        print(f"{command}: {problem.filename or source}: {problem.strerror or problem}", file=sys.stderr)
         return 1
+    if args.command == "rollback":
+        return _rollback(text, source, args.to)
+    if args.generation < 1 or args.step < 0:
+        print("disvc render: --generation must be at least 1 and --step at least 0", file=sys.stderr)
+        return 2
     options = render.RenderOptions(
-        build=BuildOptions(ingress_domain=args.ingress_domain, ingress_class=args.ingress_class),
+        # offline: a DISVC naming a Gateway renders its HTTPRoute
+        build=BuildOptions(
+            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True
+        ),
         generation=args.generation,
         with_status=args.status,
     )
     try:
-        objects = render.render(render.load(text, source), source, options)
+        disvcs = render.load(text, source)
+        if previous is not None:
+            (old,) = render.load(previous, args.previous)[:1]
+            objects = render.rollout(old, disvcs[0], source, args.step, options)
+        else:
+            objects = render.render(disvcs, source, options)
     except render.RenderError as problem:
         print(f"disvc render: {problem}", file=sys.stderr)
         return 1
     sys.stdout.write(render.dump(objects))
+    return 0
+
+
+def _rollback(text: str, source: str, to: str | None) -> int:
+    try:
+        (disvc,) = render.load(text, source)[:1]
+        restored = history.rollback(disvc, to)
+    except (render.RenderError, history.NoRollbackTarget) as problem:
+        print(f"disvc rollback: {problem}", file=sys.stderr)
+        return 1
+    sys.stdout.write(yaml.safe_dump(restored, sort_keys=False))
     return 0
 
 

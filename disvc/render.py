@@ -6,6 +6,11 @@ multi-document YAML, so a user can review, diff or ``kubectl apply --dry-run``
 what the controller will do. Optionally the status the DISVC would report
 once every ISVC is Ready.
 
+``rollout`` shows a rollout instead: from a previous manifest's steady state
+to the new one, the children and status as they stand after a given number
+of reconciles, each new ISVC turning Ready before the next reconcile, so a
+user can see how each strategy (``spec.rollout``) moves step by step.
+
 Bad input is one clear line naming the file, the object and the field, never
 a traceback: ``RenderError``.
 """
@@ -88,6 +93,77 @@ def render(disvcs: Iterable[Obj], source: str, options: RenderOptions) -> list[O
         if options.with_status:
             out.append(_status_document(created, children, options))
     return out
+
+
+def rollout(previous: Obj, current: Obj, source: str, steps: int, options: RenderOptions) -> list[Obj]:
+    """The children (and, if asked, the status) ``steps`` reconciles into the
+    rollout from ``previous`` (served, every ISVC Ready) to ``current``."""
+    old = as_created(previous)
+    new = as_created(current)
+    meta = new["metadata"]
+    if meta.get("name") != old["metadata"].get("name"):
+        raise RenderError(f"{source}: {_describe(new)} is not the DISVC of the previous manifest")
+    new = {**new, "metadata": {**meta, "uid": old["metadata"]["uid"]}}
+    live: list[Obj] = []
+    state = old
+    for _ in range(_SETTLE_ROUNDS):
+        state, live, want = _reconcile(state, live, source, options)
+        live = _all_ready(live)
+        if want.plan.is_empty:
+            break
+    meta = new["metadata"]
+    state = {
+        **new,
+        "metadata": {**meta, "generation": int(state["metadata"].get("generation", 1)) + 1},
+        "status": state.get("status"),
+    }
+    for step in range(steps):
+        if step:
+            live = _all_ready(live)
+        state, live, _ = _reconcile(state, live, source, options)
+    out = sorted(live, key=lambda obj: (_KIND_ORDER.get(obj["kind"], 9), obj["metadata"]["name"]))
+    if options.with_status:
+        out.append(
+            {
+                "apiVersion": DISVC_API_VERSION,
+                "kind": DISVC_KIND,
+                "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+                "status": state["status"],
+            }
+        )
+    return out
+
+
+_SETTLE_ROUNDS: Final = 20
+_KIND_ORDER: Final = {"InferenceService": 0, "Service": 1, "Ingress": 2}
+
+
+def _reconcile(
+    disvc: Obj, live: list[Obj], source: str, options: RenderOptions
+) -> tuple[Obj, list[Obj], desired.Desired]:
+    """One reconcile with its plan written: creates and updates land as sent,
+    deletes go at once."""
+    want = desired.state(disvc, live, options.build)
+    ready_condition = want.status.get("conditions", [{}])[0]
+    if ready_condition.get("reason") == "InvalidSpec":
+        raise RenderError(f"{source}: {_describe(disvc)}: {ready_condition.get('message')}")
+    by_id = {(obj["kind"], obj["metadata"]["name"]): obj for obj in live}
+    for obj in (*want.plan.create, *want.plan.update):
+        key = (obj["kind"], obj["metadata"]["name"])
+        previous = by_id.get(key)
+        by_id[key] = {**obj, "status": previous["status"]} if previous and "status" in previous else obj
+    for ref in want.plan.delete:
+        by_id.pop((ref.kind, ref.name), None)
+    return {**disvc, "status": want.status}, list(by_id.values()), want
+
+
+def _all_ready(live: list[Obj]) -> list[Obj]:
+    return [
+        {**obj, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        if obj["kind"] == "InferenceService"
+        else obj
+        for obj in live
+    ]
 
 
 def dump(objects: Iterable[Obj]) -> str:

@@ -44,7 +44,12 @@ class Plan:
 
 
 _IDENTITY_FIELDS = frozenset({"apiVersion", "kind"})
-_DELETE_ORDER: dict[ChildKind, int] = {"InferenceService": 0, "Service": 1, "Ingress": 2}
+_DELETE_ORDER: dict[ChildKind, int] = {
+    "InferenceService": 0,
+    "Service": 1,
+    "Ingress": 2,
+    "HTTPRoute": 3,
+}
 
 
 def applied(body: Obj) -> Obj:

@@ -3,8 +3,9 @@
 Users read Events with ``kubectl describe``; a line per object would drown
 the useful ones, so changes are summarised (``Scaled``, ``RolloutStarted``,
 ``RolloutComplete``, else ``Created``/``Updated``/``Deleted`` listing the
-objects). Warnings (``InvalidSpec``, ``ChildConflict``) are raised only when
-the problem first appears or changes, not on every resync of the same problem.
+objects). Warnings (``InvalidSpec``, ``ChildConflict``, ``ChildRejected``,
+``ProgressDeadlineExceeded``) are raised only when the problem first appears
+or changes, not on every resync of the same problem.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def plan_events(
     events: list[EventSpec] = []
     target = rollout.target
 
-    if rollout.is_rolling_out and not switched:
+    if rollout.is_rolling_out and not switched and not target_was_live:
         started = [c for c, g in zip(created, created_gens) if g == target]
         if started:
             events.append(
@@ -112,6 +113,18 @@ def warning_event(
     ):
         return None
     return EventSpec("Warning", ready.reason, ready.message)
+
+
+def deadline_event(
+    progressing: Condition, previous_status: Mapping[str, Any]
+) -> EventSpec | None:
+    """A Warning when a rollout or scale-up first misses its progress deadline."""
+    if progressing.reason != "ProgressDeadlineExceeded":
+        return None
+    previous = previous_condition(previous_status, "Progressing")
+    if previous is not None and previous.get("reason") == progressing.reason:
+        return None
+    return EventSpec("Warning", progressing.reason, progressing.message)
 
 
 def describe(kind: str, name: str) -> str:

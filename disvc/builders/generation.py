@@ -13,8 +13,9 @@ a restarted controller picks a rollout up where it stood.
   left: a successor that is only partly Ready must not be taken for it.)
 - The *target* generation ``t`` is the one whose template hash matches the
   spec (preferring ``s``), else a fresh number above every live one.
-- ``t == s`` (or no ``s``) is the steady state; otherwise a rollout runs
-  until every ISVC of ``t`` is Ready, then traffic switches and ``s`` goes.
+- ``t == s`` (or no ``s``) is the steady state; otherwise a rollout runs,
+  step by step as the DISVC's strategy decides (``strategies``), until
+  ``t`` serves alone.
 """
 
 from __future__ import annotations

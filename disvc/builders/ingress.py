@@ -1,18 +1,25 @@
-"""The Ingress ``N``: the external endpoint, routing ``/`` to one generation's Service.
+"""The Ingress ``N``: the external endpoint, routing ``/`` to one Service.
 
-Which generation it names is the rollout's traffic switch (see
-``generation``). Host, class and TLS come from ``spec.ingress`` with the
+Which Service it names is the rollout's traffic switch (a generation's
+``N-v<g>``, or the DISVC-level ``N`` while a rolling rollout runs both; see
+``strategies``). During a canary a second Ingress ``N-canary`` for the same
+host carries NGINX's canary annotations and sends its weight to the new
+generation. Host, class and TLS come from ``spec.ingress`` with the
 controller's flags as defaults.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from disvc.builders import names, ownership
 from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec, is_dns_subdomain
 from disvc.builders.types import INGRESS_API_VERSION, INGRESS_KIND, Obj
+
+
+CANARY_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary-weight"
 
 
 def host(spec: DisvcSpec, domain: str) -> str:
@@ -40,14 +47,22 @@ def url(spec: DisvcSpec, domain: str) -> str:
 
 def ingress(
     spec: DisvcSpec,
-    generation: int,
+    backend: str,
     protocol: ServingProtocol,
     domain: str,
     default_class: str | None,
+    canary_weight: int | None = None,
 ) -> Obj:
-    """Ingress ``N`` routing every path to Service ``N-v<generation>`` port 80."""
+    """Ingress ``N`` routing every path to Service ``backend`` port 80; with
+    ``canary_weight``, the canary Ingress ``N-canary`` taking that percentage
+    of the host's requests instead."""
     ingress_host = host(spec, domain)
     annotations = dict(spec.ingress.annotations or {})
+    name = names.ingress_name(spec.name)
+    if canary_weight is not None:
+        name = names.canary_ingress_name(spec.name)
+        annotations[CANARY_ANNOTATION] = "true"
+        annotations[CANARY_WEIGHT_ANNOTATION] = str(canary_weight)
     if protocol.is_grpc:
         annotations[names.GRPC_BACKEND_ANNOTATION] = "GRPC"
     body: dict[str, Any] = {}
@@ -64,7 +79,7 @@ def ingress(
                         "pathType": "Prefix",
                         "backend": {
                             "service": {
-                                "name": names.generation_name(spec.name, generation),
+                                "name": backend,
                                 "port": {"number": names.SERVICE_PORT},
                             }
                         },
@@ -81,7 +96,7 @@ def ingress(
         "metadata": ownership.child_metadata(
             spec.name,
             spec.uid,
-            names.ingress_name(spec.name),
+            name,
             spec.namespace,
             names.child_labels(spec.name),
             annotations,

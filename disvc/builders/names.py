@@ -80,6 +80,16 @@ def ingress_name(disvc_name: str) -> str:
     return disvc_name
 
 
+def route_name(disvc_name: str) -> str:
+    """The Gateway API HTTPRoute that replaces the Ingress when a Gateway is named."""
+    return disvc_name
+
+
+def canary_ingress_name(disvc_name: str) -> str:
+    """The second Ingress that carries a canary's share of external traffic."""
+    return f"{disvc_name}-canary"
+
+
 def default_ingress_host(disvc_name: str, namespace: str, domain: str) -> str:
     """``N-NS.<domain>``, the Ingress host when the DISVC names none."""
     return f"{disvc_name}-{namespace}.{domain}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeAlias
 
 from disvc.builders import names
 from disvc.builders.types import Obj
@@ -26,6 +26,12 @@ TEMPLATE_FIELD: Final = "inferenceService"
 TEMPLATE_ALIAS: Final = "inferenservice"
 """The seed manifests' spelling, accepted as an alias."""
 
+StrategyName: TypeAlias = Literal["BlueGreen", "Rolling"]
+STRATEGIES: Final[tuple[StrategyName, ...]] = ("BlueGreen", "Rolling")
+
+DEFAULT_PROGRESS_DEADLINE_SECONDS: Final = 600
+
+_PERCENT: Final = re.compile(r"(100|[1-9]?[0-9])%")
 _DNS_1035_LABEL: Final = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS_1123_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -42,6 +48,17 @@ class InvalidSpec(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayRef:
+    """``spec.ingress.gateway``: the Gateway API Gateway an HTTPRoute attaches to."""
+
+    name: str
+    namespace: str | None = None
+    """None: the DISVC's namespace."""
+    section_name: str | None = None
+    """One listener of the Gateway; None: every listener that allows the route."""
+
+
+@dataclass(frozen=True, slots=True)
 class IngressSpec:
     """``spec.ingress`` with its defaults applied."""
 
@@ -51,6 +68,50 @@ class IngressSpec:
     class_name: str | None = None
     tls_secret_name: str | None = None
     annotations: Mapping[str, str] | None = None
+    gateway: GatewayRef | None = None
+    """When set, an HTTPRoute replaces the Ingress(es)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutSpec:
+    """``spec.rollout`` with its defaults applied: how a new generation
+    replaces the serving one (the strategies live in ``builders.strategies``)."""
+
+    strategy: StrategyName = "BlueGreen"
+    max_surge: int | str = 1
+    """ISVCs allowed above ``replicas`` during a rolling rollout (count or ``"N%"``)."""
+    max_unavailable: int | str = 0
+    """ISVCs allowed below ``replicas`` Ready during a rolling rollout."""
+    canary_traffic_percent: int | None = None
+    """Share of external traffic for a new generation once it is Ready; None
+    (or 100) promotes it."""
+    progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+
+    @property
+    def is_canary(self) -> bool:
+        return self.canary_traffic_percent is not None and self.canary_traffic_percent < 100
+
+    def surge(self, replicas: int) -> int:
+        """``maxSurge`` as a count; a percentage rounds up, as a Deployment's does."""
+        return _resolve(self.max_surge, replicas, round_up=True)
+
+    def unavailable(self, replicas: int) -> int:
+        """``maxUnavailable`` as a count; a percentage rounds down, as a Deployment's does.
+
+        When both bounds come to 0 (small percentages of few replicas) it is 1,
+        as for a Deployment: otherwise no ISVC could ever be replaced."""
+        count = _resolve(self.max_unavailable, replicas, round_up=False)
+        if count == 0 and self.surge(replicas) == 0 and replicas > 0:
+            return 1
+        return count
+
+
+def _resolve(value: int | str, replicas: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    percent = int(value[:-1])
+    scaled = percent * replicas
+    return -(-scaled // 100) if round_up else scaled // 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +132,9 @@ class DisvcSpec:
     """Propagated ``serving.kserve.io/`` metadata annotations overlaid with
     ``spec.annotations``: exactly what every ISVC carries besides our own."""
     ingress: IngressSpec
+    rollout: RolloutSpec
+    annotations: Mapping[str, str]
+    """``spec.annotations`` alone, as the user wrote it (kept in ``status.history``)."""
 
 
 def metadata_name(disvc: Obj) -> str:
@@ -128,6 +192,8 @@ def parse(disvc: Obj) -> DisvcSpec:
             **_string_map(spec.get("annotations"), "spec.annotations"),
         },
         ingress=_ingress(spec.get("ingress")),
+        rollout=_rollout(spec.get("rollout")),
+        annotations=_string_map(spec.get("annotations"), "spec.annotations"),
     )
 
 
@@ -214,6 +280,12 @@ def _ingress(value: object) -> IngressSpec:
     if tls is not None and not isinstance(tls, Mapping):
         raise InvalidSpec("spec.ingress.tls", "must be an object")
     annotations = _string_map(value.get("annotations"), "spec.ingress.annotations")
+    gateway = _gateway(value.get("gateway"))
+    if gateway is not None and value.get("className"):
+        raise InvalidSpec(
+            "spec.ingress.className",
+            "applies to an Ingress; with spec.ingress.gateway the Gateway decides",
+        )
     return IngressSpec(
         enabled=enabled,
         host=host,
@@ -222,4 +294,79 @@ def _ingress(value: object) -> IngressSpec:
             tls.get("secretName") if tls is not None else None, "spec.ingress.tls.secretName"
         ),
         annotations=annotations or None,
+        gateway=gateway,
     )
+
+
+def _gateway(value: object) -> GatewayRef | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidSpec("spec.ingress.gateway", "must be an object")
+    name = value.get("name")
+    if not isinstance(name, str) or not is_dns_subdomain(name):
+        raise InvalidSpec("spec.ingress.gateway.name", "required: the Gateway's name (a DNS subdomain)")
+    namespace = _optional_string(value.get("namespace"), "spec.ingress.gateway.namespace")
+    if namespace is not None and not _DNS_1123_LABEL.fullmatch(namespace):
+        raise InvalidSpec("spec.ingress.gateway.namespace", f"{namespace!r} is not a namespace name")
+    section = _optional_string(value.get("sectionName"), "spec.ingress.gateway.sectionName")
+    if section is not None and not is_dns_subdomain(section):
+        raise InvalidSpec("spec.ingress.gateway.sectionName", f"{section!r} is not a listener name")
+    return GatewayRef(name=name, namespace=namespace, section_name=section)
+
+
+def _rollout(value: object) -> RolloutSpec:
+    if value is None:
+        return RolloutSpec()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec("spec.rollout", "must be an object")
+    strategy = value.get("strategy", "BlueGreen")
+    if strategy is None:
+        strategy = "BlueGreen"
+    if strategy not in STRATEGIES:
+        raise InvalidSpec("spec.rollout.strategy", f"must be one of {', '.join(STRATEGIES)}")
+    surge = _int_or_percent(value.get("maxSurge", 1), "spec.rollout.maxSurge")
+    unavailable = _int_or_percent(value.get("maxUnavailable", 0), "spec.rollout.maxUnavailable")
+    if strategy == "Rolling" and _is_zero(surge) and _is_zero(unavailable):
+        raise InvalidSpec(
+            "spec.rollout.maxSurge",
+            "maxSurge and maxUnavailable must not both be 0: the rollout could never replace an ISVC",
+        )
+    canary = value.get("canaryTrafficPercent")
+    if canary is not None:
+        if not _is_int(canary) or not 0 <= canary <= 100:
+            raise InvalidSpec(
+                "spec.rollout.canaryTrafficPercent", "must be an integer from 0 to 100"
+            )
+        if strategy != "BlueGreen":
+            raise InvalidSpec(
+                "spec.rollout.canaryTrafficPercent",
+                "needs strategy BlueGreen (a canary runs the whole new generation beside the old)",
+            )
+    deadline = value.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)
+    if deadline is None:
+        deadline = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    if not _is_int(deadline) or deadline < 1:
+        raise InvalidSpec("spec.rollout.progressDeadlineSeconds", "must be a positive integer")
+    return RolloutSpec(
+        strategy=strategy,
+        max_surge=surge,
+        max_unavailable=unavailable,
+        canary_traffic_percent=canary,
+        progress_deadline_seconds=deadline,
+    )
+
+
+def _int_or_percent(value: object, field: str) -> int | str:
+    if _is_int(value):
+        assert isinstance(value, int)
+        if value < 0:
+            raise InvalidSpec(field, "must not be negative")
+        return value
+    if isinstance(value, str) and _PERCENT.fullmatch(value):
+        return value
+    raise InvalidSpec(field, "must be a non-negative integer or a percentage from 0% to 100%")
+
+
+def _is_zero(value: int | str) -> bool:
+    return value in (0, "0%")

@@ -25,6 +25,8 @@ Reason: TypeAlias = Literal[
     "RollingOut",
     "Scaling",
     "Converged",
+    "ProgressDeadlineExceeded",
+    "CanaryRunning",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
@@ -38,6 +40,17 @@ class Condition:
     status: bool
     reason: Reason
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationCount:
+    """One live generation in ``status.generations``."""
+
+    number: int
+    replicas: int
+    ready_replicas: int
+    traffic_percent: int | None
+    """Share of external requests it takes (None: it takes none, or nothing is Ready)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,10 @@ class Observed:
     conditions: tuple[Condition, ...]
     kept_url: str | None = None
     """With an invalid spec the URL cannot be recomputed: the previous one, if any."""
+    generations: tuple[GenerationCount, ...] = ()
+    """Every live generation with its counts, oldest first."""
+    history: tuple[Obj, ...] = ()
+    """``status.history`` (see ``history``)."""
 
 
 def address_url(disvc_name: str, namespace: str, generation: int) -> str:
@@ -99,7 +116,22 @@ def status(observed: Observed, previous_status: Mapping[str, Any], now: str) -> 
         _condition(c, observed.observed_generation, previous_status, now)
         for c in observed.conditions
     ]
+    if observed.generations:
+        result["generations"] = [_generation(g) for g in observed.generations]
+    if observed.history:
+        result["history"] = list(observed.history)
     return result
+
+
+def _generation(count: GenerationCount) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": names.generation_label(count.number),
+        "replicas": count.replicas,
+        "readyReplicas": count.ready_replicas,
+    }
+    if count.traffic_percent is not None:
+        entry["trafficPercent"] = count.traffic_percent
+    return entry
 
 
 def _condition(

@@ -20,8 +20,10 @@ SERVICE_API_VERSION: Final = "v1"
 SERVICE_KIND: Final = "Service"
 INGRESS_API_VERSION: Final = "networking.k8s.io/v1"
 INGRESS_KIND: Final = "Ingress"
+HTTPROUTE_API_VERSION: Final = "gateway.networking.k8s.io/v1"
+HTTPROUTE_KIND: Final = "HTTPRoute"
 
-ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress"]
+ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress", "HTTPRoute"]
 EventType: TypeAlias = Literal["Normal", "Warning"]
 
 
@@ -74,6 +76,7 @@ _KIND_BY_API_VERSION: Final[dict[tuple[str, str], ChildKind]] = {
     (ISVC_API_VERSION, ISVC_KIND): "InferenceService",
     (SERVICE_API_VERSION, SERVICE_KIND): "Service",
     (INGRESS_API_VERSION, INGRESS_KIND): "Ingress",
+    (HTTPROUTE_API_VERSION, HTTPROUTE_KIND): "HTTPRoute",
 }
 
 
@@ -81,7 +84,7 @@ def child_kind(obj: Obj) -> ChildKind | None:
     """The kind of a live child, or None when it is none of ours.
 
     Items of a list response carry no ``kind``; for those the shape of the
-    spec tells the three child kinds apart."""
+    spec tells the child kinds apart."""
     kind = obj.get("kind")
     if kind is not None:
         api_version = obj.get("apiVersion")
@@ -94,6 +97,8 @@ def child_kind(obj: Obj) -> ChildKind | None:
         return None
     if "predictor" in spec:
         return "InferenceService"
+    if "parentRefs" in spec or "hostnames" in spec:
+        return "HTTPRoute"
     if "rules" in spec or "defaultBackend" in spec or "ingressClassName" in spec:
         return "Ingress"
     if "ports" in spec or "selector" in spec or "clusterIP" in spec or "type" in spec:

@@ -10,7 +10,8 @@ The manager creates one per watched kind (DISVCs unfiltered; ISVCs,
 Services and Ingresses with the ``disvc`` label selector), registers the
 handlers that map events to queue keys, starts it, and waits for
 ``has_synced`` before starting workers, so the first reconciles see a full
-cache. Handlers run on the reflector's thread, in event order, and must be
+cache. Handlers run one at a time (on the reflector's thread, or the resync
+thread for a resync), in event order, and must be
 quick (ours only enqueue keys). A handler added after objects are cached is
 first told about each of them as an add, so late registration misses nothing.
 A handler registered with ``own_writes=False`` is not told about the watch

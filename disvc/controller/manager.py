@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
-from disvc.builders.types import DISVC_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
+from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact
@@ -115,6 +115,9 @@ class Manager:
             CONTROLLER_NAME,
             metrics_provider=self.metrics.queue_metrics_provider(),
         )
+        # HTTPRoutes only on request: without the Gateway API CRDs their
+        # watch could never sync and /readyz would never turn 200.
+        child_kinds = (*CHILD_KINDS, HTTPROUTE_KIND) if options.gateway_api else CHILD_KINDS
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
@@ -126,7 +129,7 @@ class Manager:
                     self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
                     indexers=CHILD_INDEXERS, transform=compact,
                 )
-                for kind in CHILD_KINDS
+                for kind in child_kinds
             },
         }
         # The queue is not told of our own writes' echoes; the gauges are.
@@ -135,7 +138,7 @@ class Manager:
         disvcs = self.informers[DISVC_KIND]
         disvcs.add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete, own_writes=False)
         disvcs.add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
-        for kind in CHILD_KINDS:
+        for kind in child_kinds:
             self.informers[kind].add_handler(
                 enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False
             )
@@ -144,10 +147,10 @@ class Manager:
         self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
         caches = {kind: informer.cache for kind, informer in self.informers.items()}
         writer = ApiWriter(self.kube, caches)
-        for kind in CHILD_KINDS:
+        for kind in child_kinds:
             self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in CHILD_KINDS}),
+            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in child_kinds}),
             writer,
             self.recorder,
             self._build_options,
@@ -235,11 +238,13 @@ class Manager:
         if (metrics_address := opts.metrics_bind_address) is not None:
             members.append(Member("metrics", Started(lambda: self._serve_metrics(metrics_address)), SERVER_STOP_TIMEOUT))
         if (probe_address := opts.health_probe_bind_address) is not None:
-            self.health = _listening(
-                "health probes", probe_address, lambda: HealthServer(probe_address, is_ready=self.is_ready)
-            )
-            members.append(Member("health-probes", self.health, SERVER_STOP_TIMEOUT))
+            members.append(Member("health-probes", Started(lambda: self._serve_probes(probe_address)), SERVER_STOP_TIMEOUT))
         return Group("servers", members)
+
+    def _serve_probes(self, address: BindAddress) -> HealthServer:
+        # Bound only when its group starts, so a failed start leaves no socket behind.
+        self.health = _listening("health probes", address, lambda: HealthServer(address, is_ready=self.is_ready))
+        return self.health.start()
 
     def _serve_metrics(self, address: BindAddress) -> MetricsServer:
         opts = self.options
@@ -311,9 +316,13 @@ class Manager:
 
     def _observe_disvc(self, disvc: Obj) -> None:
         meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
+        progressing = next(
+            (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"), {}
+        )
         self.metrics.set_disvc_replicas(
             meta.get("namespace", ""), meta["name"],
             replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
+            stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
         )
 
     def _observe_disvc_update(self, _old: Obj, new: Obj) -> None:
@@ -328,6 +337,7 @@ class Manager:
         return BuildOptions(
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
+            gateway_api=self.options.gateway_api,
             now=rfc3339(self.clock.now()),
         )
 

@@ -178,6 +178,12 @@ class Metrics:
             ["namespace", "name"],
             registry=r,
         )
+        self.rollout_stalled = Gauge(
+            "disvc_rollout_stalled",
+            "1 while a DistributedInferenceService's rollout or scale-up is past its progress deadline",
+            ["namespace", "name"],
+            registry=r,
+        )
         self.api_writes_total = Counter(
             "disvc_api_writes_total",
             "Writes (create, update, patch, apply, delete) the controller sent to the API server",
@@ -207,13 +213,16 @@ class Metrics:
         """The provider to pass to the workqueue (client-go's workqueue metrics)."""
         return _WorkqueueMetricsProvider(self)
 
-    def set_disvc_replicas(self, namespace: str, name: str, *, replicas: int, ready_replicas: int) -> None:
+    def set_disvc_replicas(
+        self, namespace: str, name: str, *, replicas: int, ready_replicas: int, stalled: bool = False
+    ) -> None:
         self.replicas.labels(namespace=namespace, name=name).set(replicas)
         self.ready_replicas.labels(namespace=namespace, name=name).set(ready_replicas)
+        self.rollout_stalled.labels(namespace=namespace, name=name).set(1 if stalled else 0)
 
     def remove_disvc(self, namespace: str, name: str) -> None:
         """Drop a deleted DISVC's series so dashboards stop showing it."""
-        for gauge in (self.replicas, self.ready_replicas):
+        for gauge in (self.replicas, self.ready_replicas, self.rollout_stalled):
             try:
                 gauge.remove(namespace, name)
             except KeyError:

@@ -50,6 +50,9 @@ class Options:
     """Ingress hosts are ``<name>-<namespace>.<ingress_domain>``."""
     ingress_class: str | None = None
     """Ingress class for DISVCs that name none (None: the cluster default)."""
+    gateway_api: bool = False
+    """Watch and write Gateway API HTTPRoutes, for DISVCs that name a Gateway
+    (off by default: without the Gateway API CRDs the watch could never sync)."""
     workers: int = 4
     """How many DISVCs are reconciled at once (one key is never on two workers)."""
     metrics_bind_address: BindAddress | None = BindAddress("", 8080)
@@ -166,6 +169,12 @@ def parser() -> argparse.ArgumentParser:
         "When omitted, the cluster's default class is used.",
     )
     p.add_argument(
+        "--gateway-api",
+        action="store_true",
+        help="Watch and manage Gateway API HTTPRoutes (gateway.networking.k8s.io/v1) for DISVCs "
+        "that set spec.ingress.gateway. Needs the Gateway API CRDs installed.",
+    )
+    p.add_argument(
         "--workers",
         type=_positive_int,
         default=DEFAULTS.workers,
@@ -278,6 +287,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         namespace=ns.namespace or None,
         ingress_domain=ns.ingress_domain,
         ingress_class=ns.ingress_class or None,
+        gateway_api=ns.gateway_api,
         workers=ns.workers,
         metrics_bind_address=ns.metrics_bind_address,
         health_probe_bind_address=ns.health_probe_bind_address,

@@ -55,13 +55,22 @@ class Group:
             return bool(self._started)
 
     def start(self) -> bool:
-        """Start every member; False (starting nothing) once the group was stopped."""
+        """Start every member; False (starting nothing) once the group was stopped.
+
+        A member that fails to start stops the ones started before it, in
+        reverse, and the failure propagates: a group is all up or all down."""
         with self._lock:
             if self._stopped or self._started:
                 return False
-            for member in self._members:
-                member.runnable.start()
-                self._started.append(member)
+            try:
+                for member in self._members:
+                    member.runnable.start()
+                    self._started.append(member)
+            except BaseException:
+                started, self._started = self._started, []
+                for member in reversed(started):
+                    member.runnable.stop(member.stop_timeout)
+                raise
             return True
 
     def stop(self) -> bool:

@@ -24,10 +24,15 @@ JsonObject = dict[str, Any]
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DISVC_CRD_DIR: Final = REPO_ROOT / "config" / "crd" / "bases"
+EXTERNAL_CRD_DIRNAME: Final = "external"
+"""Beside the bases: minimal CRDs of other projects the tests need (Gateway
+API's HTTPRoute), installed only where the real one is not."""
 ISVC_CRD_BASENAME: Final = "serving.kserve.io_inferenceservices.yaml"
 ISVC_CRD_ENV: Final = "DISVC_KSERVE_CRD"
-FETCHED_ISVC_CRD: Final = REPO_ROOT / ".cache" / "kserve" / ISVC_CRD_BASENAME
-"""Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD (git-ignored)."""
+CRD_CACHE_ENV: Final = "DISVC_CRD_CACHE"
+DEFAULT_CRD_CACHE: Final = REPO_ROOT / ".cache" / "kserve"
+"""Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD
+(git-ignored; ``$DISVC_CRD_CACHE`` moves it, for the script and this module alike)."""
 
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -78,7 +83,8 @@ def kserve_crd_file() -> Path | None:
     """KServe's InferenceService CRD file, or None when none is at hand.
 
     Looked for, in order: the file ``$DISVC_KSERVE_CRD`` names; the copy
-    ``hack/fetch-kserve-crd.sh`` downloads (``.cache/kserve/``); the
+    ``hack/fetch-kserve-crd.sh`` downloads (``$DISVC_CRD_CACHE``, else
+    ``.cache/kserve/``); the
     reference copy a development checkout may have beside it
     (``../shared/kserve/``). A named file that is missing is an error, not a
     silent fallback: the user asked for that file.
@@ -89,8 +95,9 @@ def kserve_crd_file() -> Path | None:
         if not path.is_file():
             raise FileNotFoundError(f"{ISVC_CRD_ENV}={named}: no such file")
         return path
+    fetched = Path(os.environ.get(CRD_CACHE_ENV) or DEFAULT_CRD_CACHE) / ISVC_CRD_BASENAME
     beside = REPO_ROOT.parent / "shared" / "kserve" / ISVC_CRD_BASENAME
-    return next((path for path in (FETCHED_ISVC_CRD, beside) if path.is_file()), None)
+    return next((path for path in (fetched, beside) if path.is_file()), None)
 
 
 KSERVE_CRD_MISSING: Final = (
@@ -103,23 +110,31 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
-    tree. KServe's is left alone when present: on a real cluster it belongs
-    to the KServe installation. Without KServe's file a schema-less stand-in
-    is installed (:data:`KSERVE_CRD_MISSING` says how to get the real one).
+    tree. KServe's, and the other projects' minimal ones in
+    ``config/crd/external`` (Gateway API's HTTPRoute), are left alone when
+    present: on a real cluster they belong to those installations. Without
+    KServe's file a schema-less stand-in is installed
+    (:data:`KSERVE_CRD_MISSING` says how to get the real one).
     """
     isvc_file = isvc_file or kserve_crd_file()
-    wanted: list[tuple[JsonObject, bool]] = []
-    if disvc_dir.is_dir():
-        for path in sorted(disvc_dir.glob("*.yaml")):
-            for doc in load_yaml_documents(path.read_text()):
-                if doc.get("kind") == "CustomResourceDefinition":
-                    wanted.append((doc, True))
+    if not disvc_dir.is_dir():
+        # disvc.testing reads our CRDs from the source tree: an installed
+        # wheel alone has no config/ to read them from.
+        raise FileNotFoundError(f"{disvc_dir}: no CRD folder here (disvc.testing needs a source checkout)")
+    wanted: list[tuple[JsonObject, bool]] = [(crd, True) for crd in _crds_in(sorted(disvc_dir.glob("*.yaml")))]
+    external_dir = disvc_dir.parent / EXTERNAL_CRD_DIRNAME
+    if external_dir.is_dir():
+        wanted.extend((crd, False) for crd in _crds_in(sorted(external_dir.glob("*.yaml"))))
     if isvc_file is not None:
-        docs = load_yaml_documents(isvc_file.read_text())
-        wanted.extend((doc, False) for doc in docs if doc.get("kind") == "CustomResourceDefinition")
+        wanted.extend((crd, False) for crd in _crds_in([isvc_file]))
     else:
         wanted.append((minimal_isvc_crd(), False))
     return wanted
+
+
+def _crds_in(files: list[Path]) -> list[JsonObject]:
+    docs = (doc for path in files for doc in load_yaml_documents(path.read_text()))
+    return [doc for doc in docs if doc.get("kind") == "CustomResourceDefinition"]
 
 
 def _is_established(crd: JsonObject) -> bool:

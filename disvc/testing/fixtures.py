@@ -55,9 +55,9 @@ __all__ = [
     "crds_to_install",
     "eventually",
     "kserve_crd_or_skip",
-    "needs_kserve_schema",
     "kube",
     "kube_session",
+    "needs_kserve_schema",
     "request_json",
     "status_of",
 ]

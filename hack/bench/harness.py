@@ -39,6 +39,7 @@ from kubernetes import client, config
 from disvc.testing import fixtures
 from disvc.testing.apiserver import ApiServer
 from disvc.testing.apiserver.server import WRITE_VERBS
+from disvc.testing.apiserver.storage import Storage
 
 T = TypeVar("T")
 
@@ -173,11 +174,9 @@ class Loopback:
 
         Reads the store on the server's loop thread (its only user, so no
         lock): no HTTP request, so the request records stay the controller's.
-        ``_on_loop``/``_storage`` are private; a public snapshot API would do.
         """
 
-        def count_on_loop() -> int:
-            storage = self.server._storage
+        def count_on_loop(storage: Storage) -> int:
             done = 0
             for index in range(count):
                 name = workload.disvc_name(index)
@@ -194,7 +193,7 @@ class Loopback:
                     done += 1
             return done
 
-        return int(self.server._on_loop(count_on_loop) or 0)
+        return int(self.server.snapshot(count_on_loop) or 0)
 
     def requests_by(self, user_agent: str, writes_only: bool = True) -> collections.Counter[str]:
         """``verb resource[/subresource]`` -> count, for one client."""

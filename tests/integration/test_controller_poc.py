@@ -245,6 +245,10 @@ def _assert_ready_replicas(cluster: Cluster, count: int) -> None:
 
 
 def _reconciles(controller: RunningController) -> float:
-    return controller.metric(
-        "controller_runtime_reconcile_total", controller="distributedinferenceservice", result="success"
-    ) or 0.0
+    # a reconcile mid-rollout asks to come back by its progress deadline (requeue_after)
+    return sum(
+        controller.metric(
+            "controller_runtime_reconcile_total", controller="distributedinferenceservice", result=result
+        ) or 0.0
+        for result in ("success", "requeue_after")
+    )

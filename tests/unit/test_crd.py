@@ -54,6 +54,8 @@ def test_crd_names_scope_and_subresources() -> None:
         "Replicas": ".spec.replicas",
         "Ready Replicas": ".status.readyReplicas",
         "Generation": ".status.activeGeneration",
+        "Progress": '.status.conditions[?(@.type=="Progressing")].reason',
+        "Strategy": ".spec.rollout.strategy",
         "Age": ".metadata.creationTimestamp",
     }
 
@@ -85,7 +87,7 @@ def test_template_fields_keep_unknown_fields_and_status_is_typed() -> None:
     status = SCHEMA["properties"]["status"]["properties"]
     assert set(status) == {
         "observedGeneration", "replicas", "readyReplicas", "activeGeneration",
-        "selector", "url", "address", "conditions",
+        "selector", "url", "address", "conditions", "generations", "history",
     }
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
@@ -157,6 +159,18 @@ CEL_CASES = [
     CelCase("negative-replicas", _seed(replicas=-1), "must not be negative"),
     CelCase("name-of-51", _renamed("a" * 51), "at most 50 characters"),
     CelCase("name-with-dot", _renamed("a.b"), "DNS-1035"),
+    CelCase("rolling-passes", _seed(rollout={"strategy": "Rolling", "maxSurge": 1, "maxUnavailable": 0}), None),
+    CelCase("rolling-percentages-pass", _seed(rollout={"strategy": "Rolling", "maxSurge": "0%", "maxUnavailable": "25%"}), None),
+    CelCase("rolling-both-zero", _seed(rollout={"strategy": "Rolling", "maxSurge": 0, "maxUnavailable": 0}), "must not both be 0"),
+    CelCase("rolling-both-zero-percent", _seed(rollout={"strategy": "Rolling", "maxSurge": "0%", "maxUnavailable": 0}), "must not both be 0"),
+    CelCase("blue-green-ignores-zero-surge", _seed(rollout={"strategy": "BlueGreen", "maxSurge": 0, "maxUnavailable": 0}), None),
+    CelCase("surge-not-a-percentage", _seed(rollout={"maxSurge": "two"}), "maxSurge must be a non-negative integer or a percentage"),
+    CelCase("surge-over-100-percent", _seed(rollout={"maxSurge": "101%"}), "maxSurge must be"),
+    CelCase("negative-unavailable", _seed(rollout={"maxUnavailable": -1}), "maxUnavailable must be"),
+    CelCase("canary-passes", _seed(rollout={"canaryTrafficPercent": 10}), None),
+    CelCase("gateway-passes", _seed(ingress={"gateway": {"name": "public", "namespace": "infra"}}), None),
+    CelCase("gateway-with-class", _seed(ingress={"gateway": {"name": "public"}, "className": "nginx"}), "className applies to an Ingress"),
+    CelCase("canary-with-rolling", _seed(rollout={"strategy": "Rolling", "canaryTrafficPercent": 10}), "needs strategy BlueGreen"),
 ]
 
 
@@ -172,3 +186,34 @@ def test_cel_rules(case: CelCase) -> None:
 def test_negative_replicas_also_fail_the_openapi_minimum() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft7Validator(SCHEMA).validate(_seed(replicas=-1))
+
+
+@pytest.mark.parametrize(
+    ("rollout", "path"),
+    [
+        ({"strategy": "Canary"}, "strategy"),
+        ({"canaryTrafficPercent": 101}, "canaryTrafficPercent"),
+        ({"canaryTrafficPercent": -1}, "canaryTrafficPercent"),
+        ({"progressDeadlineSeconds": 0}, "progressDeadlineSeconds"),
+    ],
+)
+def test_rollout_ranges_fail_the_openapi_schema(rollout: dict[str, Any], path: str) -> None:
+    with pytest.raises(jsonschema.ValidationError) as problem:
+        jsonschema.Draft7Validator(SCHEMA).validate(_seed(rollout=rollout))
+    assert path in list(problem.value.absolute_path)
+
+
+def test_rollout_defaults_to_blue_green_with_deployment_like_bounds() -> None:
+    rollout = SCHEMA["properties"]["spec"]["properties"]["rollout"]
+    fields = rollout["properties"]
+    assert rollout["default"] == {}
+    assert (fields["strategy"]["default"], fields["maxSurge"]["default"], fields["maxUnavailable"]["default"]) == (
+        "BlueGreen", 1, 0,
+    )
+    assert fields["progressDeadlineSeconds"]["default"] == 600
+    assert fields["maxSurge"]["x-kubernetes-int-or-string"] is True
+
+
+def test_a_gateway_needs_a_name() -> None:
+    with pytest.raises(jsonschema.ValidationError, match="'name' is a required property"):
+        jsonschema.Draft7Validator(SCHEMA).validate(_seed(ingress={"gateway": {"namespace": "infra"}}))

@@ -200,7 +200,7 @@ def test_build_context_keeps_what_the_wheel_needs(path: str, ignore_patterns: li
 @pytest.mark.parametrize(
     "path",
     [".git/config", ".venv/bin/python", "tests/unit/test_dockerfile.py", "config/manager/manager.yaml",
-     "disvc/__pycache__/x.cpython-311.pyc", "hack/kustomize.py"],
+     "disvc/__pycache__/x.cpython-311.pyc", "hack/bench/converge.py"],
 )
 def test_build_context_leaves_out_everything_else(path: str, ignore_patterns: list[str]) -> None:
     assert ignored(path, ignore_patterns)

@@ -30,6 +30,7 @@ REQUIRED = {
     "disvc_managed",
     "disvc_ready_replicas",
     "disvc_replicas",
+    "disvc_rollout_stalled",
     "disvc_api_writes_total",
     "disvc_leader",
 }
@@ -99,6 +100,8 @@ def test_a_deleted_disvc_loses_its_replica_series() -> None:
     assert read("disvc_replicas", {"namespace": "ns", "name": "a"}) is None
     assert read("disvc_ready_replicas", {"namespace": "ns", "name": "a"}) is None
     assert read("disvc_ready_replicas", {"namespace": "ns", "name": "b"}) == 1
+    assert read("disvc_rollout_stalled", {"namespace": "ns", "name": "a"}) is None
+    assert read("disvc_rollout_stalled", {"namespace": "ns", "name": "b"}) == 0
 
 
 def test_reconcile_time_buckets_span_milliseconds_to_a_minute() -> None:

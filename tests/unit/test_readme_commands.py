@@ -49,6 +49,8 @@ SKIP = {
     "hack/test-envtest.sh": "needs KUBEBUILDER_ASSETS (etcd and kube-apiserver)",
     "hack/test-cluster.sh": "needs a cluster",
     "python hack/bench/": "a benchmark: minutes of CPU (hack/bench/README.md)",
+    "python -m disvc render -f new.yaml --from old.yaml": "needs two manifests of one DISVC; "
+    "tests/unit/test_render.py runs --from/--step for every strategy",
     "hack/fetch-kserve-crd.sh": "downloads from GitHub (tests/unit/test_fetch_kserve_crd.py covers it offline)",
 }
 APISERVER = "python -m disvc.testing.apiserver"

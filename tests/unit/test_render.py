@@ -105,3 +105,66 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0 and f"name: {N}-v1-0" in result.stdout
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "config" / "samples"
+
+
+def _bumped(tmp_path: Path, sample: str, **spec: object) -> tuple[str, str]:
+    old = SAMPLES / sample
+    manifest = yaml.safe_load(old.read_text())
+    manifest["spec"]["annotations"] = {"version": "v2"}
+    manifest["spec"].update(spec)
+    new = tmp_path / "new.yaml"
+    new.write_text(yaml.safe_dump(manifest))
+    return str(old), str(new)
+
+
+@pytest.mark.parametrize(
+    ("sample", "step", "isvcs", "backends", "active"),
+    [
+        # blue/green: the whole new generation beside the old, traffic still on v1
+        ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 1, ["v1-0", "v1-1", "v1-2", "v2-0", "v2-1", "v2-2"], {"": "v1"}, "v1"),
+        ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 2, ["v2-0", "v2-1", "v2-2"], {"": "v2"}, "v2"),
+        # rolling, 4 replicas, surge 1: one new ISVC at a time behind the DISVC-level Service
+        ("serving_v1alpha1_distributedinferenceservice_rolling.yaml", 1, ["v1-0", "v1-1", "v1-2", "v1-3", "v2-0"], {"": None}, "v1"),
+        ("serving_v1alpha1_distributedinferenceservice_rolling.yaml", 3, ["v1-0", "v1-1", "v1-2", "v2-0", "v2-1"], {"": None}, "v1"),
+        # canary: once v2 is Ready a second Ingress sends it 10%
+        ("serving_v1alpha1_distributedinferenceservice_canary.yaml", 2, ["v1-0", "v1-1", "v2-0", "v2-1"], {"": "v1", "-canary": "v2"}, "v1"),
+    ],
+)
+def test_render_shows_each_strategy_at_a_given_step(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sample: str, step: int,
+    isvcs: list[str], backends: dict[str, str | None], active: str,
+) -> None:
+    old, new = _bumped(tmp_path, sample)
+    code, docs, err = _run(capsys, "render", "-f", new, "--from", old, "--step", str(step), "--status")
+    assert (code, err) == (0, "")
+    name = docs[-1]["metadata"]["name"]
+    assert [d["metadata"]["name"].removeprefix(name + "-") for d in docs if d["kind"] == "InferenceService"] == isvcs
+    routed = {
+        d["metadata"]["name"].removeprefix(name): d["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+        for d in docs if d["kind"] == "Ingress"
+    }
+    assert routed == {suffix: f"{name}-{g}" if g else name for suffix, g in backends.items()}
+    assert docs[-1]["status"]["activeGeneration"] == active
+
+
+def test_rollback_prints_the_disvc_with_the_previous_template(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    old, new = _bumped(tmp_path, "serving_v1alpha1_distributedinferenceservice_replicas3.yaml")
+    code, docs, _ = _run(capsys, "render", "-f", new, "--from", old, "--step", "2", "--status")
+    assert code == 0
+    served = yaml.safe_load(Path(new).read_text())
+    served["metadata"]["resourceVersion"] = "42"
+    served["status"] = docs[-1]["status"]
+    current = tmp_path / "current.yaml"
+    current.write_text(yaml.safe_dump(served))
+
+    code, (restored,), err = _run(capsys, "rollback", "-f", str(current))
+    assert (code, err) == (0, "")
+    assert restored["spec"]["annotations"] == {"version": "v1"}
+    assert restored["metadata"]["resourceVersion"] == "42"
+    assert "status" not in restored
+
+    code, _, err = _run(capsys, "rollback", "-f", str(current), "--to", "v9")
+    assert code == 1 and "no kept template for generation v9" in err

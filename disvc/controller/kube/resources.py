@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 from urllib.parse import quote
 
-from disvc.builders.types import DISVC_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND
+from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND
 
 Verb: TypeAlias = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 
@@ -73,6 +73,7 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         Resource("serving.kserve.io", "v1beta1", "inferenceservices", ISVC_KIND, True),
         Resource("", "v1", "services", SERVICE_KIND, True),
         Resource("networking.k8s.io", "v1", "ingresses", INGRESS_KIND, True),
+        Resource("gateway.networking.k8s.io", "v1", "httproutes", HTTPROUTE_KIND, True),
         Resource("coordination.k8s.io", "v1", "leases", LEASE_KIND, True),
         # core/v1 Events: the form `kubectl describe` shows and the
         # EventRecorder contract names.
@@ -84,8 +85,8 @@ RESOURCES: Final[Mapping[str, Resource]] = {
     )
 }
 
-_WATCHED: Final = frozenset({DISVC_KIND, ISVC_KIND, SERVICE_KIND, INGRESS_KIND})
-_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND})
+_WATCHED: Final = frozenset({DISVC_KIND, ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
+_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
 
 _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "get": frozenset({(k, None) for k in _WATCHED | {LEASE_KIND}}),

@@ -1,15 +1,15 @@
-"""Patches and server-side apply for the loopback API server.
+"""Server-side apply and ``metadata.managedFields``, as structured-merge-diff does them.
 
-The loopback server must treat writes the way kube-apiserver does, because
-the controller under test relies on it: JSON merge patches (RFC 7386), JSON
-patches (RFC 6902), strategic merge patches for built-in kinds, and
-server-side apply with field ownership recorded in ``metadata.managedFields``
-as structured-merge-diff does (``fieldsV1`` from :mod:`fieldpath`).
+An apply merges the manager's configuration into the live object and records
+which fields each manager owns (``fieldsV1`` from :mod:`fieldpath`); a
+field another manager owns is a conflict unless forced. Every other write
+updates ownership too (:func:`record_update`). The field-by-field walking
+(field sets, comparison, merge, removal) is :mod:`structured`; the patch
+algorithms are :mod:`patch`.
 
 Everything here is pure: inputs are never mutated, the clock is passed in as
-``now``, and errors are exceptions the server maps onto Status responses
-(:class:`PatchError` -> 400/422, :class:`ApplyConflict` -> 409 Conflict with
-``FieldManagerConflict`` causes).
+``now``, and a conflict is an :class:`ApplyConflict` the server answers 409
+with ``FieldManagerConflict`` causes.
 
 What the server is expected to do around these functions:
 - check ``metadata.resourceVersion``/``uid`` preconditions of an apply body
@@ -19,46 +19,20 @@ What the server is expected to do around these functions:
   the old ``status``; for ``/status``, keep everything but ``status`` and
   ``metadata``. Field ownership already ignores the other half (pass
   ``status_subresource=False`` for a CRD without the status subresource).
-
-How lists merge comes from a :data:`ListKeys` shape: :func:`builtin_list_keys`
-for Service, Ingress, Lease, Event, Namespace, or :func:`schema_list_keys`
-for a CRD's OpenAPI schema.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from typing import Any, Final, Literal
+from typing import Any
 
 from disvc.testing.apiserver import fieldpath
-from disvc.testing.apiserver.fieldpath import FieldSet, Path
+from disvc.testing.apiserver.fieldpath import FieldSet
+from disvc.testing.apiserver.listtypes import ListKeys
+from disvc.testing.apiserver.structured import STRIPPED_META, Walk, compare, field_set, merge, remove
 
-__all__ = [
-    "ApplyConflict",
-    "ListKeys",
-    "ListShape",
-    "PatchError",
-    "builtin_list_keys",
-    "json_patch",
-    "merge_patch",
-    "record_update",
-    "schema_list_keys",
-    "server_side_apply",
-    "strategic_merge_patch",
-]
-
-ListKeys = Callable[[tuple[str, ...]], list[str] | None]
-"""Shape of the lists of one kind: the path of a list (field names only, no
-indexes or keys) -> the map keys of its items, ``[]`` for a set list, None for
-an atomic list (replaced whole, owned as one field)."""
-
-
-class PatchError(Exception):
-    """A malformed patch, or a JSON patch ``test`` that failed."""
+__all__ = ["ApplyConflict", "record_update", "server_side_apply"]
 
 
 class ApplyConflict(Exception):
@@ -69,650 +43,6 @@ class ApplyConflict(Exception):
         """(manager, field path like ``.spec.replicas``), sorted."""
         described = ", ".join(f'conflict with "{manager}": {path}' for manager, path in conflicts)
         super().__init__(f"Apply failed with {len(conflicts)} conflict(s): {described}")
-
-
-# --------------------------------------------------------------------------
-# RFC 7386 JSON merge patch
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Apply an RFC 7386 merge patch; null deletes, lists are replaced."""
-    if not isinstance(patch, dict):
-        raise PatchError("merge patch must be a JSON object")
-    merged = _merge_value(target, patch)
-    assert isinstance(merged, dict)
-    return merged
-
-
-def _merge_value(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for name, change in patch.items():
-        if change is None:
-            out.pop(name, None)
-        else:
-            out[name] = _merge_value(out.get(name), change)
-    return out
-
-
-# --------------------------------------------------------------------------
-# RFC 6902 JSON patch
-
-_JSON_PATCH_OPS: Final = frozenset({"add", "remove", "replace", "move", "copy", "test"})
-
-
-def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
-    """Apply an RFC 6902 patch; any bad operation or failed test -> PatchError."""
-    if not isinstance(ops, list):
-        raise PatchError("json patch must be a JSON array of operations")
-    doc: Any = copy.deepcopy(target)
-    for index, op in enumerate(ops):
-        if not isinstance(op, dict) or op.get("op") not in _JSON_PATCH_OPS:
-            raise PatchError(f"json patch operation {index}: unknown or missing op")
-        kind = op["op"]
-        path = _pointer(op, "path")
-        if kind == "add":
-            doc = _pointer_add(doc, path, copy.deepcopy(_operand(op, "value")))
-        elif kind == "remove":
-            doc, _ = _pointer_remove(doc, path)
-        elif kind == "replace":
-            doc, _ = _pointer_remove(doc, path)
-            doc = _pointer_add(doc, path, copy.deepcopy(_operand(op, "value")))
-        elif kind == "move":
-            source = _pointer(op, "from")
-            if path[: len(source)] == source and len(path) > len(source):
-                raise PatchError("json patch move: cannot move a value into itself")
-            doc, moved = _pointer_remove(doc, source)
-            doc = _pointer_add(doc, path, moved)
-        elif kind == "copy":
-            doc = _pointer_add(doc, path, copy.deepcopy(_pointer_get(doc, _pointer(op, "from"))))
-        elif _pointer_get(doc, path) != _operand(op, "value"):
-            raise PatchError(f"json patch test failed at {op['path']!r}")
-    if not isinstance(doc, dict):
-        raise PatchError("json patch must leave an object")
-    return dict(doc)
-
-
-def _operand(op: dict[str, Any], name: str) -> Any:
-    if name not in op:
-        raise PatchError(f"json patch {op['op']}: missing {name!r}")
-    return op[name]
-
-
-def _pointer(op: dict[str, Any], name: str) -> list[str]:
-    text = _operand(op, name)
-    if not isinstance(text, str) or (text and not text.startswith("/")):
-        raise PatchError(f"json patch {op['op']}: {name} {text!r} is not a JSON pointer")
-    if not text:
-        return []
-    return [token.replace("~1", "/").replace("~0", "~") for token in text[1:].split("/")]
-
-
-def _list_index(container: list[Any], token: str, *, allow_end: bool) -> int:
-    if token == "-" and allow_end:
-        return len(container)
-    if not token.isdigit() or (token != "0" and token.startswith("0")):
-        raise PatchError(f"json patch: {token!r} is not a list index")
-    index = int(token)
-    if index > len(container) or (index == len(container) and not allow_end):
-        raise PatchError(f"json patch: index {index} out of range")
-    return index
-
-
-def _pointer_get(doc: Any, path: list[str]) -> Any:
-    node = doc
-    for token in path:
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list):
-            node = node[_list_index(node, token, allow_end=False)]
-        else:
-            raise PatchError(f"json patch: path /{'/'.join(path)} does not exist")
-    return node
-
-
-def _pointer_add(doc: Any, path: list[str], item: Any) -> Any:
-    if not path:
-        return item
-    parent = _pointer_get(doc, path[:-1])
-    token = path[-1]
-    if isinstance(parent, dict):
-        parent[token] = item
-    elif isinstance(parent, list):
-        parent.insert(_list_index(parent, token, allow_end=True), item)
-    else:
-        raise PatchError(f"json patch: parent of /{'/'.join(path)} is not a container")
-    return doc
-
-
-def _pointer_remove(doc: Any, path: list[str]) -> tuple[Any, Any]:
-    if not path:
-        raise PatchError("json patch: cannot remove the whole document")
-    parent = _pointer_get(doc, path[:-1])
-    token = path[-1]
-    if isinstance(parent, dict) and token in parent:
-        return doc, parent.pop(token)
-    if isinstance(parent, list):
-        return doc, parent.pop(_list_index(parent, token, allow_end=False))
-    raise PatchError(f"json patch: path /{'/'.join(path)} does not exist")
-
-
-# --------------------------------------------------------------------------
-# Strategic merge patch (built-in kinds only; CRDs reject it with 415)
-
-_PRIMITIVE_MERGE_LISTS: Final = frozenset({"finalizers"})
-_MERGE_KEYS: Final[dict[str, str]] = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "imagePullSecrets": "name",
-    "ownerReferences": "uid",
-    "conditions": "type",
-    "hostAliases": "ip",
-    "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name",
-}
-
-
-def _strategic_merge_key(kind: str, names: tuple[str, ...]) -> str | None:
-    last = names[-1] if names else ""
-    if last == "ports":
-        # Service ports merge by port; container ports by containerPort.
-        return "port" if kind == "Service" and names == ("spec", "ports") else "containerPort"
-    return _MERGE_KEYS.get(last)
-
-
-def strategic_merge_patch(target: dict[str, Any], patch: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Apply a Kubernetes strategic merge patch to a built-in object.
-
-    Lists with a patch merge key merge item-wise (``$patch: delete`` items
-    remove, ``{"$patch": "replace"}`` replaces the list); other lists are
-    replaced; ``$patch: replace``/``delete`` on a map, ``$retainKeys``,
-    ``$deleteFromPrimitiveList/<f>`` are honoured, ``$setElementOrder/<f>`` is
-    accepted and ignored; null deletes.
-    """
-    if not isinstance(patch, dict):
-        raise PatchError("strategic merge patch must be a JSON object")
-    merged = _strategic_map(target, patch, kind, ())
-    return merged if merged is not None else {}
-
-
-def _strategic_map(target: Any, patch: dict[str, Any], kind: str, names: tuple[str, ...]) -> dict[str, Any] | None:
-    directive = patch.get("$patch")
-    if directive == "delete":
-        return None
-    body = {name: change for name, change in patch.items() if not name.startswith("$")}
-    if directive == "replace":
-        replaced: dict[str, Any] = _strip_directives(body)
-        return replaced
-    if directive is not None:
-        raise PatchError(f"strategic merge patch: unknown $patch {directive!r}")
-    out: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
-    retain = patch.get("$retainKeys")
-    if retain is not None:
-        if not isinstance(retain, list):
-            raise PatchError("strategic merge patch: $retainKeys must be a list")
-        out = {name: item for name, item in out.items() if name in retain}
-    for name, change in patch.items():
-        if name.startswith("$deleteFromPrimitiveList/"):
-            list_name = name.partition("/")[2]
-            if not isinstance(change, list):
-                raise PatchError(f"strategic merge patch: {name} must be a list")
-            if isinstance(out.get(list_name), list):
-                out[list_name] = [item for item in out[list_name] if item not in change]
-    for name, change in body.items():
-        child_names = names + (name,)
-        if change is None:
-            out.pop(name, None)
-        elif isinstance(change, dict):
-            merged = _strategic_map(out.get(name), change, kind, child_names)
-            if merged is None:
-                out.pop(name, None)
-            else:
-                out[name] = merged
-        elif isinstance(change, list):
-            out[name] = _strategic_list(out.get(name), change, kind, child_names)
-        else:
-            out[name] = change
-    return out
-
-
-def _strategic_list(target: Any, patch: list[Any], kind: str, names: tuple[str, ...]) -> list[Any]:
-    live = copy.deepcopy(target) if isinstance(target, list) else []
-    if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [_strip_directives(item) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
-    if names[-1] in _PRIMITIVE_MERGE_LISTS:
-        return live + [item for item in patch if item not in live]
-    merge_key = _strategic_merge_key(kind, names)
-    if merge_key is None or not all(isinstance(item, dict) for item in patch):
-        return [_strip_directives(item) for item in patch]
-    for item in patch:
-        if merge_key not in item:
-            raise PatchError(f"strategic merge patch: {'.'.join(names)} item lacks merge key {merge_key!r}")
-        match = next(
-            (i for i, old in enumerate(live) if isinstance(old, dict) and old.get(merge_key) == item[merge_key]), None
-        )
-        if item.get("$patch") == "delete":
-            live = [old for old in live if not (isinstance(old, dict) and old.get(merge_key) == item[merge_key])]
-        elif match is None:
-            live.append(_strip_directives(item))
-        else:
-            merged = _strategic_map(live[match], item, kind, names)
-            if merged is not None:
-                live[match] = merged
-    return live
-
-
-def _strip_directives(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {name: _strip_directives(item) for name, item in data.items() if not name.startswith("$")}
-    if isinstance(data, list):
-        return [_strip_directives(item) for item in data]
-    return data
-
-
-# --------------------------------------------------------------------------
-# List shapes
-
-
-@dataclass(frozen=True, slots=True)
-class ListShape:
-    """A :data:`ListKeys` that also knows atomic maps and key defaults.
-
-    Callable like a plain ``ListKeys``; the apply code asks the extra
-    questions through ``getattr`` so a bare function still works.
-    """
-
-    lists: Callable[[tuple[str, ...]], list[str] | None]
-    """List path -> map keys, ``[]`` for a set, None for atomic."""
-    atomic_maps: Callable[[tuple[str, ...]], bool] = lambda names: False
-    """Map path -> whether it is replaced whole (``x-kubernetes-map-type: atomic``)."""
-    key_defaults: Callable[[tuple[str, ...]], dict[str, Any]] = lambda names: {}
-    """List path -> defaults of its key fields (Service ports: protocol TCP)."""
-    zero_structs: frozenset[tuple[str, ...]] = dataclass_field(default_factory=frozenset)
-    """Struct paths a Go type always has (so an Update never "adds" them)."""
-
-    def __call__(self, names: tuple[str, ...]) -> list[str] | None:
-        return self.lists(names)
-
-
-_METADATA_LISTS: Final[dict[tuple[str, ...], list[str]]] = {
-    ("metadata", "ownerReferences"): ["uid"],
-    ("metadata", "finalizers"): [],
-}
-
-_BUILTIN_MAP_LISTS: Final[dict[str, list[str]]] = {
-    "containers": ["name"],
-    "initContainers": ["name"],
-    "ephemeralContainers": ["name"],
-    "env": ["name"],
-    "volumes": ["name"],
-    "volumeMounts": ["mountPath"],
-    "imagePullSecrets": ["name"],
-    "conditions": ["type"],
-}
-
-_BUILTIN_ZERO_STRUCTS: Final[dict[str, frozenset[tuple[str, ...]]]] = {
-    "Service": frozenset({("spec",), ("status",), ("status", "loadBalancer")}),
-    "Ingress": frozenset({("spec",), ("status",), ("status", "loadBalancer")}),
-    "Namespace": frozenset({("spec",), ("status",)}),
-    "Lease": frozenset({("spec",)}),
-    "Event": frozenset({("involvedObject",), ("source",)}),
-}
-
-
-def builtin_list_keys(kind: str) -> ListKeys:
-    """List shapes of a built-in kind, as its Go types declare them."""
-
-    def lists(names: tuple[str, ...]) -> list[str] | None:
-        if names in _METADATA_LISTS:
-            return list(_METADATA_LISTS[names])
-        if kind == "Service" and names == ("spec", "ports"):
-            return ["port", "protocol"]
-        if kind == "Ingress" and names[:2] == ("spec",) + names[1:2] and names[1:2] in {("rules",), ("tls",)}:
-            return None
-        last = names[-1] if names else ""
-        if last == "ports" and "containers" in names:
-            return ["containerPort", "protocol"]
-        keys = _BUILTIN_MAP_LISTS.get(last)
-        return list(keys) if keys is not None else None
-
-    def atomic_maps(names: tuple[str, ...]) -> bool:
-        return bool(names) and names[-1] in {"selector", "nodeSelector"} and names[0] == "spec"
-
-    def key_defaults(names: tuple[str, ...]) -> dict[str, Any]:
-        return {"protocol": "TCP"} if names and names[-1] == "ports" else {}
-
-    return ListShape(lists, atomic_maps, key_defaults, _BUILTIN_ZERO_STRUCTS.get(kind, frozenset()))
-
-
-def schema_list_keys(openapi_schema: dict[str, Any]) -> ListKeys:
-    """List shapes from a CRD's ``openAPIV3Schema`` (default: atomic lists).
-
-    ``metadata`` follows ObjectMeta (ownerReferences keyed by uid, finalizers
-    a set) whatever the schema says, as kube-apiserver does.
-    """
-    cache: dict[tuple[str, ...], dict[str, Any] | None] = {}
-
-    def node(names: tuple[str, ...]) -> dict[str, Any] | None:
-        if names in cache:
-            return cache[names]
-        found: dict[str, Any] | None
-        if not names:
-            found = openapi_schema
-        else:
-            parent = node(names[:-1])
-            found = None
-            while parent is not None and parent.get("type") == "array":
-                parent = parent.get("items")
-            if parent is not None:
-                properties = parent.get("properties") or {}
-                if names[-1] in properties:
-                    found = properties[names[-1]]
-                elif isinstance(parent.get("additionalProperties"), dict):
-                    found = parent["additionalProperties"]
-        cache[names] = found
-        return found
-
-    def lists(names: tuple[str, ...]) -> list[str] | None:
-        if names in _METADATA_LISTS:
-            return list(_METADATA_LISTS[names])
-        schema = node(names)
-        if schema is None:
-            return None
-        list_type = schema.get("x-kubernetes-list-type", "atomic")
-        if list_type == "set":
-            return []
-        if list_type == "map":
-            return list(schema.get("x-kubernetes-list-map-keys") or [])
-        return None
-
-    def atomic_maps(names: tuple[str, ...]) -> bool:
-        schema = node(names)
-        return schema is not None and (
-            schema.get("x-kubernetes-map-type") == "atomic" or schema.get("x-kubernetes-struct-type") == "atomic"
-        )
-
-    def key_defaults(names: tuple[str, ...]) -> dict[str, Any]:
-        schema = node(names)
-        if schema is None:
-            return {}
-        item_properties = (schema.get("items") or {}).get("properties") or {}
-        return {
-            name: prop["default"]
-            for name in schema.get("x-kubernetes-list-map-keys") or []
-            if "default" in (prop := item_properties.get(name) or {})
-        }
-
-    return ListShape(lists, atomic_maps, key_defaults)
-
-
-# --------------------------------------------------------------------------
-# Structured merge: field sets, comparison, merge, removal
-
-_MISSING: Final = object()
-
-_STRIPPED_META: Final = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "managedFields",
-        "selfLink",
-    }
-)
-"""ObjectMeta fields no manager ever owns (the server sets them)."""
-
-
-@dataclass(slots=True)
-class _Walk:
-    """How to walk one kind's objects: list shapes and ignored fields."""
-
-    list_keys: ListKeys
-    subresource: str
-    status_subresource: bool
-
-    def list_type(self, names: tuple[str, ...]) -> Literal["atomic", "set", "map"]:
-        keys = self.list_keys(names)
-        if keys is None:
-            return "atomic"
-        return "map" if keys else "set"
-
-    def is_atomic_map(self, names: tuple[str, ...]) -> bool:
-        check: Callable[[tuple[str, ...]], bool] | None = getattr(self.list_keys, "atomic_maps", None)
-        return check is not None and check(names)
-
-    def item_key(self, names: tuple[str, ...], item: Any) -> str | None:
-        keys = self.list_keys(names) or []
-        if not isinstance(item, dict):
-            return None
-        defaults: Callable[[tuple[str, ...]], dict[str, Any]] | None = getattr(self.list_keys, "key_defaults", None)
-        fallback = defaults(names) if defaults is not None else {}
-        values = {name: item.get(name, fallback.get(name)) for name in keys}
-        return fieldpath.key({name: val for name, val in values.items() if val is not None})
-
-    def is_zero_struct(self, names: tuple[str, ...]) -> bool:
-        return names in getattr(self.list_keys, "zero_structs", frozenset())
-
-    def is_ignored_top(self, name: str) -> bool:
-        """Top-level fields outside this endpoint's field management."""
-        if name in {"apiVersion", "kind"}:
-            return True
-        if self.subresource == "status":
-            return name not in {"status", "metadata"}
-        return name == "status" and self.status_subresource
-
-    def children(self, obj: Any, names: tuple[str, ...]) -> Iterable[tuple[str, str, Any]]:
-        """(path element, field name or "" for items, child) of a granular node."""
-        if isinstance(obj, dict):
-            for name, child in obj.items():
-                if not names and self.is_ignored_top(name):
-                    continue
-                if names == ("metadata",) and name in _STRIPPED_META:
-                    continue
-                yield fieldpath.field(name), name, child
-        elif isinstance(obj, list):
-            list_type = self.list_type(names)
-            for item in obj:
-                if list_type == "set":
-                    yield fieldpath.value(item), "", item
-                else:
-                    element = self.item_key(names, item)
-                    if element is not None:
-                        yield element, "", item
-
-    def is_granular(self, obj: Any, names: tuple[str, ...]) -> bool:
-        if isinstance(obj, dict):
-            return bool(obj) and (not names or not self.is_atomic_map(names))
-        if isinstance(obj, list):
-            return bool(obj) and self.list_type(names) != "atomic"
-        return False
-
-
-def _field_set(walk: _Walk, obj: Any) -> FieldSet:
-    """The fields an applied configuration sets (structured-merge-diff ToFieldSet)."""
-    members: set[Path] = set()
-
-    def visit(node: Any, path: Path, names: tuple[str, ...], is_item: bool) -> None:
-        if not walk.is_granular(node, names):
-            if path:
-                members.add(path)
-            return
-        if is_item:
-            members.add(path)
-        item_list = isinstance(node, list)
-        for element, name, child in walk.children(node, names):
-            child_names = names if item_list else names + (name,)
-            visit(child, path + (element,), child_names, item_list and isinstance(child, dict))
-
-    visit(obj, (), (), False)
-    return frozenset(members)
-
-
-@dataclass(slots=True)
-class _Comparison:
-    added: set[Path] = dataclass_field(default_factory=set)
-    modified: set[Path] = dataclass_field(default_factory=set)
-    removed: set[Path] = dataclass_field(default_factory=set)
-
-
-def _compare(walk: _Walk, old: Any, new: Any) -> _Comparison:
-    """Which fields an old -> new change added, modified and removed."""
-    result = _Comparison()
-
-    def mark(target: set[Path], path: Path, names: tuple[str, ...]) -> None:
-        # metadata itself and a Go kind's always-present structs are never owned.
-        if path and names != ("metadata",) and not walk.is_zero_struct(names):
-            target.add(path)
-
-    def visit(before: Any, after: Any, path: Path, names: tuple[str, ...]) -> None:
-        granular_before = before is not _MISSING and walk.is_granular(before, names)
-        granular_after = after is not _MISSING and walk.is_granular(after, names)
-        if not granular_before and not granular_after:
-            if before is _MISSING and after is not _MISSING:
-                mark(result.added, path, names)
-            elif after is _MISSING and before is not _MISSING:
-                mark(result.removed, path, names)
-            elif before != after or type(before) is not type(after):
-                mark(result.modified, path, names)
-            return
-        # A container appearing or vanishing is itself added or removed (the
-        # ``.: {}`` of an Update entry); null counts as absent.
-        absent_before = before is _MISSING or before is None
-        absent_after = after is _MISSING or after is None
-        if absent_before and not absent_after:
-            mark(result.added, path, names)
-        elif absent_after and not absent_before:
-            mark(result.removed, path, names)
-        elif type(before) is not type(after):
-            mark(result.modified, path, names)
-        before_children = _indexed(walk, before, names) if granular_before else {}
-        after_children = _indexed(walk, after, names) if granular_after else {}
-        is_list = isinstance(after if granular_after else before, list)
-        for element in list(before_children) + [e for e in after_children if e not in before_children]:
-            name_b, child_b = before_children.get(element, ("", _MISSING))
-            name_a, child_a = after_children.get(element, ("", _MISSING))
-            child_names = names if is_list else names + (name_a or name_b,)
-            visit(child_b, child_a, path + (element,), child_names)
-
-    visit(old, new, (), ())
-    return result
-
-
-def _is_empty(data: Any) -> bool:
-    return data is None or data == {} or data == []
-
-
-def _indexed(walk: _Walk, obj: Any, names: tuple[str, ...]) -> dict[str, tuple[str, Any]]:
-    return {element: (name, child) for element, name, child in walk.children(obj, names)}
-
-
-def _merge(walk: _Walk, live: Any, config: Any, names: tuple[str, ...]) -> Any:
-    """Merge an applied configuration into the live object (config wins)."""
-    if isinstance(live, dict) and isinstance(config, dict) and (not names or not walk.is_atomic_map(names)):
-        out = dict(live)
-        for name, change in config.items():
-            out[name] = _merge(walk, live[name], change, names + (name,)) if name in live else copy.deepcopy(change)
-        return out
-    if isinstance(live, list) and isinstance(config, list) and walk.list_type(names) != "atomic":
-        return _merge_list(walk, live, config, names)
-    return copy.deepcopy(config)
-
-
-def _merge_list(walk: _Walk, live: list[Any], config: list[Any], names: tuple[str, ...]) -> list[Any]:
-    """Item-wise merge: live-only items keep their place, config items keep config order."""
-    set_list = walk.list_type(names) == "set"
-
-    def element(item: Any) -> str | None:
-        return fieldpath.value(item) if set_list else walk.item_key(names, item)
-
-    config_items = [(element(item), item) for item in config]
-    config_by_element = {e: item for e, item in config_items if e is not None}
-    live_by_element = {element(item): item for item in live}
-    out: list[Any] = []
-    emitted: set[str | None] = set()
-    pending = iter(config_items)
-
-    def emit_config_until(stop: str | None) -> None:
-        for e, item in pending:
-            if e in emitted:
-                continue
-            emitted.add(e)
-            out.append(_merge(walk, live_by_element[e], item, names) if e in live_by_element else copy.deepcopy(item))
-            if e == stop:
-                return
-
-    for item in live:
-        e = element(item)
-        if e in config_by_element:
-            if e not in emitted:
-                emit_config_until(e)
-        else:
-            out.append(item)
-    emit_config_until(None)
-    return out
-
-
-def _remove(walk: _Walk, obj: dict[str, Any], paths: Iterable[Path], protected: set[Path]) -> dict[str, Any]:
-    """Remove fields from obj, then the named parents the removal left empty.
-
-    structured-merge-diff treats the struct fields above an applier's fields
-    as the applier's too, so emptying one removes it; ``protected`` paths
-    (owned by someone, or holding owned fields) stay. Top-level fields stay.
-    """
-    out = copy.deepcopy(obj)
-    for path in sorted(paths, key=len, reverse=True):
-        trail: list[Any] = [out]
-        for element in path:
-            found = _child(trail[-1], element)
-            if found is _MISSING:
-                break
-            trail.append(found)
-        else:
-            _delete_child(trail[-2], path[-1])
-            for depth in range(len(path) - 1, 1, -1):
-                parent_path = path[:depth]
-                emptied = trail[depth]
-                if emptied != {} or not parent_path[-1].startswith("f:") or parent_path in protected:
-                    break
-                _delete_child(trail[depth - 1], parent_path[-1])
-    return out
-
-
-def _child(node: Any, element: str) -> Any:
-    if isinstance(node, dict) and element.startswith("f:"):
-        return node.get(element[2:], _MISSING)
-    if isinstance(node, list):
-        for item in node:
-            if _item_element(item, element) == element:
-                return item
-    return _MISSING
-
-
-def _item_element(item: Any, element: str) -> str | None:
-    if element.startswith("v:"):
-        return fieldpath.value(item)
-    if element.startswith("k:") and isinstance(item, dict):
-        wanted = json.loads(element[2:])
-        return element if all(item.get(name, value) == value for name, value in wanted.items()) else None
-    return None
-
-
-def _delete_child(node: Any, element: str) -> None:
-    if isinstance(node, dict):
-        node.pop(element[2:], None)
-    elif isinstance(node, list):
-        node[:] = [item for item in node if _item_element(item, element) != element]
 
 
 # --------------------------------------------------------------------------
@@ -777,7 +107,7 @@ def _without_managed(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
 
 
-def _strip_applied(walk: _Walk, applied: dict[str, Any]) -> dict[str, Any]:
+def _strip_applied(walk: Walk, applied: dict[str, Any]) -> dict[str, Any]:
     """The applied configuration without what this endpoint does not manage."""
     out = {
         name: copy.deepcopy(item)
@@ -789,7 +119,7 @@ def _strip_applied(walk: _Walk, applied: dict[str, Any]) -> dict[str, Any]:
         out["metadata"] = {
             name: copy.deepcopy(item)
             for name, item in metadata.items()
-            if name not in _STRIPPED_META or name in {"name", "namespace"}
+            if name not in STRIPPED_META or name in {"name", "namespace"}
         }
     return out
 
@@ -816,23 +146,23 @@ def server_side_apply(
     the config changes fields other managers own and ``force`` is False.
     An apply that changes nothing returns an object equal to ``live``.
     """
-    walk = _Walk(list_keys, subresource, status_subresource)
+    walk = Walk(list_keys, subresource, status_subresource)
     config = _strip_applied(walk, applied)
     managed = _read_managed(live)
     base = _without_managed(live) if live is not None else {}
     ident: _ManagerId = (manager, "Apply", subresource)
     last = managed.get(ident)
-    applied_set = _field_set(walk, config)
+    applied_set = field_set(walk, config)
 
-    merged = _merge(walk, base, config, ()) if live is not None else config
+    merged = merge(walk, base, config, ()) if live is not None else config
     if last is not None:
         others: FieldSet = frozenset().union(*(e.fields for i, e in managed.items() if i != ident))
         kept = others | applied_set
         kept_parents = fieldpath.prefixes(kept)
         stale = [p for p in last.fields - applied_set if p not in others and p not in kept_parents]
-        merged = _remove(walk, merged, stale, set(kept) | kept_parents)
+        merged = remove(walk, merged, stale, set(kept) | kept_parents)
 
-    comparison = _compare(walk, base, merged)
+    comparison = compare(walk, base, merged)
     changed = comparison.added | comparison.modified
     conflicts: list[tuple[str, str]] = []
     for other, entry in managed.items():
@@ -870,11 +200,11 @@ def record_update(
     fields leave every set; empty entries are dropped. ``new``'s own
     ``managedFields`` are ignored: ownership continues from ``old``'s.
     """
-    walk = _Walk(list_keys, subresource, status_subresource)
+    walk = Walk(list_keys, subresource, status_subresource)
     managed = _read_managed(old)
     before = _without_managed(old) if old is not None else {}
     after = _without_managed(new)
-    comparison = _compare(walk, before, after)
+    comparison = compare(walk, before, after)
     changed = frozenset(comparison.added | comparison.modified)
     removed = frozenset(comparison.removed)
     ident: _ManagerId = (manager, "Update", subresource)

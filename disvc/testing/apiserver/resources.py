@@ -8,9 +8,9 @@ strategy choices the real API server makes per type (does it track
 The built-in types are the ones disvc and its tests touch.  A
 CustomResourceDefinition adds one type per served version when it is
 created, and removes them when it is deleted, as the real apiextensions
-server does.  The discovery documents (``/api``, ``/apis``,
-``/apis/<group>/<version>``, ``/version``) are generated from the registry so
-``kubectl`` and dynamic clients see the same set.
+server does. Discovery (:mod:`discovery`) and OpenAPI (:mod:`openapi`)
+documents are generated from the registry, so ``kubectl`` and dynamic clients
+see the same set as the handlers serve.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class ResourceType:
     schema: Obj | None = field(default=None, compare=False, hash=False)
     """The version's ``openAPIV3Schema`` (custom resources only)."""
     field_labels: frozenset[str] = _NAME_FIELDS
+    printer_columns: tuple[Obj, ...] = field(default=(), compare=False, hash=False)
+    """The CRD version's ``additionalPrinterColumns`` (custom resources only)."""
 
     @property
     def key(self) -> str:
@@ -197,6 +199,7 @@ def crd_types(crd: Obj) -> list[ResourceType]:
                 allow_unconditional_update=False,
                 custom=True,
                 schema=schema,
+                printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             )
         )
     return types
@@ -209,6 +212,8 @@ class Registry:
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._builtin_groups: list[tuple[str, str]] = []
         self._by_crd: dict[str, list[ResourceType]] = {}
+        self.revision = 0
+        """Bumped whenever the served set changes (a CRD served, changed or dropped)."""
         for rt in [*_builtin_types(), *extra_builtins]:
             self._types[(rt.group, rt.version, rt.plural)] = rt
             if rt.group and (rt.group, rt.version) not in self._builtin_groups:
@@ -217,6 +222,17 @@ class Registry:
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
 
+    def builtin(self, key: str) -> ResourceType | None:
+        """The built-in type stored under ``key`` (``group/plural``)."""
+        for rt in self._types.values():
+            if not rt.custom and rt.key == key:
+                return rt
+        return None
+
+    def custom_types(self) -> list[ResourceType]:
+        """Every type served for a CRD."""
+        return [rt for types in self._by_crd.values() for rt in types]
+
     def serve_crd(self, crd: Obj) -> list[ResourceType]:
         """Start (or update) serving a CRD's versions; returns the new types."""
         types = crd_types(crd)
@@ -224,20 +240,25 @@ class Registry:
         for rt in types:
             self._types[(rt.group, rt.version, rt.plural)] = rt
         self._by_crd[crd["metadata"]["name"]] = types
+        self.revision += 1
         return types
 
     def unserve_crd(self, name: str) -> list[ResourceType]:
         types = self._by_crd.pop(name, [])
         for rt in types:
             self._types.pop((rt.group, rt.version, rt.plural), None)
+        self.revision += 1
         return types
 
     def crd_types(self, name: str) -> list[ResourceType]:
         return list(self._by_crd.get(name, []))
 
-    # --- discovery -----------------------------------------------------------
+    def types(self) -> list[ResourceType]:
+        """Every served type: built-ins first, then CRDs in the order they came."""
+        return list(self._types.values())
 
-    def _group_versions(self) -> dict[str, list[str]]:
+    def group_versions(self) -> dict[str, list[str]]:
+        """Served API groups (not the core group) -> their versions, preferred first."""
         groups: dict[str, list[str]] = {}
         for group, version in self._builtin_groups:
             groups.setdefault(group, []).append(version)
@@ -247,76 +268,6 @@ class Registry:
                 if rt.version not in versions:
                     versions.append(rt.version)
         return groups
-
-    def api_versions(self, server_address: str) -> Obj:
-        return {
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
-            ],
-        }
-
-    def api_group(self, group: str) -> Obj | None:
-        versions = self._group_versions().get(group)
-        if versions is None:
-            return None
-        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-        return {
-            "kind": "APIGroup",
-            "apiVersion": "v1",
-            "name": group,
-            "versions": entries,
-            "preferredVersion": entries[0],
-        }
-
-    def api_group_list(self) -> Obj:
-        groups = []
-        for group in self._group_versions():
-            doc = self.api_group(group)
-            if doc is not None:
-                del doc["kind"], doc["apiVersion"]
-                groups.append(doc)
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
-
-    def resource_list(self, group: str, version: str) -> Obj | None:
-        types = [
-            rt for (g, v, _), rt in self._types.items() if g == group and v == version
-        ]
-        if not types:
-            return None
-        resources: list[Obj] = []
-        for rt in types:
-            entry: Obj = {
-                "name": rt.plural,
-                "singularName": rt.singular,
-                "namespaced": rt.namespaced,
-                "kind": rt.kind,
-                "verbs": list(ALL_VERBS),
-            }
-            if rt.short_names:
-                entry["shortNames"] = list(rt.short_names)
-            if rt.categories:
-                entry["categories"] = list(rt.categories)
-            resources.append(entry)
-            if rt.status_subresource:
-                resources.append(
-                    {"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
-                     "kind": rt.kind, "verbs": ["get", "patch", "update"]}
-                )
-            if rt.scale is not None:
-                resources.append(
-                    {"name": f"{rt.plural}/scale", "singularName": "", "namespaced": rt.namespaced,
-                     "group": "autoscaling", "version": "v1", "kind": "Scale",
-                     "verbs": ["get", "patch", "update"]}
-                )
-        group_version = f"{group}/{version}" if group else version
-        return {
-            "kind": "APIResourceList",
-            "apiVersion": "v1",
-            "groupVersion": group_version,
-            "resources": resources,
-        }
 
 
 VERSION_INFO: Final[Obj] = {

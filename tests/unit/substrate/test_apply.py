@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from disvc.testing.apiserver import apply, fieldpath
+from disvc.testing.apiserver import apply, fieldpath, listtypes, patch
 
-SERVICE = apply.builtin_list_keys("Service")
+SERVICE = listtypes.builtin_list_keys("Service")
 
 
 def service(**spec: Any) -> dict[str, Any]:
@@ -58,7 +58,7 @@ MERGE_CASES = [
 @pytest.mark.parametrize("case", MERGE_CASES, ids=lambda c: c.id)
 def test_merge_patch_follows_rfc7386(case: PatchCase) -> None:
     target = copy.deepcopy(case.target)
-    assert apply.merge_patch(target, case.patch) == case.want
+    assert patch.merge_patch(target, case.patch) == case.want
     assert target == case.target
 
 
@@ -85,7 +85,7 @@ JSON_CASES = [
 @pytest.mark.parametrize("case", JSON_CASES, ids=lambda c: c.id)
 def test_json_patch_follows_rfc6902(case: PatchCase) -> None:
     target = copy.deepcopy(case.target)
-    assert apply.json_patch(target, case.patch) == case.want
+    assert patch.json_patch(target, case.patch) == case.want
     assert target == case.target
 
 
@@ -111,8 +111,8 @@ def test_json_patch_follows_rfc6902(case: PatchCase) -> None:
     ],
 )
 def test_json_patch_rejects_bad_operations(ops: Any) -> None:
-    with pytest.raises(apply.PatchError):
-        apply.json_patch({"a": 1, "l": [1]}, ops)
+    with pytest.raises(patch.PatchError):
+        patch.json_patch({"a": 1, "l": [1]}, ops)
 
 
 # ----------------------------------------------------- strategic merge patch
@@ -214,7 +214,7 @@ STRATEGIC_CASES = [
 @pytest.mark.parametrize("case", STRATEGIC_CASES, ids=lambda c: c.id)
 def test_strategic_merge_patch_merges_lists_by_patch_merge_key(case: StrategicCase) -> None:
     target = copy.deepcopy(case.target)
-    assert apply.strategic_merge_patch(target, case.patch, case.kind) == case.want
+    assert patch.strategic_merge_patch(target, case.patch, case.kind) == case.want
     assert target == case.target
 
 
@@ -412,7 +412,7 @@ def test_apply_with_a_crd_schema_keys_lists_as_the_schema_says() -> None:
             }
         },
     }
-    keys = apply.schema_list_keys(schema)
+    keys = listtypes.schema_list_keys(schema)
     obj = {
         "apiVersion": "x/v1",
         "kind": "X",

@@ -74,10 +74,23 @@ def test_without_the_kserve_crd_file_a_minimal_crd_is_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(crds, "kserve_crd_file", lambda: None)
-    [(crd, replace)] = fixtures.crds_to_install(tmp_path / "no-bases")
+    [(crd, replace)] = fixtures.crds_to_install(tmp_path)
     assert crd["metadata"]["name"] == "inferenceservices.serving.kserve.io"
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
     assert replace is False
+
+
+def test_without_our_crd_folder_installing_is_an_error_not_a_silent_gap(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="source checkout"):
+        crds.crds_to_install(tmp_path / "no-such-folder")
+
+
+def test_the_kserve_crd_fetched_into_the_cache_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(crds.ISVC_CRD_ENV, raising=False)
+    monkeypatch.setenv(crds.CRD_CACHE_ENV, str(tmp_path))
+    fetched = tmp_path / crds.ISVC_CRD_BASENAME
+    fetched.write_text("kind: CustomResourceDefinition\n")
+    assert crds.kserve_crd_file() == fetched
 
 
 def test_the_kserve_crd_named_by_the_environment_comes_first(

@@ -1,0 +1,184 @@
+"""Properties of every rollout strategy over random sequences of template
+changes, scales, readiness changes and controller restarts.
+
+After every reconcile, for the plan it writes:
+
+- rolling: creates never take the ISVC count above ``replicas + maxSurge``,
+  and deletes never take the Ready count below ``replicas - maxUnavailable``
+  (or below what was Ready before, when readiness already fell);
+- blue/green and canary: an ISVC of the serving generation is deleted only by
+  a scale-down of that generation or once its successor is wholly Ready;
+- every strategy: once every ISVC is Ready the rollout finishes (a canary
+  waits for its promotion), with exactly ``replicas`` ISVCs of one generation;
+- every strategy: the status never runs ahead of the objects its plan writes
+  (the generation it calls active is the one the Ingress routes to, or the
+  Ingress spans every generation), and the Ingresses name only Services that
+  exist once the plan is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from disvc_world import disvc, reconcile, with_spec
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from disvc.builders import desired, names
+from disvc.builders.desired import BuildOptions
+from disvc.builders.generation import is_ready, live_generations
+from disvc.builders.spec import RolloutSpec
+from disvc.builders.types import Obj
+
+OPTIONS = BuildOptions(now="2024-01-01T00:00:00Z")
+
+ROLLOUTS = st.one_of(
+    st.just(None),
+    st.builds(
+        lambda surge, unavailable: {"strategy": "Rolling", "maxSurge": surge, "maxUnavailable": unavailable},
+        st.sampled_from([0, 1, 2, "50%"]),
+        st.sampled_from([0, 1, "34%"]),
+    ).filter(lambda r: not (r["maxSurge"] == 0 and r["maxUnavailable"] == 0)),
+    st.builds(lambda p: {"canaryTrafficPercent": p}, st.sampled_from([0, 30, 100])),
+)
+
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("template"), st.sampled_from(["a", "b", "c"])),
+        st.tuples(st.just("scale"), st.integers(0, 4)),
+        st.tuples(st.just("ready"), st.integers(0, 20), st.booleans()),
+        st.tuples(st.just("all-ready"), st.just(True)),
+        st.tuples(st.just("restart"), st.just(True)),
+        st.tuples(st.just("reconcile"), st.just(True)),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def _isvcs(live: list[Obj]) -> list[Obj]:
+    return [o for o in live if o["kind"] == "InferenceService"]
+
+
+def _generation_of(name: str) -> int:
+    parsed = names.parse_isvc_name("model", name)
+    assert parsed is not None
+    return parsed[0]
+
+
+def _backends(live: list[Obj]) -> dict[str, str]:
+    return {
+        o["metadata"]["name"]: o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+        for o in live
+        if o["kind"] == "Ingress"
+    }
+
+
+def _check(obj: Obj, live: list[Obj], after_obj: Obj, after: list[Obj], want: desired.Desired) -> None:
+    spec = obj["spec"]
+    replicas = spec.get("replicas", 1)
+    rollout = spec.get("rollout") or {}
+    plan = want.plan
+    before_isvcs = _isvcs(live)
+    deleted = {r.name for r in plan.delete if r.kind == "InferenceService"}
+    created = [o for o in plan.create if o["kind"] == "InferenceService"]
+
+    if rollout.get("strategy") == "Rolling":
+        parsed = RolloutSpec(
+            strategy="Rolling", max_surge=rollout["maxSurge"], max_unavailable=rollout["maxUnavailable"]
+        )
+        if created:
+            assert len(before_isvcs) + len(created) <= replicas + parsed.surge(replicas)
+        ready_before = sum(is_ready(o) for o in before_isvcs)
+        ready_after = sum(is_ready(o) for o in before_isvcs if o["metadata"]["name"] not in deleted)
+        if ready_after < ready_before:
+            assert ready_after >= replicas - parsed.unavailable(replicas)
+    else:
+        serving = names.parse_generation_label((obj.get("status") or {}).get("activeGeneration"))
+        generations = live_generations("model", obj["metadata"]["uid"], live)
+        for name in deleted:
+            number, index = names.parse_isvc_name("model", name) or (0, 0)
+            if number != serving:
+                continue
+            scale_down = index >= replicas and after_obj["status"].get("activeGeneration") == names.generation_label(number)
+            successor_ready = any(
+                n != serving and gen.has_service and gen.is_complete(replicas) for n, gen in generations.items()
+            )
+            assert scale_down or successor_ready, f"serving ISVC {name} deleted early"
+
+    # the status never runs ahead of what this plan writes
+    status = after_obj["status"]
+    active = status.get("activeGeneration")
+    services = {o["metadata"]["name"] for o in after if o["kind"] == "Service"}
+    for ingress_name, backend in _backends(after).items():
+        assert backend in services, f"Ingress {ingress_name} routes to missing Service {backend}"
+    main = _backends(after).get("model")
+    if main is not None and main != "model":
+        assert active == main.removeprefix("model-"), (active, main)
+    if active is not None:
+        assert f"model-{active}" in services
+
+
+ROLLING = {"strategy": "Rolling", "maxSurge": 1, "maxUnavailable": 0}
+SERVING_THEN_CHANGE = [("reconcile", True), ("all-ready", True), ("template", "b")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rollout=ROLLOUTS, start=st.integers(0, 3), actions=ACTIONS)
+@example(rollout=ROLLING, start=3, actions=[*SERVING_THEN_CHANGE, ("all-ready", True), ("scale", 1)])
+@example(rollout=None, start=2, actions=[*SERVING_THEN_CHANGE, ("ready", 0, True), ("template", "a")])
+@example(rollout={"canaryTrafficPercent": 30}, start=2, actions=[*SERVING_THEN_CHANGE, ("all-ready", True)])
+def test_every_strategy_keeps_its_bounds_over_random_changes(
+    rollout: dict[str, Any] | None, start: int, actions: list[tuple[Any, ...]]
+) -> None:
+    spec = {"rollout": rollout} if rollout is not None else None
+    obj = disvc(replicas=start, annotations={"version": "a"}, spec=spec)
+    live: list[Obj] = []
+    for action in actions:
+        kind = action[0]
+        if kind == "template":
+            obj = with_spec(obj, annotations={"version": action[1]})
+        elif kind == "scale":
+            obj = with_spec(obj, replicas=action[1])
+        elif kind in ("ready", "all-ready"):
+            isvcs = [o["metadata"]["name"] for o in _isvcs(live)]
+            chosen = set(isvcs) if kind == "all-ready" else ({isvcs[action[1] % len(isvcs)]} if isvcs else set())
+            flag = True if kind == "all-ready" else action[2]
+            live = [
+                {**o, "status": {"conditions": [{"type": "Ready", "status": "True" if flag else "False"}]}}
+                if o["metadata"]["name"] in chosen
+                else o
+                for o in live
+            ]
+        elif kind == "restart":
+            obj = {k: v for k, v in obj.items() if k != "status"}
+        after_obj, after, want = reconcile(obj, live, OPTIONS)
+        _check(obj, live, after_obj, after, want)
+        obj, live = after_obj, after
+        # a plan that leaves more to do says so; follow it as the controller would
+        while want.recheck_after == 0.0:
+            after_obj, after, want = reconcile(obj, live, OPTIONS)
+            _check(obj, live, after_obj, after, want)
+            obj, live = after_obj, after
+    generations = {_generation_of(o["metadata"]["name"]) for o in _isvcs(live)}
+    assert len(generations) <= 3
+
+    # once every ISVC turns Ready, every rollout finishes (a canary waits for promotion)
+    for _ in range(40):
+        before = obj["status"]
+        live = [{**o, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+                if o["kind"] == "InferenceService" else o for o in live]
+        obj, live, want = reconcile(obj, live, OPTIONS)
+        if want.plan.is_empty and obj["status"] == before:
+            break
+    replicas = obj["spec"].get("replicas", 1)
+    progressing = next(c for c in obj["status"]["conditions"] if c["type"] == "Progressing")
+    active = obj["status"]["activeGeneration"]
+    if progressing["reason"] == "CanaryRunning":
+        generation_services = [o for o in live if o["kind"] == "Service" and o["metadata"]["name"] != "model"]
+        assert len(generation_services) == 2
+    else:
+        assert progressing["reason"] == "Converged", progressing
+        assert sorted(o["metadata"]["name"] for o in _isvcs(live)) == sorted(
+            f"model-{active}-{i}" for i in range(replicas)
+        )
