@@ -41,7 +41,6 @@ from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step
 from disvc.builders.types import EventSpec, Obj
 
-
 CONFLICT_RECHECK_SECONDS: Final = 10.0
 """How often a DISVC blocked by a foreign object looks again whether the name
 is free (SPEC: converge within 30 s of the object's removal)."""
