@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from disvc.builders.generation import is_ready
+from disvc.builders.strategies.base import Situation, Step
 from disvc.builders.types import Obj
 
 MAX_NAMED = 3
@@ -36,8 +37,18 @@ def parse_time(value: object) -> datetime | None:
         return None
 
 
+def waiting(situation: Situation, step: Step) -> list[Obj]:
+    """Live ISVCs of the target generation ``step`` needs Ready."""
+    target = situation.generations.get(situation.target)
+    if target is None:
+        return []
+    wanted = step.isvcs.get(situation.target, frozenset())
+    replicas = situation.spec.replicas
+    return [obj for index, obj in sorted(target.isvcs.items()) if index in wanted and index < replicas]
+
+
 def judge(waiting: Iterable[Obj], deadline_seconds: int, now: str) -> Verdict:
-    """``waiting``: live ISVCs the current step needs Ready."""
+    """``waiting``: live ISVCs the current step needs Ready (see ``waiting``)."""
     current = parse_time(now)
     overdue: list[str] = []
     remaining: list[float] = []

@@ -10,6 +10,9 @@ not written, which is what makes a resync of a converged DISVC write nothing.
 Objects with a desired name that this DISVC does not control are conflicts:
 never applied, never deleted. Controlled objects that nothing desires and
 nothing keeps are deleted, replica ISVCs highest index first.
+
+``after_plan`` predicts the live children once a plan is written, so the
+status can describe the world the plan leaves behind.
 """
 
 from __future__ import annotations
@@ -152,6 +155,27 @@ def plan(
     ]
     refs = sorted((_child_ref(obj) for obj in delete), key=_delete_order)
     return Plan(tuple(create), tuple(update), tuple(refs), tuple(conflicts))
+
+
+def after_plan(live: Sequence[Obj], plan: Plan) -> list[Obj]:
+    """``live`` as it will be once ``plan`` is written: deleted children gone,
+    created ones present without status, updated ones keeping their status."""
+    gone = {(ref.kind, ref.name) for ref in plan.delete}
+    written = {child_id(obj): obj for obj in (*plan.create, *plan.update)}
+    after: list[Obj] = []
+    for obj in live:
+        child = child_id(obj)
+        if child in gone:
+            continue
+        new = written.pop(child, None)
+        if new is None:
+            after.append(obj)
+        elif "status" in obj:
+            after.append({**new, "status": obj["status"]})
+        else:
+            after.append(new)
+    after.extend(written.values())
+    return after
 
 
 def _child_ref(obj: Obj) -> ChildRef:

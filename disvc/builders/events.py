@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from disvc.builders import names
+from disvc.builders.conditions import Condition
 from disvc.builders.diff import Plan
 from disvc.builders.generation import Rollout
-from disvc.builders.status import Condition, previous_condition
+from disvc.builders.status import previous_condition
 from disvc.builders.types import EventSpec, Obj
 
 MAX_LISTED: Final = 5

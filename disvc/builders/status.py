@@ -1,6 +1,7 @@
 """The DISVC's ``.status``: what serves, how many replicas are Ready, and why not.
 
-Built as a pure function of what was observed, and deterministic (no clock:
+Built from an ``Observed`` (the counts, the URL, the history and the two
+conditions ``conditions`` chose) as a pure function, and deterministic (no clock:
 ``now`` is a parameter, and a condition keeps its ``lastTransitionTime`` while
 its status does not change), so an unchanged world yields a status equal to
 the live one and the reconciler writes nothing.
@@ -10,36 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any
 
 from disvc.builders import names
+from disvc.builders.conditions import Condition
+from disvc.builders.generation import LiveGeneration
+from disvc.builders.strategies.base import Traffic
 from disvc.builders.types import Obj
-
-ConditionType: TypeAlias = Literal["Ready", "Progressing"]
-Reason: TypeAlias = Literal[
-    "AllReplicasReady",
-    "ReplicasNotReady",
-    "InvalidSpec",
-    "ChildConflict",
-    "ChildRejected",
-    "RollingOut",
-    "Scaling",
-    "Converged",
-    "ProgressDeadlineExceeded",
-    "CanaryRunning",
-]
-
-CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """One condition before its bookkeeping fields are filled in."""
-
-    type: ConditionType
-    status: bool
-    reason: Reason
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +51,42 @@ class Observed:
     """Every live generation with its counts, oldest first."""
     history: tuple[Obj, ...] = ()
     """``status.history`` (see ``history``)."""
+
+
+def counted_generations(traffic: Traffic, after: Mapping[int, LiveGeneration]) -> list[LiveGeneration]:
+    """The generations ``status.replicas`` counts: those external traffic reaches
+    through the primary route (all of them while a rolling rollout runs)."""
+    if traffic.primary is None:
+        return [after[n] for n in sorted(after)]
+    primary = after.get(traffic.primary)
+    return [primary] if primary is not None else []
+
+
+def generation_counts(traffic: Traffic, after: Mapping[int, LiveGeneration]) -> tuple[GenerationCount, ...]:
+    """``status.generations``: every generation in ``after`` with its counts and
+    its share of external requests (by Ready replicas when no route picks one)."""
+    shares: dict[int, int] = {}
+    if traffic.primary is not None:
+        shares[traffic.primary] = 100 - (traffic.canary_percent if traffic.canary is not None else 0)
+        if traffic.canary is not None:
+            shares[traffic.canary] = traffic.canary_percent
+    else:
+        ready = {n: gen.ready_count() for n, gen in after.items() if gen.ready_count()}
+        total = sum(ready.values())
+        for n in sorted(ready):
+            shares[n] = ready[n] * 100 // total
+        if ready:
+            # rounding leftovers go to the newest generation, so the shares sum to 100
+            shares[max(ready)] += 100 - sum(shares.values())
+    return tuple(
+        GenerationCount(
+            number=n,
+            replicas=len(after[n].isvcs),
+            ready_replicas=after[n].ready_count(),
+            traffic_percent=shares.get(n),
+        )
+        for n in sorted(after)
+    )
 
 
 def address_url(disvc_name: str, namespace: str, generation: int) -> str:

@@ -155,11 +155,13 @@ def test_apply_creates_a_built_in_kind_and_merges_its_lists(kubectl: Kubectl, tm
 def test_get_prints_the_crd_printer_columns(kubectl: Kubectl, kube: KubeEnv) -> None:
     kube.apply_yaml(yaml.safe_dump(disvc("web", replicas=3)))
     rows = table(kubectl("get", "disvc"))
-    assert rows[0] == ["NAME", "URL", "READY", "REPLICAS", "READY REPLICAS", "GENERATION", "AGE"]
+    assert rows[0] == ["NAME", "URL", "READY", "REPLICAS", "READY REPLICAS", "GENERATION", "PROGRESS", "AGE"]
     name, *cells = rows[1]
     assert name == "web"
     assert "3" in cells
     assert re.fullmatch(r"\d+s", cells[-1])
+    wide = table(kubectl("get", "disvc", "-o", "wide"))
+    assert wide[0][-2:] == ["STRATEGY", "AGE"], "priority-1 columns show only with -o wide"
 
 
 def test_get_namespace_shows_its_status(kubectl: Kubectl, kube: KubeEnv) -> None:

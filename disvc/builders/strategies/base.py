@@ -4,10 +4,10 @@ A strategy is a pure function from a ``Situation`` (the spec, the live
 generations, which one serves and which one the spec asks for) to a
 ``Step``: which replica ISVCs of each generation exist once this reconcile's
 writes are made, which generation Services stay, where external traffic
-goes, and which generation ``status.activeGeneration`` names. ``desired``
-turns a step into objects, a plan and a status, and asks again on the next
-reconcile: a strategy keeps no state, so a restarted controller resumes any
-rollout from live objects alone.
+goes, and which generation ``status.activeGeneration`` names. ``children``
+turns a step into objects and a plan, ``desired`` into a status, and
+``desired`` asks again on the next reconcile: a strategy keeps no state, so a
+restarted controller resumes any rollout from live objects alone.
 
 A step must never claim a generation serves (``active``) unless it routes
 traffic there in the same step, and must never drop the serving generation's
