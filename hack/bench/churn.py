@@ -40,8 +40,8 @@ from typing import Any
 
 import harness
 import workload
-from compare import MIB, Convergence, Server, stand_in
-from harness import Controller, Timeout, wait_for
+from compare import MIB, Server, controlled_namespace
+from harness import Timeout, wait_for
 from kubernetes.client.exceptions import ApiException
 
 OPERATIONS = ("scale", "rollout", "delete child", "re-create")
@@ -159,50 +159,41 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="disvc-churn-") as tmp:
         workdir = Path(tmp)
         server = Server(args.kubeconfig, workdir)
-        namespace = server.new_namespace("churn")
         try:
-            with stand_in(server, namespace):
-                controller = Controller(
-                    server.kubeconfig, workdir / "controller.log", ["--namespace", namespace, *args.controller_arg]
-                ).start()
-                controller.wait_ready(args.timeout)
+            with controlled_namespace(server, "churn", workdir, args.timeout, args.controller_arg) as (
+                namespace, controller, watcher,
+            ):
                 churner = Churner(server, namespace, args.n, args.seed)
-                watcher = Convergence(server, namespace)
-                try:
-                    for index in range(args.n):
-                        churner.create(index)
-                    wait_for(f"{args.n} DISVCs to converge", lambda: watcher.count() >= args.n, args.timeout)
-                    sampler = harness.RssSampler(controller.pid, args.sample)
-                    started = time.monotonic()
-                    end = started + args.minutes * 60
-                    next_report = started + 60
-                    while time.monotonic() < end:
-                        churner.step()
-                        if time.monotonic() >= next_report:
-                            rss = sampler.samples[-1][1] / MIB if sampler.samples else 0
-                            print(f"  {(time.monotonic() - started) / 60:4.1f} min: RSS {rss:6.1f} MiB, "
-                                  f"{sum(churner.done.values())} operations", flush=True)
-                            next_report += 60
-                        time.sleep(max(0.0, 1 / args.rate - 0.002))
-                    churner.restore()
-                    stopped = time.monotonic()
-                    # Converged and quiet: the watch has caught up with the last changes.
-                    wait_for(
-                        "every DISVC to converge after the churn",
-                        lambda: watcher.count() >= args.n and watcher.quiet_for() >= 2.0,
-                        args.timeout,
-                    )
-                    settle_seconds = max(0.0, time.monotonic() - watcher.quiet_for() - stopped)
-                    time.sleep(5)  # a window for one more sample at rest
-                    sampler.stop()
-                finally:
-                    watcher.stop()
-                    controller.stop()
+                for index in range(args.n):
+                    churner.create(index)
+                wait_for(f"{args.n} DISVCs to converge", lambda: watcher.count() >= args.n, args.timeout)
+                sampler = harness.RssSampler(controller.pid, args.sample)
+                started = time.monotonic()
+                end = started + args.minutes * 60
+                next_report = started + 60
+                while time.monotonic() < end:
+                    churner.step()
+                    if time.monotonic() >= next_report:
+                        rss = sampler.samples[-1][1] / MIB if sampler.samples else 0
+                        print(f"  {(time.monotonic() - started) / 60:4.1f} min: RSS {rss:6.1f} MiB, "
+                              f"{sum(churner.done.values())} operations", flush=True)
+                        next_report += 60
+                    time.sleep(max(0.0, 1 / args.rate - 0.002))
+                churner.restore()
+                stopped = time.monotonic()
+                # Converged and quiet: the watch has caught up with the last changes.
+                wait_for(
+                    "every DISVC to converge after the churn",
+                    lambda: watcher.count() >= args.n and watcher.quiet_for() >= 2.0,
+                    args.timeout,
+                )
+                settle_seconds = max(0.0, time.monotonic() - watcher.quiet_for() - stopped)
+                time.sleep(5)  # a window for one more sample at rest
+                sampler.stop()
         except Timeout as problem:
             print(f"churn aborted: {problem}", file=sys.stderr)
             return 1
         finally:
-            server.delete_namespace(namespace, args.timeout)
             server.close()
 
     samples = sampler.samples

@@ -190,6 +190,29 @@ def stand_in(server: Server, namespace: str) -> Iterator[KServeStub]:
         stub.stop()
 
 
+@contextmanager
+def controlled_namespace(
+    server: Server, purpose: str, workdir: Path, timeout: float, extra_args: list[str] | None = None
+) -> Iterator[tuple[str, Controller, Convergence]]:
+    """A fresh namespace with the stand-in, a ready disvc controller for it and
+    a convergence watch on it; all stopped, and the namespace deleted, after."""
+    namespace = server.new_namespace(purpose)
+    try:
+        with stand_in(server, namespace):
+            controller = Controller(
+                server.kubeconfig, workdir / f"{purpose}.log", ["--namespace", namespace, *(extra_args or [])]
+            ).start()
+            watcher = Convergence(server, namespace)
+            try:
+                controller.wait_ready(timeout)
+                yield namespace, controller, watcher
+            finally:
+                watcher.stop()
+                controller.stop()
+    finally:
+        server.delete_namespace(namespace, timeout)
+
+
 class Convergence:
     """Watches the DISVCs of one namespace; counts those fully converged: status
     of the current generation, with every replica Ready."""

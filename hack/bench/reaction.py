@@ -27,7 +27,7 @@ from pathlib import Path
 
 import harness
 import workload
-from compare import Convergence, Server, stand_in
+from compare import Server, controlled_namespace
 from harness import Controller, Timeout, wait_for
 from kubernetes import client
 
@@ -77,38 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="disvc-reaction-") as tmp:
         workdir = Path(tmp)
         server = Server(args.kubeconfig, workdir)
-        namespace = server.new_namespace("reaction")
         core = client.CoreV1Api(server.api_client)
         try:
-            with stand_in(server, namespace):
-                controller = Controller(server.kubeconfig, workdir / "controller.log", ["--namespace", namespace]).start()
-                watcher = Convergence(server, namespace)
-                try:
-                    controller.wait_ready(args.timeout)
-                    for index in range(args.n):
-                        server.custom.create_namespaced_custom_object(
-                            workload.GROUP, workload.DISVC_VERSION, namespace, workload.DISVC_PLURAL,
-                            workload.disvc_manifest(index, 2, namespace),
-                        )
-                    wait_for(f"{args.n} DISVCs to converge", lambda: watcher.count() >= args.n, args.timeout)
-                    time.sleep(2.0)  # let the last echoes pass
-                    before = buckets(controller)
-                    rng = random.Random(14)
-                    for _ in range(args.changes):
-                        name = workload.disvc_name(rng.randrange(args.n))
-                        core.delete_namespaced_service(names.generation_name(name, workload.FIRST_GENERATION), namespace)
-                        time.sleep(args.interval)
-                    wait_for("the last re-creation", lambda: watcher.quiet_for() >= 1.0, args.timeout)
-                    time.sleep(1.0)
-                    after = buckets(controller)
-                finally:
-                    watcher.stop()
-                    controller.stop()
+            with controlled_namespace(server, "reaction", workdir, args.timeout) as (namespace, controller, watcher):
+                for index in range(args.n):
+                    server.custom.create_namespaced_custom_object(
+                        workload.GROUP, workload.DISVC_VERSION, namespace, workload.DISVC_PLURAL,
+                        workload.disvc_manifest(index, 2, namespace),
+                    )
+                wait_for(f"{args.n} DISVCs to converge", lambda: watcher.count() >= args.n, args.timeout)
+                time.sleep(2.0)  # let the last echoes pass
+                before = buckets(controller)
+                rng = random.Random(14)
+                for _ in range(args.changes):
+                    name = workload.disvc_name(rng.randrange(args.n))
+                    core.delete_namespaced_service(names.generation_name(name, workload.FIRST_GENERATION), namespace)
+                    time.sleep(args.interval)
+                wait_for("the last re-creation", lambda: watcher.quiet_for() >= 1.0, args.timeout)
+                time.sleep(1.0)
+                after = buckets(controller)
         except Timeout as problem:
             print(f"reaction aborted: {problem}", file=sys.stderr)
             return 1
         finally:
-            server.delete_namespace(namespace, args.timeout)
             server.close()
 
     window = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
