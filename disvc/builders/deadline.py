@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from disvc.builders.generation import is_ready
+from disvc.builders.generation import is_ready, ready_condition
 from disvc.builders.strategies.base import Situation, Step
 from disvc.builders.types import Obj
 
@@ -77,21 +77,10 @@ def message(generation_label: str, deadline_seconds: int, overdue: tuple[str, ..
 
 def _describe(obj: Obj) -> str:
     name = str((obj.get("metadata") or {}).get("name", ""))
-    ready = _ready_condition(obj)
+    ready = ready_condition(obj)
     if ready is None or ready.get("status") != "False" or not ready.get("reason"):
         return f"{name} not Ready"
     text = f"{name} Ready=False ({ready['reason']}"
     if ready.get("message"):
         text += f": {ready['message']}"
     return text + ")"
-
-
-def _ready_condition(obj: Obj) -> Mapping[str, Any] | None:
-    status = obj.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    if not isinstance(conditions, list):
-        return None
-    for condition in conditions:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            return condition
-    return None

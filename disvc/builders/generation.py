@@ -73,14 +73,20 @@ class Rollout:
 
 def is_ready(isvc: Obj) -> bool:
     """An ISVC is Ready when ``status.conditions`` has ``Ready=True``."""
-    status = isvc.get("status")
+    ready = ready_condition(isvc)
+    return ready is not None and ready.get("status") == "True"
+
+
+def ready_condition(obj: Obj) -> Mapping[str, Any] | None:
+    """The ``Ready`` entry of ``status.conditions``, if there is one."""
+    status = obj.get("status")
     conditions = status.get("conditions") if isinstance(status, Mapping) else None
     if not isinstance(conditions, list):
-        return False
-    return any(
-        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-        for c in conditions
-    )
+        return None
+    for condition in conditions:
+        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
+            return condition
+    return None
 
 
 def live_generations(

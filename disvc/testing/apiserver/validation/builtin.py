@@ -144,8 +144,7 @@ def _validate_ingress(obj: dict[str, Any]) -> list[Cause]:
         path = f"spec.rules[{index}]"
         host = rule.get("host")
         if host:
-            checked = host.removeprefix("*.")
-            causes.extend(invalid(f"{path}.host", host, m) for m in dns_subdomain_errors(checked))
+            causes.extend(_ingress_host_errors(f"{path}.host", host))
         http = rule.get("http")
         if http is None:
             continue
@@ -166,11 +165,13 @@ def _validate_ingress(obj: dict[str, Any]) -> list[Cause]:
             causes.extend(_validate_ingress_backend(entry.get("backend"), f"{entry_path}.backend"))
     for index, tls in enumerate(spec.get("tls") or []):
         for h_index, host in enumerate(tls.get("hosts") or []):
-            checked = host.removeprefix("*.")
-            causes.extend(
-                invalid(f"spec.tls[{index}].hosts[{h_index}]", host, m) for m in dns_subdomain_errors(checked)
-            )
+            causes.extend(_ingress_host_errors(f"spec.tls[{index}].hosts[{h_index}]", host))
     return causes
+
+
+def _ingress_host_errors(path: str, host: str) -> list[Cause]:
+    """An Ingress host is a DNS subdomain, optionally behind one leading wildcard label."""
+    return [invalid(path, host, m) for m in dns_subdomain_errors(host.removeprefix("*."))]
 
 
 def _validate_lease(obj: dict[str, Any]) -> list[Cause]:
