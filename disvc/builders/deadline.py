@@ -8,10 +8,9 @@ and a rolling rollout gives each batch of new ISVCs its own. A failed ISVC
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from disvc.builders.generation import is_ready, ready_condition
 from disvc.builders.strategies.base import Situation, Step
