@@ -1,4 +1,4 @@
-"""The transform the controller's caches apply: a compact copy of each object.
+"""The transforms the controller's caches apply: a compact copy of each object.
 
 Cached objects are stored without ``metadata.managedFields`` (nothing in the
 controller reads them, and they often double an object's size) and with
@@ -7,6 +7,13 @@ interned strings: every watch event decodes its own copy of every key
 sharing one string per distinct key roughly halves what a cached object
 costs. A copy rather than a mutation: our own writes hand in objects their
 caller keeps.
+
+Children (``compact_child``) also leave out what the server adds that the
+controller never reads: their status but its ``Ready`` condition (all the
+builders look at), and a Service's allocated IPs and IP families. With
+thousands of children cached this is about a sixth of the cache; the
+builders' tests check that no field a desired child sets is among them, so
+dropping them can never make a converged child look drifted.
 """
 
 from __future__ import annotations
@@ -28,6 +35,37 @@ def compact(obj: Obj) -> Obj:
     if isinstance(meta, dict) and "managedFields" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
     return {sys.intern(k): _interned(v) for k, v in obj.items()}
+
+
+SERVER_SET_SPEC_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "Service": frozenset({"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"}),
+}
+"""Per kind: spec fields the API server fills in and the builders never set."""
+
+
+def compact_child(obj: Obj) -> Obj:
+    """``compact``, without the server-set fields named in the module docstring."""
+    pruned = {**obj}
+    status = obj.get("status")
+    if status is not None:
+        ready = _ready_condition(status)
+        if ready is None:
+            del pruned["status"]
+        else:
+            pruned["status"] = {"conditions": [ready]}
+    server_set = SERVER_SET_SPEC_FIELDS.get(str(obj.get("kind")))
+    spec = obj.get("spec")
+    if server_set and isinstance(spec, dict):
+        pruned["spec"] = {k: v for k, v in spec.items() if k not in server_set}
+    return compact(pruned)
+
+
+def _ready_condition(status: object) -> object | None:
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for condition in conditions if isinstance(conditions, list) else ():
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
+            return condition
+    return None
 
 
 def _interned(value: object) -> object:

@@ -46,7 +46,7 @@ from disvc.builders.desired import BuildOptions
 from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
-from disvc.controller.compact import compact
+from disvc.controller.compact import compact, compact_child
 from disvc.controller.errors import ConfigError
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
@@ -127,7 +127,7 @@ class Manager:
             **{
                 kind: Informer(
                     self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
-                    indexers=CHILD_INDEXERS, transform=compact,
+                    indexers=CHILD_INDEXERS, transform=compact_child,
                 )
                 for kind in child_kinds
             },

@@ -24,7 +24,7 @@ converged resync writes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final, Literal, Protocol
 
 import structlog
@@ -61,8 +61,12 @@ class ListWatch(Protocol):
     """The two calls a reflector needs (``kube.Kube`` provides them)."""
 
     def list(
-        self, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[Obj], str]: ...
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None,
+        *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False,
+    ) -> tuple[list[Obj], str]:
+        """Every matching object, each passed through ``transform``; ``any_version``
+        allows an answer from the server's cache (the first list only)."""
+        ...
 
     def watch(
         self,
@@ -161,7 +165,13 @@ class Reflector:
 
     def _list_and_replace(self) -> bool:
         try:
-            items, resource_version = self._lw.list(self.kind, self._namespace, self._label_selector)
+            # The first list may come from the server's watch cache, as
+            # client-go's does; a relist after 410 reads etcd, so it is never
+            # older than what this store already saw.
+            items, resource_version = self._lw.list(
+                self.kind, self._namespace, self._label_selector,
+                transform=self._store.transform, any_version=not self._synced.is_set(),
+            )
         except errors.NotFoundError as exc:
             # The API does not serve the kind at all: nothing to retry soon
             # about, but say what usually causes it.
@@ -171,7 +181,7 @@ class Reflector:
         except Exception as exc:  # noqa: BLE001 - any failure: back off and list again
             log.warning("List failed", kind=self.kind, error=str(exc), errorType=type(exc).__name__)
             return False
-        changes = self._store.replace(items, resource_version)
+        changes = self._store.replace(items, resource_version, transformed=True)
         self._resource_version = resource_version
         for obj in changes.added:
             self._listener.on_add(obj)

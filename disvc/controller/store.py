@@ -127,17 +127,20 @@ class Store:
         with self._lock:
             return [self._items[k] for k in self.index_keys(index, value)]
 
-    def replace(self, items: builtins.list[Obj], resource_version: str) -> Changes:
+    def replace(self, items: builtins.list[Obj], resource_version: str, *, transformed: bool = False) -> Changes:
         """Make the store hold exactly ``items`` (a fresh list) and report the difference.
 
         ``items`` is consumed: each element is swapped for its stored copy as
         it is transformed, so a relist of thousands of objects never holds
-        the decoded originals and the stored copies at once.
+        the decoded originals and the stored copies at once. ``transformed``
+        says the lister already applied ``transform`` to each item as it
+        decoded it (the reflector's lists do).
         """
         changes = Changes()
         with self._lock:
-            for position, item in enumerate(items):
-                items[position] = self.transform(item)
+            if not transformed:
+                for position, item in enumerate(items):
+                    items[position] = self.transform(item)
             fresh = {object_key(o): o for o in items}
             for key in builtins.list(self._items):
                 if key not in fresh:

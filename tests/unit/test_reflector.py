@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -67,17 +67,20 @@ class ScriptedSource:
     watches: list[FakeStream | Exception]
     list_calls: int = 0
     watch_from: list[str] = field(default_factory=list)
+    any_version: list[bool] = field(default_factory=list)
 
-    def list(self, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> tuple[list[Obj], str]:
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None,
+             *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False) -> tuple[list[Obj], str]:
         self.list_calls += 1
+        self.any_version.append(any_version)
         if not self.lists:
             self.stop.set()
             raise errors.TransientError("script exhausted")
         answer = self.lists.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        items, version = answer
+        return [transform(o) if transform else o for o in items], version
 
     def watch(self, kind: str, resource_version: str, namespace: str | None = None,
               label_selector: str | None = None, timeout_seconds: int = 300,
@@ -202,6 +205,9 @@ def test_gone_relists_and_reports_vanished_objects_as_tombstones(gone_at: str) -
     assert listener.seen[2:] == [("add", "new", "31"), ("update", "kept", "30"), ("delete", "vanished", "6")]
     assert [t.key for t in listener.tombstones] == ["ns/vanished"]
     assert sorted(s.keys()) == ["ns/kept", "ns/new"]
+    # The first list may come from the server's cache; the relist after 410
+    # must not be older than what the store saw, so it asks for the latest.
+    assert source.any_version == [True, False]
 
 
 def test_delete_events_pass_the_final_state_and_empty_the_store() -> None:
@@ -224,6 +230,7 @@ def test_a_failed_list_is_retried_with_backoff_before_syncing() -> None:
     r.run(stop)
     assert r.has_synced()
     assert backoff.waits == 2
+    assert source.any_version == [True, True, True]  # still the first list until one succeeds
 
 
 def test_a_watch_closed_at_once_with_nothing_delivered_counts_as_a_failure() -> None:

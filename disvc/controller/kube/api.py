@@ -1,13 +1,14 @@
-"""``Kube``: the controller's only door to the Kubernetes API, raw JSON over one ApiClient.
+"""``Kube``: the controller's only door to the Kubernetes API, raw JSON.
 
 Every request the controller makes goes through ``Kube``. It speaks JSON
 dicts, never the ``kubernetes`` package's typed models: deserializing
 thousands of ``V1*`` objects costs far more than ``json.loads``, and our
 objects (SSA bodies, both CRDs) are dicts anyway. Each method checks its call
 against the permission table (``resources.resource``), sends one request
-through ``_send`` (the transport: it counts the request and maps a failed
-response with ``responses``), and retries transient failures (``retry``).
-Watches are returned as ``watching.Watch`` streams, not retried.
+through ``_request`` (over ``transport.Connections``; it counts the request
+and maps a failed response with ``responses``), and retries transient
+failures (``retry``). Watches go through the ApiClient's urllib3 pool
+(``_send``) and are returned as ``watching.Watch`` streams, not retried.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from disvc import __version__
 from disvc.builders import names
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller.kube import responses, retry
+from disvc.controller.kube import lists, responses, retry, transport
 from disvc.controller.kube.resources import (
     EVENT_KIND,
     LEASE_KIND,
@@ -72,6 +73,7 @@ class Kube:
         on_request: RequestHook | None = None,
         request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
         retry_attempts: int = retry.ATTEMPTS,
+        connections: transport.Transport | None = None,
     ) -> None:
         self._api = api_client
         self._user_agent = user_agent
@@ -83,6 +85,7 @@ class Kube:
         # settings on every access.
         self._host = str(api_client.configuration.host).rstrip("/")
         self._pool: urllib3.PoolManager = api_client.rest_client.pool_manager
+        self._connections = connections if connections is not None else transport.from_api_client(api_client)
         self._auth_value: str | None = None
         self._auth_checked = float("-inf")
 
@@ -100,6 +103,7 @@ class Kube:
             on_request=self.on_request,
             request_timeout=(min(self._timeout[0], seconds), seconds),
             retry_attempts=1,
+            connections=self._connections,
         )
 
     # -- reads -------------------------------------------------------------
@@ -113,20 +117,34 @@ class Kube:
             return None
 
     def list(
-        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None,
+        *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False,
     ) -> tuple[list[Obj], str]:
-        """Every matching object (apiVersion/kind filled in) and the list's resourceVersion."""
+        """Every matching object (apiVersion/kind filled in) and the list's resourceVersion.
+
+        ``transform`` is applied to each item as it is decoded (see ``lists``).
+        ``any_version`` lets the server answer from its watch cache
+        (``resourceVersion=0``, as client-go's first list): far cheaper for
+        the server than paging through etcd, possibly a little behind it,
+        and the watch that follows catches up.
+        """
         res = resource(kind, "list")
         try:
-            return self._list_pages(res, namespace, label_selector, LIST_PAGE_SIZE)
+            return self._list_pages(res, namespace, label_selector, LIST_PAGE_SIZE, transform, any_version)
         except errors.GoneError:
             # The continue token expired between pages: one unpaginated list
             # is consistent by construction.
-            return self._list_pages(res, namespace, label_selector, None)
+            return self._list_pages(res, namespace, label_selector, None, transform, False)
 
     def _list_pages(
-        self, res: Resource, namespace: str | None, label_selector: str | None, limit: int | None
+        self, res: Resource, namespace: str | None, label_selector: str | None, limit: int | None,
+        transform: Callable[[Obj], Obj] | None, any_version: bool,
     ) -> tuple[builtins.list[Obj], str]:
+        def each(item: Obj) -> Obj:
+            item.setdefault("apiVersion", res.api_version)
+            item.setdefault("kind", res.kind)
+            return transform(item) if transform is not None else item
+
         items: list[Obj] = []
         token = ""
         while True:
@@ -137,12 +155,14 @@ class Kube:
                 query["limit"] = limit
             if token:
                 query["continue"] = token
-            page = self._call("list", res, "GET", res.path(namespace), query=query)
-            for item in page.get("items") or []:
-                item.setdefault("apiVersion", res.api_version)
-                item.setdefault("kind", res.kind)
-                items.append(item)
-            meta = page.get("metadata") or {}
+            elif any_version:
+                query["resourceVersion"] = "0"
+            body = self._request("list", res, "GET", res.path(namespace), query=query)
+            try:
+                page, meta = lists.decode(body, each)
+            except ValueError as exc:
+                raise errors.TransientError(f"list {res.plural}: the answer is not a JSON list: {exc}") from exc
+            items.extend(page)
             token = meta.get("continue") or ""
             if not token:
                 return items, str(meta.get("resourceVersion", ""))
@@ -283,47 +303,60 @@ class Kube:
         query: Mapping[str, str | int] | None = None, body: Obj | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        def attempt() -> Obj:
-            response = self._send(verb, res, method, path, query, body, content_type, self._timeout)
-            try:
-                data = response.data
-            except responses.TRANSPORT_ERRORS as exc:
-                raise errors.TransientError(f"{verb} {res.plural}: reading the response: {exc}") from exc
-            finally:
-                response.release_conn()
-            decoded: Obj = json.loads(data)
-            return decoded
+        """One request/response call, retried as ``retry`` says; the decoded JSON answer."""
+        decoded: Obj = json.loads(self._request(verb, res, method, path, query, body, content_type))
+        return decoded
 
-        result: Obj = self._retrying(attempt)
+    def _request(
+        self, verb: Verb, res: Resource, method: str, path: str,
+        query: Mapping[str, str | int] | None = None, body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> bytes:
+        """One request/response call, retried as ``retry`` says; the 2xx answer's body."""
+        what = f"{verb} {res.plural}"
+        target = path + "?" + urlencode(query) if query else path
+        headers = self._headers(content_type)
+        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+
+        def attempt() -> bytes:
+            try:
+                response = self._connections.request(method, target, headers, data, self._timeout)
+            except responses.TRANSPORT_ERRORS as exc:
+                self._count(verb, res, NO_RESPONSE)
+                raise responses.transport_error(what, exc) from exc
+            self._count(verb, res, str(response.status))
+            if not 200 <= response.status < 300:
+                raise responses.status_error(
+                    response.status, responses.decode_status(response.body), response.headers, what
+                )
+            return response.body
+
+        result: bytes = self._retrying(attempt)
         return result
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": self._user_agent}
+        authorization = self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        return headers
 
     def _send(
         self, verb: Verb, res: Resource, method: str, path: str,
         query: Mapping[str, str | int] | None = None, body: Obj | None = None,
         content_type: str = "application/json", timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> urllib3.BaseHTTPResponse:
-        """One HTTP request; returns the unread response on 2xx, raises a mapped error otherwise.
-
-        Straight to the ApiClient's urllib3 pool: its ``param_serialize`` and
-        ``call_api`` re-read proxy settings from the environment, rebuild the
-        auth header and re-parse the URL on every call, which was a fifth of
-        the controller's CPU converging 1000 DISVCs (see hack/bench/README.md).
-        """
+        """A streaming request (a watch) through the ApiClient's urllib3 pool;
+        returns the unread response on 2xx, raises a mapped error otherwise."""
         what = f"{verb} {res.plural}"
         url = self._host + path
         if query:
             url += "?" + urlencode(query)
-        headers = {
-            "Accept": "application/json", "Content-Type": content_type, "User-Agent": self._user_agent,
-        }
-        authorization = self._authorization()
-        if authorization:
-            headers["Authorization"] = authorization
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         try:
             raw: urllib3.BaseHTTPResponse = self._pool.urlopen(
-                method, url, body=data, headers=headers, preload_content=False, redirect=False,
-                retries=False, timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                method, url, body=data, headers=self._headers(content_type), preload_content=False,
+                redirect=False, retries=False, timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
             )
         except responses.TRANSPORT_ERRORS as exc:
             self._count(verb, res, NO_RESPONSE)

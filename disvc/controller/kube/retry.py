@@ -11,7 +11,9 @@ reflector owns their backoff.
 
 from __future__ import annotations
 
-from typing import Final
+import time
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 import tenacity
 
@@ -24,6 +26,8 @@ MAX_WAIT: Final = 1.0
 RETRY_AFTER_CAP: Final = 2.0
 """Longest Retry-After we wait out inside one call."""
 
+T = TypeVar("T")
+
 
 def _is_retryable(exc: BaseException) -> bool:
     if not isinstance(exc, errors.TransientError) or isinstance(exc, errors.ConflictError):
@@ -31,20 +35,42 @@ def _is_retryable(exc: BaseException) -> bool:
     return exc.retry_after is None or exc.retry_after <= RETRY_AFTER_CAP
 
 
-def policy(attempts: int = ATTEMPTS) -> tenacity.Retrying:
-    """Runs a call, retrying as the module docstring says; re-raises the last error."""
+def policy(attempts: int = ATTEMPTS) -> Callable[[Callable[[], T]], T]:
+    """Runs a call, retrying as the module docstring says; re-raises the last error.
+
+    The first attempt runs outside tenacity: nearly every call succeeds at
+    once, and tenacity's bookkeeping for one call (a call state, statistics,
+    futures) cost about 100 µs, a fifth of a whole request's CPU here.
+    """
     backoff = Backoff(initial=0.05, cap=MAX_WAIT)
 
     def wait(state: tenacity.RetryCallState) -> float:
+        # Attempt numbers here count from the second try: the first ran before tenacity.
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            return float(retry_after)
-        return backoff.delay(state.attempt_number - 1)
+        return _wait(exc, backoff, state.attempt_number)
 
-    return tenacity.Retrying(
+    retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(_is_retryable),
         wait=wait,
-        stop=tenacity.stop_after_attempt(attempts),
+        stop=tenacity.stop_after_attempt(attempts - 1),
         reraise=True,
     )
+
+    def call(fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except errors.TransientError as exc:
+            if attempts <= 1 or not _is_retryable(exc):
+                raise
+            time.sleep(_wait(exc, backoff, 0))
+        result: T = retrying(fn)
+        return result
+
+    return call
+
+
+def _wait(exc: BaseException | None, backoff: Backoff, retries_so_far: int) -> float:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        return float(retry_after)
+    return backoff.delay(retries_so_far)
