@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Final, TypeVar
@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
-from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind, Obj
+from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
@@ -54,7 +54,7 @@ from disvc.controller.indexes import CHILD_INDEXERS
 from disvc.controller.informer import Informer
 from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
-from disvc.controller.metrics import WRITE_VERBS, Metrics, MetricsServer, serve
+from disvc.controller.metrics import WRITE_VERBS, DisvcState, Metrics, MetricsServer, serve
 from disvc.controller.metrics_auth import MetricsAuth
 from disvc.controller.options import BindAddress, Options
 from disvc.controller.reaction import Reaction
@@ -62,7 +62,6 @@ from disvc.controller.reconciler import DisvcReconciler
 from disvc.controller.recorder import EventRecorder
 from disvc.controller.runnables import Group, Loop, Member, Started
 from disvc.controller.secure_metrics import serve_secure
-from disvc.controller.store import DeletedFinalStateUnknown
 from disvc.controller.tls import CertificateSource
 from disvc.controller.worker import CONTROLLER_NAME, Worker
 from disvc.controller.workqueue import RateLimitingQueue, default_controller_rate_limiter
@@ -137,12 +136,12 @@ class Manager:
         enqueue_disvc, enqueue_owner = EnqueueDisvc(events), EnqueueOwner(events)
         disvcs = self.informers[DISVC_KIND]
         disvcs.add_handler(enqueue_disvc.on_add, enqueue_disvc.on_update, enqueue_disvc.on_delete, own_writes=False)
-        disvcs.add_handler(self._observe_disvc, self._observe_disvc_update, self._forget_disvc)
         for kind in child_kinds:
             self.informers[kind].add_handler(
                 enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False
             )
         self.metrics.managed.set_function(lambda: len(disvcs.store))
+        self.metrics.read_disvc_states(self._disvc_states)
 
         self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
         caches = {kind: informer.cache for kind, informer in self.informers.items()}
@@ -314,24 +313,19 @@ class Manager:
         if verb in WRITE_VERBS:
             self.reaction.wrote()
 
-    def _observe_disvc(self, disvc: Obj) -> None:
-        meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
-        progressing = next(
-            (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"), {}
-        )
-        self.metrics.set_disvc_replicas(
-            meta.get("namespace", ""), meta["name"],
-            replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
-            stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
-        )
-
-    def _observe_disvc_update(self, _old: Obj, new: Obj) -> None:
-        self._observe_disvc(new)
-
-    def _forget_disvc(self, disvc: Obj | DeletedFinalStateUnknown) -> None:
-        obj = disvc if isinstance(disvc, dict) else disvc.obj
-        meta = obj["metadata"]
-        self.metrics.remove_disvc(meta.get("namespace", ""), meta["name"])
+    def _disvc_states(self) -> Iterator[DisvcState]:
+        """The per-DISVC gauges' values, from the cache at scrape time."""
+        for disvc in self.informers[DISVC_KIND].store.list():
+            meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
+            progressing = next(
+                (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"),
+                {},
+            )
+            yield DisvcState(
+                meta.get("namespace", ""), meta["name"],
+                replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
+                stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
+            )
 
     def _build_options(self) -> BuildOptions:
         return BuildOptions(

@@ -18,13 +18,15 @@ values back without interference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from disvc.controller.options import BindAddress
 from disvc.controller.workqueue.metrics import (
@@ -169,21 +171,8 @@ class Metrics:
         )
 
         self.managed = Gauge("disvc_managed", "DistributedInferenceServices in the controller's cache", registry=r)
-        self.replicas = Gauge(
-            "disvc_replicas", "Desired replicas per DistributedInferenceService", ["namespace", "name"], registry=r
-        )
-        self.ready_replicas = Gauge(
-            "disvc_ready_replicas",
-            "Ready replicas per DistributedInferenceService",
-            ["namespace", "name"],
-            registry=r,
-        )
-        self.rollout_stalled = Gauge(
-            "disvc_rollout_stalled",
-            "1 while a DistributedInferenceService's rollout or scale-up is past its progress deadline",
-            ["namespace", "name"],
-            registry=r,
-        )
+        self._disvc_states: Callable[[], Iterable[DisvcState]] = tuple
+        r.register(_DisvcStateCollector(lambda: self._disvc_states()))
         self.api_writes_total = Counter(
             "disvc_api_writes_total",
             "Writes (create, update, patch, apply, delete) the controller sent to the API server",
@@ -213,20 +202,9 @@ class Metrics:
         """The provider to pass to the workqueue (client-go's workqueue metrics)."""
         return _WorkqueueMetricsProvider(self)
 
-    def set_disvc_replicas(
-        self, namespace: str, name: str, *, replicas: int, ready_replicas: int, stalled: bool = False
-    ) -> None:
-        self.replicas.labels(namespace=namespace, name=name).set(replicas)
-        self.ready_replicas.labels(namespace=namespace, name=name).set(ready_replicas)
-        self.rollout_stalled.labels(namespace=namespace, name=name).set(1 if stalled else 0)
-
-    def remove_disvc(self, namespace: str, name: str) -> None:
-        """Drop a deleted DISVC's series so dashboards stop showing it."""
-        for gauge in (self.replicas, self.ready_replicas, self.rollout_stalled):
-            try:
-                gauge.remove(namespace, name)
-            except KeyError:
-                pass  # never reported, e.g. deleted before its first reconcile
+    def read_disvc_states(self, states: Callable[[], Iterable[DisvcState]]) -> None:
+        """Where the per-DISVC gauges come from: called at each scrape (the controller's cache)."""
+        self._disvc_states = states
 
     def count_api_request(self, verb: str, kind: str, code: str) -> None:
         """Count one request the client sent (its ``on_request`` hook)."""
@@ -249,6 +227,53 @@ def metric_names() -> frozenset[str]:
     return frozenset(
         family.name + "_total" if family.type == "counter" else family.name for family in registry.collect()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DisvcState:
+    """One DISVC as the per-DISVC gauges show it."""
+
+    namespace: str
+    name: str
+    replicas: int
+    ready_replicas: int
+    stalled: bool
+
+
+class _DisvcStateCollector(Collector):
+    """``disvc_replicas``, ``disvc_ready_replicas`` and ``disvc_rollout_stalled``,
+    built at scrape time from the DISVCs cached then (as kube-state-metrics
+    does). No series is kept between scrapes, so a deleted DISVC's series go
+    with it and thousands of DISVCs cost nothing here: labelled gauges held
+    about 10 MiB for 5000 DISVCs, and one entry per DISVC ever seen until
+    its delete was handled."""
+
+    def __init__(self, states: Callable[[], Iterable[DisvcState]]) -> None:
+        self._states = states
+
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        labels = ["namespace", "name"]
+        return (
+            GaugeMetricFamily("disvc_replicas", "Desired replicas per DistributedInferenceService", labels=labels),
+            GaugeMetricFamily("disvc_ready_replicas", "Ready replicas per DistributedInferenceService", labels=labels),
+            GaugeMetricFamily(
+                "disvc_rollout_stalled",
+                "1 while a DistributedInferenceService's rollout or scale-up is past its progress deadline",
+                labels=labels,
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        replicas, ready, stalled = self._families()
+        for state in self._states():
+            labels = [state.namespace, state.name]
+            replicas.add_metric(labels, state.replicas)
+            ready.add_metric(labels, state.ready_replicas)
+            stalled.add_metric(labels, 1 if state.stalled else 0)
+        return iter((replicas, ready, stalled))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from disvc.controller import metrics as metrics_module
 from disvc.controller.clock import FakeClock
-from disvc.controller.metrics import Metrics, metric_names, serve
+from disvc.controller.metrics import DisvcState, Metrics, metric_names, serve
 from disvc.controller.options import BindAddress
 from disvc.controller.workqueue.limiters import ItemExponentialFailureRateLimiter
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
@@ -72,7 +72,7 @@ def test_every_family_is_named_as_prometheus_shows_it() -> None:
     provider.unfinished_work_seconds("q").set(1)
     provider.longest_running_processor_seconds("q").set(1)
     provider.retries("q").inc()
-    metrics.set_disvc_replicas("ns", "a", replicas=2, ready_replicas=1)
+    metrics.read_disvc_states(lambda: [DisvcState("ns", "a", replicas=2, ready_replicas=1, stalled=False)])
     metrics.count_api_request("patch", "Service", "200")
 
     assert _exposed_families(registry) == metric_names()
@@ -88,19 +88,24 @@ def test_two_metrics_objects_do_not_share_values() -> None:
     assert second.registry.get_sample_value("disvc_api_writes_total", labels) is None
 
 
-def test_a_deleted_disvc_loses_its_replica_series() -> None:
+def test_per_disvc_series_follow_the_cache_at_each_scrape() -> None:
     metrics = Metrics()
-    metrics.set_disvc_replicas("ns", "a", replicas=3, ready_replicas=2)
-    metrics.set_disvc_replicas("ns", "b", replicas=1, ready_replicas=1)
-
-    metrics.remove_disvc("ns", "a")
-    metrics.remove_disvc("ns", "never-seen")
-
+    cached = [
+        DisvcState("ns", "a", replicas=3, ready_replicas=2, stalled=True),
+        DisvcState("ns", "b", replicas=1, ready_replicas=1, stalled=False),
+    ]
+    metrics.read_disvc_states(lambda: list(cached))
     read = metrics.registry.get_sample_value
+    assert read("disvc_replicas", {"namespace": "ns", "name": "a"}) == 3
+    assert read("disvc_ready_replicas", {"namespace": "ns", "name": "a"}) == 2
+    assert read("disvc_rollout_stalled", {"namespace": "ns", "name": "a"}) == 1
+
+    del cached[0]  # deleted: its series go with it, nothing to forget
+
     assert read("disvc_replicas", {"namespace": "ns", "name": "a"}) is None
     assert read("disvc_ready_replicas", {"namespace": "ns", "name": "a"}) is None
-    assert read("disvc_ready_replicas", {"namespace": "ns", "name": "b"}) == 1
     assert read("disvc_rollout_stalled", {"namespace": "ns", "name": "a"}) is None
+    assert read("disvc_ready_replicas", {"namespace": "ns", "name": "b"}) == 1
     assert read("disvc_rollout_stalled", {"namespace": "ns", "name": "b"}) == 0
 
 
