@@ -16,7 +16,7 @@ from types import FrameType
 
 import structlog
 
-from disvc.controller import logs, options
+from disvc.controller import logs, malloc, options
 from disvc.controller.errors import ConfigError
 from disvc.controller.manager import Manager
 
@@ -27,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the controller; returns the process exit code."""
     opts = options.parse(argv)
     logs.configure(opts.log_format, opts.log_level)
+    malloc.map_large_blocks()
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

@@ -33,10 +33,6 @@ from pathlib import Path
 from typing import Final
 
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +68,13 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
 def self_signed_pem(hostnames: list[str], now: datetime.datetime | None = None) -> tuple[bytes, bytes]:
     """A fresh EC P-256 key and a self-signed certificate for ``hostnames``
     (plus the loopback addresses), both PEM: (certificate, key)."""
+    # Imported here: cryptography adds about 8 MiB to the process, needed
+    # only when no certificate is mounted for --metrics-secure.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     now = now or datetime.datetime.now(datetime.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(name) for name in dict.fromkeys(hostnames) if name]
