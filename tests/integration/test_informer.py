@@ -109,6 +109,32 @@ def test_apply_get_list_and_delete_round_trip(api: Kube, kube: KubeEnv) -> None:
     api.delete("Service", ns, "a")  # already gone: fine
 
 
+def test_a_list_from_the_cache_and_a_paged_one_agree_and_each_item_is_transformed(api: Kube, kube: KubeEnv) -> None:
+    ns = kube.namespace
+    for index in range(7):
+        api.apply(service(ns, f"s{index}"))
+    seen: list[str] = []
+
+    def shrink(obj: Obj) -> Obj:
+        seen.append(obj["metadata"]["name"])
+        return compact(obj)
+
+    consistent, _ = api.list("Service", ns, "disvc=d")
+
+    def all_seven_from_the_cache() -> list[Obj]:
+        # resourceVersion=0 may be answered from the watch cache, a moment behind.
+        seen.clear()
+        items, _ = api.list("Service", ns, "disvc=d", transform=shrink, any_version=True)
+        assert sorted(o["metadata"]["name"] for o in items) == sorted(o["metadata"]["name"] for o in consistent)
+        return items
+
+    from_cache = eventually(all_seven_from_the_cache, timeout=10)
+    assert sorted(o["metadata"]["name"] for o in consistent) == [f"s{i}" for i in range(7)]
+    assert sorted(seen) == [f"s{i}" for i in range(7)]
+    assert all("managedFields" not in o["metadata"] for o in from_cache)
+    assert all("managedFields" in o["metadata"] for o in consistent)
+
+
 def test_apply_is_server_side_apply_by_our_field_manager(api: Kube, kube: KubeEnv) -> None:
     applied = api.apply(service(kube.namespace, "a"))
     managers = {m["manager"]: m["operation"] for m in applied["metadata"].get("managedFields", [])}
