@@ -202,3 +202,14 @@ def test_tls_verifies_the_server_against_the_ca(tmp_path: Path, serve: Callable[
     untrusted = transport.Connections(server.url, transport.TlsSettings())
     with pytest.raises(ssl.SSLCertVerificationError):
         untrusted.request("GET", "/", {}, None, TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"HTTP/1.1 2xx OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"],
+    ids=["status", "length", "chunk-size"],
+)
+def test_unreadable_numbers_are_protocol_errors(serve: Callable[..., ScriptedServer], answer: bytes) -> None:
+    server = serve([lambda _r: answer])
+    with pytest.raises(transport.ProtocolError):
+        transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)

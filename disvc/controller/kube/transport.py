@@ -145,12 +145,15 @@ class Connections:
                 conn.sock.settimeout(timeout[1])
                 try:
                     conn.sock.sendall(head + body if body else head)
-                    response, keep = _read_response(conn.reader, method)
-                except (_ClosedBeforeAnswer, ConnectionError) as exc:
+                    status_line = _status_line(conn.reader)
+                except (ConnectionError, _ClosedBeforeAnswer) as exc:
                     if not conn.reused:
                         raise ProtocolError(f"connection closed before an answer: {exc}") from exc
+                    # No byte of an answer: the server closed this kept
+                    # connection while it was idle and never read the request.
                     conn.close()
-                    continue  # the server dropped it while idle and never read the request
+                    continue
+                response, keep = _read_response(conn.reader, status_line, method)
             except BaseException:
                 conn.close()
                 raise
@@ -208,20 +211,24 @@ class _ClosedBeforeAnswer(Exception):
     pass
 
 
-def _read_response(reader: BinaryIO, method: str) -> tuple[Response, bool]:
-    """The whole response, and whether the connection may carry another request."""
-    read_line, read = reader.readline, reader.read
+def _status_line(reader: BinaryIO) -> bytes:
+    line = reader.readline(65537)
+    if not line:
+        raise _ClosedBeforeAnswer("EOF")
+    return line
+
+
+def _read_response(reader: BinaryIO, status_line: bytes, method: str) -> tuple[Response, bool]:
+    """The whole response whose status line was read, and whether the
+    connection may carry another request."""
     while True:
-        status_line = read_line(65537)
-        if not status_line:
-            raise _ClosedBeforeAnswer("EOF")
         version, _, rest = status_line.partition(b" ")
-        if not version.startswith(b"HTTP/1."):
+        if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
             raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
         status = int(rest[:3])
         headers: dict[str, str] = {}
         while True:
-            line = read_line(65537)
+            line = reader.readline(65537)
             if line in (b"\r\n", b"\n"):
                 break
             if not line:
@@ -229,19 +236,20 @@ def _read_response(reader: BinaryIO, method: str) -> tuple[Response, bool]:
             name, _, value = line.partition(b":")
             headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         if status >= 200 or status == 101:
-            break  # 1xx answers (100 Continue) precede the real one
+            break
+        status_line = reader.readline(65537)  # 1xx answers (100 Continue) precede the real one
     keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
     if method == "HEAD" or status in _NO_BODY_STATUSES:
         body = b""
     elif "chunked" in headers.get("transfer-encoding", "").lower():
         body = _read_chunked(reader)
     elif "content-length" in headers:
-        length = int(headers["content-length"])
-        body = read(length)
+        length = _number(headers["content-length"], 10)
+        body = reader.read(length)
         if len(body) != length:
             raise ProtocolError(f"body cut short: {len(body)} of {length} bytes")
     else:
-        body, keep = read(), False  # delimited by the server closing the connection
+        body, keep = reader.read(), False  # delimited by the server closing the connection
     return Response(status, headers, body), keep
 
 
@@ -251,7 +259,7 @@ def _read_chunked(reader: BinaryIO) -> bytes:
         size_line = reader.readline(65537)
         if not size_line:
             raise ProtocolError("connection closed inside a chunked body")
-        size = int(size_line.split(b";", 1)[0], 16)
+        size = _number(size_line.split(b";", 1)[0].decode("latin-1"), 16)
         if size == 0:
             while reader.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers: none that matter here
@@ -260,6 +268,13 @@ def _read_chunked(reader: BinaryIO) -> bytes:
         if len(chunk) != size + 2:
             raise ProtocolError("connection closed inside a chunk")
         parts.append(chunk[:size])
+
+
+def _number(text: str, base: int) -> int:
+    try:
+        return int(text.strip(), base)
+    except ValueError:
+        raise ProtocolError(f"not a length: {text[:40]!r}") from None
 
 
 class ProxiedConnections:
