@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from disvc.controller import tls
 from disvc.controller.kube import transport
@@ -213,3 +214,21 @@ def test_unreadable_numbers_are_protocol_errors(serve: Callable[..., ScriptedSer
     server = serve([lambda _r: answer])
     with pytest.raises(transport.ProtocolError):
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
+
+
+def test_a_kubeconfig_with_a_proxy_goes_through_urllib3(serve: Callable[..., ScriptedServer]) -> None:
+    from kubernetes import client as k8s_client
+
+    configuration = k8s_client.Configuration()
+    configuration.host = "https://10.0.0.1:6443"
+    configuration.proxy = "http://proxy.example:3128"
+    assert isinstance(transport.from_api_client(k8s_client.ApiClient(configuration)), transport.ProxiedConnections)
+    configuration.proxy = None
+    assert isinstance(transport.from_api_client(k8s_client.ApiClient(configuration)), transport.Connections)
+
+    # The urllib3 path answers in the same shape (a plain pool stands in for the proxy's).
+    server = serve([lambda _r: b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nAudit-Id: a1\r\n\r\n{}"])
+    response = transport.ProxiedConnections(server.url, urllib3.PoolManager()).request(
+        "GET", "/api/v1/x", {"Accept": "application/json"}, None, TIMEOUT
+    )
+    assert (response.status, response.body, response.headers["audit-id"]) == (404, b"{}", "a1")

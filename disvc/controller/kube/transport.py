@@ -93,7 +93,7 @@ class TlsSettings:
 class _Connection:
     """One socket and its buffered reader; used by one thread at a time."""
 
-    __slots__ = ("sock", "reader", "reused")
+    __slots__ = ("reader", "reused", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
