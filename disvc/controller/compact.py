@@ -11,9 +11,9 @@ caller keeps.
 Children (``compact_child``) also leave out what the server adds that the
 controller never reads: their status but its ``Ready`` condition (all the
 builders look at), and a Service's allocated IPs and IP families. With
-thousands of children cached this is about a sixth of the cache; the
-builders' tests check that no field a desired child sets is among them, so
-dropping them can never make a converged child look drifted.
+thousands of children cached this is about a sixth of the cache; a test
+(tests/unit/test_compact.py) checks that no field a desired child sets is
+among them, so dropping them can never make a converged child look drifted.
 """
 
 from __future__ import annotations
