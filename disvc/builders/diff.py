@@ -98,8 +98,9 @@ def is_subset(want: Any, have: Any) -> bool:
             if not is_subset(w, h):
                 return False
         return True
-    if isinstance(want, dict) or isinstance(want, Mapping):
-        if not (isinstance(have, dict) or isinstance(have, Mapping)):
+    # dict first: isinstance tries the tuple in order, and the abc check is slow.
+    if isinstance(want, (dict, Mapping)):
+        if not isinstance(have, (dict, Mapping)):
             return False
         for key, value in want.items():
             if key not in have or not is_subset(value, have[key]):

@@ -17,8 +17,7 @@ from disvc.builders import names
 from disvc.builders.conditions import Condition
 from disvc.builders.diff import Plan
 from disvc.builders.generation import Rollout
-from disvc.builders.status import previous_condition
-from disvc.builders.types import EventSpec, Obj
+from disvc.builders.types import EventSpec, Obj, find_condition
 
 MAX_LISTED: Final = 5
 """Objects named in one Event message before it says "and N more"."""
@@ -105,7 +104,7 @@ def warning_event(
     """A Warning for a ``Ready=False`` problem the previous status did not report yet."""
     if ready.status or ready.reason not in ("InvalidSpec", "ChildConflict", "ChildRejected"):
         return None
-    previous = previous_condition(previous_status, "Ready")
+    previous = find_condition(previous_status, "Ready")
     if (
         previous is not None
         and previous.get("status") == "False"
@@ -122,7 +121,7 @@ def deadline_event(
     """A Warning when a rollout or scale-up first misses its progress deadline."""
     if progressing.reason != "ProgressDeadlineExceeded":
         return None
-    previous = previous_condition(previous_status, "Progressing")
+    previous = find_condition(previous_status, "Progressing")
     if previous is not None and previous.get("reason") == progressing.reason:
         return None
     return EventSpec("Warning", progressing.reason, progressing.message)

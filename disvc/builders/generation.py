@@ -26,7 +26,7 @@ from typing import Any
 
 from disvc.builders import names, ownership, protocol
 from disvc.builders.protocol import ServingProtocol
-from disvc.builders.types import Obj, child_kind
+from disvc.builders.types import Obj, child_kind, find_condition
 
 
 @dataclass(slots=True)
@@ -79,14 +79,7 @@ def is_ready(isvc: Obj) -> bool:
 
 def ready_condition(obj: Obj) -> Mapping[str, Any] | None:
     """The ``Ready`` entry of ``status.conditions``, if there is one."""
-    status = obj.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    if not isinstance(conditions, list):
-        return None
-    for condition in conditions:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            return condition
-    return None
+    return find_condition(obj.get("status"), "Ready")
 
 
 def live_generations(

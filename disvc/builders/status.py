@@ -17,7 +17,7 @@ from disvc.builders import names
 from disvc.builders.conditions import Condition
 from disvc.builders.generation import LiveGeneration
 from disvc.builders.strategies.base import Traffic
-from disvc.builders.types import Obj
+from disvc.builders.types import Obj, find_condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +94,6 @@ def address_url(disvc_name: str, namespace: str, generation: int) -> str:
     return f"http://{names.generation_name(disvc_name, generation)}.{namespace}.svc.cluster.local"
 
 
-def previous_condition(previous_status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    conditions = previous_status.get("conditions")
-    if not isinstance(conditions, list):
-        return None
-    for condition in conditions:
-        if isinstance(condition, Mapping) and condition.get("type") == type_:
-            return condition
-    return None
-
-
 def status(observed: Observed, previous_status: Mapping[str, Any], now: str) -> Obj:
     """The complete ``.status`` for ``observed``.
 
@@ -152,7 +142,7 @@ def _condition(
     condition: Condition, observed_generation: int, previous_status: Mapping[str, Any], now: str
 ) -> dict[str, Any]:
     status_word = "True" if condition.status else "False"
-    previous = previous_condition(previous_status, condition.type)
+    previous = find_condition(previous_status, condition.type)
     transition = now
     if previous is not None and previous.get("status") == status_word:
         kept = previous.get("lastTransitionTime")

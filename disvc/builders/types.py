@@ -6,6 +6,7 @@ our own values are frozen dataclasses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
@@ -103,4 +104,18 @@ def child_kind(obj: Obj) -> ChildKind | None:
         return "Ingress"
     if "ports" in spec or "selector" in spec or "clusterIP" in spec or "type" in spec:
         return "Service"
+    return None
+
+
+def find_condition(status: object, type_: str) -> Mapping[str, Any] | None:
+    """The entry of ``status.conditions`` with ``type == type_``, if there is one.
+
+    Tolerates any shape: a status or condition list that is missing or not
+    what the API defines yields None."""
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    if not isinstance(conditions, list):
+        return None
+    for condition in conditions:
+        if isinstance(condition, Mapping) and condition.get("type") == type_:
+            return condition
     return None

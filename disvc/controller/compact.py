@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from typing import Final
 
+from disvc.builders.generation import ready_condition
 from disvc.builders.types import Obj
 
 SHARED_VALUE_LENGTH: Final = 48
@@ -46,9 +47,8 @@ SERVER_SET_SPEC_FIELDS: Final[dict[str, frozenset[str]]] = {
 def compact_child(obj: Obj) -> Obj:
     """``compact``, without the server-set fields named in the module docstring."""
     pruned = {**obj}
-    status = obj.get("status")
-    if status is not None:
-        ready = _ready_condition(status)
+    if obj.get("status") is not None:
+        ready = ready_condition(obj)
         if ready is None:
             del pruned["status"]
         else:
@@ -58,14 +58,6 @@ def compact_child(obj: Obj) -> Obj:
     if server_set and isinstance(spec, dict):
         pruned["spec"] = {k: v for k, v in spec.items() if k not in server_set}
     return compact(pruned)
-
-
-def _ready_condition(status: object) -> object | None:
-    conditions = status.get("conditions") if isinstance(status, dict) else None
-    for condition in conditions if isinstance(conditions, list) else ():
-        if isinstance(condition, dict) and condition.get("type") == "Ready":
-            return condition
-    return None
 
 
 def _interned(value: object) -> object:

@@ -43,7 +43,15 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
-from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND, ChildKind
+from disvc.builders.types import (
+    DISVC_KIND,
+    HTTPROUTE_KIND,
+    INGRESS_KIND,
+    ISVC_KIND,
+    SERVICE_KIND,
+    ChildKind,
+    find_condition,
+)
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
@@ -317,10 +325,7 @@ class Manager:
         """The per-DISVC gauges' values, from the cache at scrape time."""
         for disvc in self.informers[DISVC_KIND].store.list():
             meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
-            progressing = next(
-                (c for c in status.get("conditions") or () if isinstance(c, dict) and c.get("type") == "Progressing"),
-                {},
-            )
+            progressing = find_condition(status, "Progressing") or {}
             yield DisvcState(
                 meta.get("namespace", ""), meta["name"],
                 replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
