@@ -8,7 +8,7 @@ against the permission table (``resources.resource``), sends one request
 through ``_request`` (over ``transport.Connections``; it counts the request
 and maps a failed response with ``responses``), and retries transient
 failures (``retry``). Watches go through the ApiClient's urllib3 pool
-(``_send``) and are returned as ``watching.Watch`` streams, not retried.
+(``_stream``) and are returned as ``watching.Watch`` streams, not retried.
 """
 
 from __future__ import annotations
@@ -192,9 +192,8 @@ class Kube:
         if label_selector:
             query["labelSelector"] = label_selector
         # No in-call retry: the reflector owns the backoff for watches.
-        response = self._send(
-            "watch", res, "GET", res.path(namespace), query=query,
-            timeout=(self._timeout[0], timeout_seconds + WATCH_READ_MARGIN),
+        response = self._stream(
+            res, res.path(namespace), query, (self._timeout[0], timeout_seconds + WATCH_READ_MARGIN)
         )
         return Watch(response, res.kind, res.api_version)
 
@@ -341,27 +340,23 @@ class Kube:
             headers["Authorization"] = authorization
         return headers
 
-    def _send(
-        self, verb: Verb, res: Resource, method: str, path: str,
-        query: Mapping[str, str | int] | None = None, body: Obj | None = None,
-        content_type: str = "application/json", timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    def _stream(
+        self, res: Resource, path: str, query: Mapping[str, str | int], timeout: tuple[float, float]
     ) -> urllib3.BaseHTTPResponse:
-        """A streaming request (a watch) through the ApiClient's urllib3 pool;
-        returns the unread response on 2xx, raises a mapped error otherwise."""
-        what = f"{verb} {res.plural}"
-        url = self._host + path
-        if query:
-            url += "?" + urlencode(query)
-        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        """A watch's GET through the ApiClient's urllib3 pool, which reads a
+        chunked stream as it arrives; the unread response on 2xx, a mapped
+        error otherwise."""
+        what = f"watch {res.plural}"
         try:
             raw: urllib3.BaseHTTPResponse = self._pool.urlopen(
-                method, url, body=data, headers=self._headers(content_type), preload_content=False,
-                redirect=False, retries=False, timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                "GET", f"{self._host}{path}?{urlencode(query)}", headers=self._headers("application/json"),
+                preload_content=False, redirect=False, retries=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
             )
         except responses.TRANSPORT_ERRORS as exc:
-            self._count(verb, res, NO_RESPONSE)
+            self._count("watch", res, NO_RESPONSE)
             raise responses.transport_error(what, exc) from exc
-        self._count(verb, res, str(raw.status))
+        self._count("watch", res, str(raw.status))
         return responses.check(raw, what)
 
     def _authorization(self) -> str | None:
