@@ -6,11 +6,18 @@ every object created and the status with its URLs.
 
 Without ``--kubeconfig``: starts the loopback Kubernetes API the tests use,
 installs the DISVC and InferenceService CRDs, starts the real controller
-(``python -m disvc.controller``) as a subprocess and plays KServe's part by
-marking each InferenceService Ready. Then it stops everything (or keeps
-serving with ``--keep``).
+(``python -m disvc.controller``) as a subprocess and plays KServe's part
+with the data plane of ``disvc.testing.dataplane``: real KServe model
+servers for every InferenceService, and a router for the Ingress and
+Service host names. It ends where the seed's PoC ends: the seed's v2 iris
+request sent to the internal and the external host name, the prediction and
+the replica that answered; then it scales to 3 and shows three clients each
+kept on one replica. Then it stops everything (or keeps serving with
+``--keep``).
 
-With ``--kubeconfig PATH`` it borrows a real cluster and leaves it as it was:
+With ``--kubeconfig PATH`` it borrows a real cluster and leaves it as it was
+(and, once the DISVC is Ready, sends the seed's request to its Service
+through ``kubectl port-forward``):
 
 - it changes no cluster-wide object unless asked: a missing CRD is an error,
   or with ``--install-crds`` is installed (never replaced);
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import secrets
 import subprocess
@@ -66,6 +74,8 @@ CHILD_LISTS = [
 LEASE_NAMESPACE = "disvc-system"
 LEASE_NAME = "disvc-controller-leader"
 LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}"
+READY_TIMEOUT = 120.0
+"""Locally: seconds for model servers to start and the DISVC to turn Ready."""
 
 
 class DemoError(Exception):
@@ -123,14 +133,94 @@ def run_locally(manifest: Path, keep: bool) -> int:
         disvc = load_disvc(manifest)
         namespace = disvc["metadata"].setdefault("namespace", "default")
         create_namespace(api, namespace)
-        with KServeStub(api, ready_after=1.0), controller(kubeconfig, workdir, []) as log_path:
-            step("KServe stand-in marks ISVCs Ready after 1s")
-            if not walk_through(api, disvc, timeout=60, log_path=log_path):
+        with contextlib.ExitStack() as stack:
+            plane = stack.enter_context(kserve_part(api, workdir))
+            log_path = stack.enter_context(controller(kubeconfig, workdir, []))
+            if not walk_through(api, disvc, timeout=READY_TIMEOUT, log_path=log_path):
                 return 1
+            if plane is not None:
+                send_requests(api, plane.address, disvc["metadata"]["name"], namespace)
             if keep:
                 step(f"still running against {server.url} (kubeconfig: {kubeconfig}); Ctrl-C stops")
+                if plane is not None:
+                    host = f"{disvc['metadata']['name']}.{namespace}.svc.cluster.local"
+                    step(f"try: curl -H 'Host: {host}' {plane.url}/v2/models/{disvc['metadata']['name']}")
                 wait_for_ctrl_c()
     return 0
+
+
+@contextlib.contextmanager
+def kserve_part(api: client.ApiClient, workdir: Path) -> Iterator[Any]:
+    """KServe's part: the data plane when its extra is installed (real model
+    servers, a router), else the stand-in that only marks ISVCs Ready."""
+    if importlib.util.find_spec("kserve") is None:
+        with KServeStub(api, ready_after=1.0):
+            step("KServe stand-in marks ISVCs Ready after 1s (no requests: "
+                 "pip install -e '.[dataplane]' for real model servers)")
+            yield None
+        return
+    from disvc.testing.dataplane.plane import DataPlane
+
+    with DataPlane(api, log_dir=workdir / "pods") as plane:
+        step(f"data plane: KServe model servers for every ISVC (logs: {workdir / 'pods'}), router on {plane.url}")
+        yield plane
+
+
+def send_requests(api: client.ApiClient, router: tuple[str, int], name: str, ns: str) -> None:
+    """The seed's validation: its request through both host names, then three
+    clients on three replicas, each kept on one."""
+    from disvc.testing.dataplane.traffic import Client, infer_path, prediction
+
+    internal, external = f"{name}.{ns}.svc.cluster.local", f"{name}-{ns}.example.com"
+    caller = Client("127.0.0.2")
+    for host in (internal, external):
+        answer = caller.infer(router, host, name)
+        if not answer.ok:
+            raise DemoError(f"POST http://{host}{infer_path(name)} answered {answer.status}: {answer.body[:200]!r}")
+        step(f"POST http://{host}{infer_path(name)} -> {answer.status} "
+             f"prediction {prediction(answer.body)} from {answer.isvc} (pod {answer.pod})")
+    request_json(api, "PATCH", DISVC_PATH.format(ns=ns, name=name) + "/scale", body={"spec": {"replicas": 3}},
+                 content_type="application/merge-patch+json")  # fmt: skip
+    step("scaled to 3 replicas (kubectl scale disvc ... --replicas=3)")
+    eventually(lambda: ready_replicas(api, ns, name, 3), timeout=READY_TIMEOUT, interval=0.5)
+    for source in ("127.0.0.11", "127.0.0.12", "127.0.0.13"):
+        caller = Client(source)
+        answered = [caller.infer(router, internal, name).isvc for _ in range(5)]
+        step(f"client {source}: 5 requests to {internal} answered by {', '.join(sorted(set(map(str, answered))))}")
+
+
+def port_forward_request(kubeconfig: str, api: client.ApiClient, ns: str, name: str) -> None:
+    """On a cluster: the seed's request to Service ``name`` through ``kubectl
+    port-forward`` (a loopback port on this machine), once the DISVC is Ready."""
+    from disvc.testing.dataplane.traffic import Client, infer_path, prediction
+
+    try:
+        ready(api, ns, name)
+    except AssertionError:
+        step("not Ready: no request sent")
+        return
+    process = subprocess.Popen(
+        ["kubectl", "--kubeconfig", kubeconfig, "-n", ns, "port-forward", f"service/{name}", ":80"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if "Forwarding from 127.0.0.1:" not in line:
+            step(f"kubectl port-forward failed: {line.strip()}")
+            return
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        host = f"{name}.{ns}.svc.cluster.local"
+        answer = Client("127.0.0.1").infer(("127.0.0.1", port), host, name)
+        shown = prediction(answer.body) if answer.ok else answer.body[:200]
+        step(f"POST http://{host}{infer_path(name)} (kubectl port-forward service/{name}) -> {answer.status} {shown}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def ready_replicas(api: client.ApiClient, ns: str, name: str, count: int) -> None:
+    status = ready(api, ns, name)["status"]
+    assert status.get("readyReplicas") == count, status
 
 
 def run_on_cluster(args: argparse.Namespace) -> int:
@@ -158,6 +248,7 @@ def run_on_cluster(args: argparse.Namespace) -> int:
                 stack.enter_context(controller(args.kubeconfig, workdir, flags))
             if not walk_through(api, disvc, timeout=args.timeout, log_path=None, need_ready=False):
                 return 1
+            port_forward_request(args.kubeconfig, api, namespace, disvc["metadata"]["name"])
             if args.keep:
                 step(f"kept: namespace {namespace}; Ctrl-C deletes it")
                 wait_for_ctrl_c()

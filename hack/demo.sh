@@ -8,5 +8,5 @@ venv=${DISVC_VENV:-.venv}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[testing]'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[testing,dataplane]'
 exec "$venv/bin/python" hack/demo.py "$@"

@@ -1,0 +1,76 @@
+"""The whole data plane as one thing to start and stop.
+
+``DataPlane(api_client).start()`` brings up, in order: the pod registry; the
+KServe stand-in with model-server pods (every ISVC gets real KServe model
+servers and is reported Ready only once they are); the router's watches;
+and the router itself on a loopback port. ``stop()`` takes them down in the
+reverse order and leaves no model-server process behind.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from kubernetes import client
+
+from disvc.testing.dataplane.cluster import InformerView
+from disvc.testing.dataplane.launcher import PodLauncher
+from disvc.testing.dataplane.pods import PodRegistry
+from disvc.testing.dataplane.router.server import Router
+from disvc.testing.kserve_stub import KServeStub
+
+
+class DataPlane:
+    """Model-server pods for every ISVC, and a router in front of them."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        namespace: str | None = None,
+        log_dir: Path | None = None,
+        domain: str = "example.com",
+        router_port: int = 0,
+        apply_delay: float = 0.0,
+    ) -> None:
+        self.registry = PodRegistry()
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="disvc-pods-"))
+        self.launcher = PodLauncher(self.registry, self.log_dir)
+        self.stub = KServeStub(api_client, namespace=namespace, domain=domain, pods=self.launcher)
+        self.view = InformerView(api_client, namespace=namespace)
+        self.router = Router(self.view, self.registry, port=router_port, apply_delay=apply_delay)
+        self.address: tuple[str, int] = ("127.0.0.1", 0)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}"
+
+    def start(self) -> Self:
+        try:
+            self.stub.start()
+            self.view.start()
+            self.address = self.router.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.router.stop()
+        self.view.stop()
+        self.stub.stop()
+        self.launcher.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
