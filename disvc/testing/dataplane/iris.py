@@ -50,7 +50,7 @@ class IrisModel(Model):  # type: ignore[misc]  # kserve ships no type hints
     ) -> dict[str, Any] | InferResponse:
         if self.delay > 0:
             await asyncio.sleep(self.delay)
-        if self.fail_rate > 0 and random.random() < self.fail_rate:  # noqa: S311 - not crypto
+        if self.fail_rate > 0 and random.random() < self.fail_rate:
             raise InferenceError("injected failure (DISVC_IRIS_FAIL_RATE)")
         if self._classifier is None:
             raise InferenceError("model not loaded")

@@ -55,10 +55,9 @@ def _confine_to(pod_ip: str) -> None:
     port 8080 and let traffic meant for one reach another: each process keeps
     to its own loopback address instead, as its network namespace would.
     """
+    import kserve.protocol.grpc.server as grpc_server
     import uvicorn
     from grpc import aio
-
-    import kserve.protocol.grpc.server as grpc_server
 
     base_config = uvicorn.Config
 
