@@ -180,6 +180,11 @@ class PodLauncher:
     def pods(self, namespace: str, isvc: str) -> list[Pod]:
         return self.registry.of_isvc(namespace, isvc)
 
+    def isvcs(self) -> list[tuple[str, str]]:
+        """(namespace, name) of every ISVC that has pods here."""
+        with self._lock:
+            return list(self._sets)
+
     def stop(self) -> None:
         """Kill every process and forget every pod."""
         self._stopping.set()
