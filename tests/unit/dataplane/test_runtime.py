@@ -69,7 +69,7 @@ def test_kserves_parser_lets_the_last_model_name_win() -> None:
         "from kserve.model_server import parser\n"
         "print(parser.parse_known_args(sys.stdin.read().split())[0].model_name)"
     )
-    answer = subprocess.run(  # noqa: S603 - our interpreter, our code
+    answer = subprocess.run(
         [sys.executable, "-c", code], input=" ".join(args), capture_output=True, text=True, check=True
     )
     assert answer.stdout.strip() == "iris"
