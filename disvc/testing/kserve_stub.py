@@ -16,6 +16,14 @@ write once the predictor is up, through the status subresource:
 delays the verdict for each generation it sees, so tests can observe the
 in-between state. A new ``metadata.generation`` is judged again.
 
+With ``pods`` (a :class:`~disvc.testing.dataplane.launcher.PodLauncher`) the
+verdict comes from real model servers instead of ``mode``: each ISVC seen
+gets predictor pods, ``Ready=True`` is written once they are all Ready, and
+``Ready=False`` (reason ``ModelLoadFailed``, the server's last stderr line as
+message) once one exited before it was ever Ready. The verdict is revisited
+while the generation is current, so a later change is reported too. A
+deleted ISVC's pods are ended.
+
 It talks to the API with the plain ``kubernetes`` client, like KServe's own
 controller would, and survives what a long watch meets: the stream ending,
 the connection dropping, and ``410 Gone`` (it then lists afresh). It uses its
@@ -34,10 +42,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+if TYPE_CHECKING:
+    from disvc.testing.dataplane.launcher import PodLauncher
 
 GROUP: Final = "serving.kserve.io"
 VERSION: Final = "v1beta1"
@@ -47,6 +58,11 @@ FAIL_REASON: Final = "ModelLoadFailed"
 """The reason on ``Ready=False`` in mode ``fail``."""
 
 Mode = Literal["ready", "never", "fail"]
+
+POD_POLL_SECONDS: Final = 0.2
+"""How often pods still starting are looked at again."""
+POD_RECHECK_SECONDS: Final = 1.0
+"""How often a judged generation's pods are looked at again."""
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +99,13 @@ class KServeStub:
         ready_after: float = 0.0,
         namespace: str | None = None,
         domain: str = "example.com",
+        pods: PodLauncher | None = None,
     ) -> None:
         if mode not in ("ready", "never", "fail"):
             raise ValueError(f"unknown mode {mode!r}")
+        if pods is not None and mode != "ready":
+            raise ValueError("with pods the verdict comes from the pods: mode must be 'ready'")
+        self.pods = pods
         # A client of our own: its own connection pool (the watch holds one
         # connection for minutes) and its own user agent.
         self._client = client.ApiClient(configuration=api_client.configuration)
@@ -108,6 +128,10 @@ class KServeStub:
         """(uid, generation) waiting in ``_due``: seen again, it is not rescheduled."""
         self._judged: dict[str, int] = {}
         """uid -> the generation whose verdict was written."""
+        self._latest: dict[str, int] = {}
+        """With pods: uid -> the newest generation seen (older ones are not judged)."""
+        self._written: dict[str, tuple[int, tuple[str, str, str]]] = {}
+        """With pods: uid -> (generation, verdict) last written."""
         self._response: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -179,8 +203,15 @@ class KServeStub:
             listing = self._api.list_cluster_custom_object(  # type: ignore[assignment]
                 GROUP, VERSION, PLURAL
             )
-        for item in listing.get("items", []):
+        items = listing.get("items", [])
+        for item in items:
             self._observe(item)
+        if self.pods is not None:
+            # Deleted while no watch was open: no DELETED event will come.
+            listed = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items}
+            for namespace, name in self.pods.isvcs():
+                if (namespace, name) not in listed and self.namespace in (None, namespace):
+                    self.pods.delete(namespace, name)
         version: str = listing["metadata"]["resourceVersion"]
         return version
 
@@ -240,7 +271,11 @@ class KServeStub:
             return
         metadata = isvc.get("metadata", {})
         uid, generation = metadata.get("uid", ""), int(metadata.get("generation", 0))
-        if metadata.get("deletionTimestamp") or self._has_verdict(isvc, generation):
+        if self.pods is not None and not metadata.get("deletionTimestamp"):
+            self.pods.ensure(isvc)
+            with self._lock:
+                self._latest[uid] = max(generation, self._latest.get(uid, 0))
+        elif metadata.get("deletionTimestamp") or self._has_verdict(isvc, generation):
             return
         with self._lock:
             if self._judged.get(uid) == generation or (uid, generation) in self._scheduled:
@@ -267,9 +302,14 @@ class KServeStub:
         return ready is not None and ready.get("status") == wanted
 
     def _forget(self, isvc: JsonObject) -> None:
-        uid = isvc.get("metadata", {}).get("uid", "")
+        metadata = isvc.get("metadata", {})
+        uid = metadata.get("uid", "")
         with self._lock:
             self._judged.pop(uid, None)
+            self._latest.pop(uid, None)
+            self._written.pop(uid, None)
+        if self.pods is not None:
+            self.pods.delete(metadata.get("namespace", ""), metadata.get("name", ""))
 
     def _mark_forever(self) -> None:
         while not self._stopping.is_set():
@@ -280,6 +320,9 @@ class KServeStub:
                 if self._stopping.is_set():
                     return
                 due = heapq.heappop(self._due)
+            if self.pods is not None:
+                self._judge_from_pods(due)
+                continue
             try:
                 self._write_status(due)
             except ApiException as error:
@@ -295,22 +338,60 @@ class KServeStub:
                 self._scheduled.discard((due.uid, due.generation))
                 self._judged[due.uid] = due.generation
 
-    def _retry(self, due: _Due) -> None:
+    def _retry(self, due: _Due, after: float = 0.1) -> None:
         with self._lock:
-            due.at = time.monotonic() + 0.1
+            due.at = time.monotonic() + after
             heapq.heappush(self._due, due)
 
-    def status_for(self, namespace: str, name: str, generation: int) -> JsonObject:
-        """The status KServe would report for this ISVC in this stub's mode."""
+    def _judge_from_pods(self, due: _Due) -> None:
+        """Write what the ISVC's pods say, then look again later: pending pods
+        soon, judged ones while their generation is the newest."""
+        assert self.pods is not None
+        with self._lock:
+            if self._latest.get(due.uid) != due.generation:
+                self._scheduled.discard((due.uid, due.generation))  # deleted or superseded
+                return
+        verdict = self.pods.state(due.namespace, due.name)
+        if verdict[0] == "pending":
+            self._retry(due, POD_POLL_SECONDS)
+            return
+        if self._written.get(due.uid) != (due.generation, verdict):
+            failure = None if verdict[0] == "ready" else (verdict[1], verdict[2])
+            try:
+                self._write_status(due, failure)
+            except ApiException as error:
+                if error.status == 404:  # deleted meanwhile
+                    with self._lock:
+                        self._scheduled.discard((due.uid, due.generation))
+                    return
+                log.debug("KServe stub status write failed: %s", error.status)
+                self._retry(due)
+                return
+            except Exception as error:  # noqa: BLE001 - connection trouble: try again
+                log.debug("KServe stub status write failed: %r", error)
+                self._retry(due)
+                return
+            with self._lock:
+                self._written[due.uid] = (due.generation, verdict)
+                self._judged[due.uid] = due.generation
+        self._retry(due, POD_RECHECK_SECONDS)
+
+    def status_for(
+        self, namespace: str, name: str, generation: int, failure: tuple[str, str] | None = None
+    ) -> JsonObject:
+        """The status KServe would report for this ISVC: failed with
+        ``failure`` (reason, message) if given or in mode ``fail``, else Ready."""
         now = _now()
-        if self.mode == "fail":
-            message = "Model failed to load: stub in mode fail"
+        if failure is None and self.mode == "fail":
+            failure = (FAIL_REASON, "Model failed to load: stub in mode fail")
+        if failure is not None:
+            reason, message = failure
 
             def condition(kind: str) -> JsonObject:
                 return {
                     "type": kind,
                     "status": "False",
-                    "reason": FAIL_REASON,
+                    "reason": reason,
                     "message": message,
                     "lastTransitionTime": now,
                 }
@@ -330,8 +411,8 @@ class KServeStub:
             "conditions": conditions,
         }
 
-    def _write_status(self, due: _Due) -> None:
-        body = {"status": self.status_for(due.namespace, due.name, due.generation)}
+    def _write_status(self, due: _Due, failure: tuple[str, str] | None = None) -> None:
+        body = {"status": self.status_for(due.namespace, due.name, due.generation, failure)}
         self._api.patch_namespaced_custom_object_status(
             GROUP, VERSION, due.namespace, PLURAL, due.name, body,
             _content_type="application/merge-patch+json",
