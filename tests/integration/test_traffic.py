@@ -53,6 +53,7 @@ def manifest(replicas: int = 1, version: str = "v1", rollout: Obj | None = None,
     doc: Obj = yaml.safe_load(POC1.read_text())
     doc["metadata"].pop("namespace", None)
     spec = doc["spec"]
+    spec["inferenceService"] = spec.pop("inferenservice")
     spec["replicas"] = replicas
     spec["annotations"] = {"version": version}
     spec["rollout"] = {"scaleDownDelaySeconds": 2, **(rollout or {})}

@@ -154,6 +154,13 @@ class Router:
 
     async def _h2c(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                    client: str) -> None:
+        # gRPC clients wait for the server's SETTINGS before they send a
+        # request, and the pod is chosen by that request: so the router speaks
+        # first with empty SETTINGS (every value at its default, which the
+        # pod's own SETTINGS then override) and keeps the client's ACK of
+        # them from reaching the pod, which never sent them.
+        writer.write(EMPTY_SETTINGS)
+        await writer.drain()
         buffered = bytearray(first)
         found = await _first_headers(buffered, reader)
         if found is None:
@@ -172,9 +179,11 @@ class Router:
             return
         (pod_reader, pod_writer), endpoint = connected
         self._hops.append(Hop("h2c", client, request.host, decision.router, endpoint.pod.name, None))
+        ack_dropped = _drop_settings_ack(buffered)
         pod_writer.write(bytes(buffered))
+        upstream = _pipe(reader, pod_writer) if ack_dropped else _pipe_without_settings_ack(reader, pod_writer)
         try:
-            await asyncio.gather(_pipe(reader, pod_writer), _pipe(pod_reader, writer))
+            await asyncio.gather(upstream, _pipe(pod_reader, writer))
         finally:
             pod_writer.close()
 
@@ -336,6 +345,42 @@ async def _first_headers(buffered: bytearray, reader: asyncio.StreamReader) -> t
         if not chunk:
             return None
         buffered += chunk
+
+
+EMPTY_SETTINGS: Final = bytes(9)[:3] + b"\x04" + bytes(5)
+"""An HTTP/2 SETTINGS frame with no settings: length 0, type 4, no flags, stream 0."""
+SETTINGS_ACK: Final = bytes(3) + b"\x04\x01" + bytes(4)
+
+
+def _drop_settings_ack(buffered: bytearray) -> bool:
+    """Remove the first SETTINGS ACK frame after the preface; True if one was there."""
+    position = len(PREFACE)
+    while len(buffered) - position >= 9:
+        length = int.from_bytes(buffered[position:position + 3], "big")
+        if bytes(buffered[position:position + 9]) == SETTINGS_ACK:
+            del buffered[position:position + 9]
+            return True
+        position += 9 + length
+    return False
+
+
+async def _pipe_without_settings_ack(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Relay whole frames until the client's first SETTINGS ACK has been dropped,
+    then bytes as they come."""
+    try:
+        while True:
+            header = await reader.readexactly(9)
+            if header == SETTINGS_ACK:
+                break
+            length = int.from_bytes(header[:3], "big")
+            writer.write(header + await reader.readexactly(length))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        with contextlib.suppress(OSError, RuntimeError):
+            if writer.can_write_eof():
+                writer.write_eof()
+        return
+    await _pipe(reader, writer)
 
 
 def _h2_error(received: bytes, stream_id: int, status: int) -> bytes:
