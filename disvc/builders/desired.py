@@ -193,12 +193,28 @@ def _step(
     those it left earlier, and the one it leaves in this step."""
     step = strategy.step(situation)
     kept = dict(leaving)
-    if situation.serving is not None and step.active != situation.serving:
+    serving = situation.serving
+    if serving is not None and step.active != serving:
         starting = scaledown.starting(
-            situation.serving, situation.spec.rollout.scale_down_delay_seconds, options.now
+            serving, situation.spec.rollout.scale_down_delay_seconds, options.now
         )
         if starting is not None:
-            kept[situation.serving] = starting
+            kept[serving] = starting
+            if situation.spec.rollout.strategy == "Rolling":
+                # a rolling rollout drains the old ISVCs under its own bounds
+                # (the last ones in this very step) while Service N routes
+                # to every generation: what waits is the old Service alone
+                generations = {
+                    **generations,
+                    serving: replace(
+                        generations[serving],
+                        isvcs={
+                            index: obj
+                            for index, obj in generations[serving].isvcs.items()
+                            if index in step.isvcs.get(serving, frozenset())
+                        },
+                    ),
+                }
     return scaledown.keep(step, kept, generations), kept
 
 
