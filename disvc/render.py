@@ -166,7 +166,7 @@ def _reconcile(
 def _later(options: RenderOptions, seconds: float) -> RenderOptions:
     """``options`` with the builders' clock ``seconds`` later (rounded up to
     whole seconds, as status times are written)."""
-    now = datetime.fromisoformat(options.build.now.replace("Z", "+00:00"))
+    now = datetime.fromisoformat(options.build.now)
     later = now + timedelta(seconds=-(-seconds // 1))
     stamp = later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return replace(options, build=replace(options.build, now=stamp))
