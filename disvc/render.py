@@ -9,7 +9,10 @@ once every ISVC is Ready.
 ``rollout`` shows a rollout instead: from a previous manifest's steady state
 to the new one, the children and status as they stand after a given number
 of reconciles, each new ISVC turning Ready before the next reconcile, so a
-user can see how each strategy (``spec.rollout``) moves step by step.
+user can see how each strategy (``spec.rollout``) moves step by step. A
+reconcile that asks to come back later (the scale-down delay after a
+switch) is followed by one that late: the clock the builders are given
+moves on by that much, so the delay is one step of its own.
 
 Bad input is one clear line naming the file, the object and the field, never
 a traceback: ``RenderError``.
@@ -18,7 +21,8 @@ a traceback: ``RenderError``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import yaml
@@ -120,7 +124,9 @@ def rollout(previous: Obj, current: Obj, source: str, steps: int, options: Rende
     for step in range(steps):
         if step:
             live = _all_ready(live)
-        state, live, _ = _reconcile(state, live, source, options)
+        state, live, want = _reconcile(state, live, source, options)
+        if want.recheck_after:
+            options = _later(options, want.recheck_after)
     out = sorted(live, key=lambda obj: (_KIND_ORDER.get(obj["kind"], 9), obj["metadata"]["name"]))
     if options.with_status:
         out.append(
@@ -155,6 +161,15 @@ def _reconcile(
     for ref in want.plan.delete:
         by_id.pop((ref.kind, ref.name), None)
     return {**disvc, "status": want.status}, list(by_id.values()), want
+
+
+def _later(options: RenderOptions, seconds: float) -> RenderOptions:
+    """``options`` with the builders' clock ``seconds`` later (rounded up to
+    whole seconds, as status times are written)."""
+    now = datetime.fromisoformat(options.build.now)
+    later = now + timedelta(seconds=-(-seconds // 1))
+    stamp = later.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replace(options, build=replace(options.build, now=stamp))
 
 
 def _all_ready(live: list[Obj]) -> list[Obj]:

@@ -12,11 +12,11 @@ Warnings a new problem deserves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
-from disvc.builders import deadline, diff, names
+from disvc.builders import deadline, diff, names, scaledown
 from disvc.builders.diff import Plan
 from disvc.builders.generation import LiveGeneration
 from disvc.builders.spec import DisvcSpec, InvalidSpec
@@ -34,6 +34,7 @@ Reason: TypeAlias = Literal[
     "Converged",
     "ProgressDeadlineExceeded",
     "CanaryRunning",
+    "ScaleDownDelay",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
@@ -104,9 +105,14 @@ def progressing(
     step: Step,
     after: Mapping[int, LiveGeneration],
     verdict: deadline.Verdict,
+    leaving: Sequence[scaledown.Leaving] = (),
 ) -> Condition:
     """``Progressing``: a missed deadline first, then a running canary, a
-    rollout, a scale, or nothing under way (``Converged``)."""
+    rollout, a scale, a generation waiting out the scale-down delay
+    (``leaving``: its deletion is still to come), or nothing under way
+    (``Converged``). The delay's message names when each leaving
+    generation goes, not the seconds left, so it holds still and a
+    reconcile during the delay writes no status."""
     label = names.generation_label(situation.target)
     target = after.get(situation.target)
     ready_count = target.ready_count(range(spec.replicas)) if target else 0
@@ -134,7 +140,7 @@ def progressing(
                 f"{names.generation_label(n)} has {_count(len(after[n].isvcs))}" for n in others
             )
             message += f"; {left}"
-        return Condition("Progressing", True, "RollingOut", message)
+        return Condition("Progressing", True, "RollingOut", message + _going(spec, leaving))
     live_indices = set(target.isvcs) if target else set()
     if live_indices != set(range(spec.replicas)) or ready_count < spec.replicas:
         # Under way until every wanted replica exists and is Ready, as a
@@ -143,7 +149,15 @@ def progressing(
             "Progressing",
             True,
             "Scaling",
-            f"Scaling generation {label} to {_count(spec.replicas)}: {ready_count}/{spec.replicas} ready",
+            f"Scaling generation {label} to {_count(spec.replicas)}: {ready_count}/{spec.replicas} ready"
+            + _going(spec, leaving),
+        )
+    if leaving:
+        return Condition(
+            "Progressing",
+            True,
+            "ScaleDownDelay",
+            f"Generation {label} serves with {_count(spec.replicas)}{_going(spec, leaving)}",
         )
     return Condition(
         "Progressing", False, "Converged", f"Generation {label} has {_count(spec.replicas)}"
@@ -171,6 +185,16 @@ def rejected(refusal: str) -> tuple[Condition, Condition]:
             "ChildRejected",
             "Stopped: the API refused a child (see Ready); fix the spec",
         ),
+    )
+
+
+def _going(spec: DisvcSpec, leaving: Sequence[scaledown.Leaving]) -> str:
+    """When each generation traffic left is deleted (empty when none waits)."""
+    delay = spec.rollout.scale_down_delay_seconds
+    return "".join(
+        f"; generation {names.generation_label(kept.number)} takes no traffic and is deleted "
+        f"at {kept.until_text}, {delay}s after traffic left it (spec.rollout.scaleDownDelaySeconds)"
+        for kept in sorted(leaving, key=lambda kept: kept.number)
     )
 
 

@@ -28,6 +28,7 @@ from disvc.builders import (
     isvc,
     ownership,
     routes,
+    scaledown,
     status,
     strategies,
 )
@@ -38,7 +39,7 @@ from disvc.builders.children import check_name_lengths, steady_children, step_pl
 from disvc.builders.diff import Plan
 from disvc.builders.generation import Rollout
 from disvc.builders.spec import DisvcSpec, InvalidSpec
-from disvc.builders.strategies.base import Situation, Step
+from disvc.builders.strategies.base import Situation, Step, Strategy
 from disvc.builders.types import EventSpec, Obj
 
 CONFLICT_RECHECK_SECONDS: Final = 10.0
@@ -135,6 +136,9 @@ class _Decision:
     routed: bool
     """False when the routes are left as they are (a routed Service's name
     is held by a foreign object: never point our route at it)."""
+    leaving: Mapping[int, scaledown.Leaving]
+    """Generations traffic has left (before or in this step) that the step
+    keeps up for the scale-down delay; the strategy never saw them."""
 
 
 def _decide(
@@ -148,23 +152,70 @@ def _decide(
         )
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
-    serving = generation.serving(previous_status.get("activeGeneration"), generations)
+    delay = spec.rollout.scale_down_delay_seconds
+    leaving = scaledown.leaving(previous_status, generations, delay, options.now)
+    # a generation traffic has left never serves again by default...
+    serving = generation.serving(
+        previous_status.get("activeGeneration"),
+        {n: gen for n, gen in generations.items() if n not in leaving},
+    )
+    # ...but a revert to its template picks it up again (it is whole and was
+    # Ready a moment ago), and a new generation is numbered above it
     target = generation.target(template_hash, serving, generations)
+    leaving.pop(target, None)
     check_name_lengths(spec, target)
     strategy = strategies.for_spec(spec.rollout)
-    situation = Situation(spec, generations, serving, target)
-    step = strategy.step(situation)
+    situation = Situation(
+        spec, {n: gen for n, gen in generations.items() if n not in leaving}, serving, target
+    )
+    step, kept = _step(strategy, situation, generations, leaving, options)
     plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True)
     if situation.is_rolling_out and plan.conflicts:
         # a name clash may mean the new generation is not really ours to route to
         situation = replace(situation, may_switch=False)
-        step = strategy.step(situation)
+        step, kept = _step(strategy, situation, generations, leaving, options)
         plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True)
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
     routed = not (routes.routed_services(spec, step.traffic) & conflict_ids)
     if not routed:
         plan = _step_plan(spec, situation, step, template_hash, live, options, routed=False)
-    return _Decision(situation, step, plan, template_hash, routed)
+    return _Decision(situation, step, plan, template_hash, routed, kept)
+
+
+def _step(
+    strategy: Strategy,
+    situation: Situation,
+    generations: Mapping[int, generation.LiveGeneration],
+    leaving: Mapping[int, scaledown.Leaving],
+    options: BuildOptions,
+) -> tuple[Step, dict[int, scaledown.Leaving]]:
+    """The strategy's step with the generations traffic has left kept up:
+    those it left earlier, and the one it leaves in this step."""
+    step = strategy.step(situation)
+    kept = dict(leaving)
+    serving = situation.serving
+    if serving is not None and step.active != serving:
+        starting = scaledown.starting(
+            serving, situation.spec.rollout.scale_down_delay_seconds, options.now
+        )
+        if starting is not None:
+            kept[serving] = starting
+            if situation.spec.rollout.strategy == "Rolling":
+                # a rolling rollout drains the old ISVCs under its own bounds
+                # (the last ones in this very step) while Service N routes
+                # to every generation: what waits is the old Service alone
+                generations = {
+                    **generations,
+                    serving: replace(
+                        generations[serving],
+                        isvcs={
+                            index: obj
+                            for index, obj in generations[serving].isvcs.items()
+                            if index in step.isvcs.get(serving, frozenset())
+                        },
+                    ),
+                }
+    return scaledown.keep(step, kept, generations), kept
 
 
 def _step_plan(
@@ -192,13 +243,19 @@ def _converge(
     # status already written, and one status write per change suffices. The
     # step (what serves, where traffic goes) is this plan's, never a later one's.
     after = diff.after_plan(live, plan) if not plan.is_empty else list(live)
-    after_generations = generation.live_generations(spec.name, spec.uid, after)
+    after_all = generation.live_generations(spec.name, spec.uid, after)
+    leaving = decision.leaving
+    # a generation kept for the scale-down delay takes no traffic: it counts
+    # neither as serving nor as rolling out, and is listed with 0%
+    after_generations = {n: gen for n, gen in after_all.items() if n not in leaving}
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
 
     waiting = deadline.waiting(situation, step)
     verdict = deadline.judge(waiting, spec.rollout.progress_deadline_seconds, options.now)
     ready = conditions.ready(spec, situation, step, after_generations, plan)
-    progressing = conditions.progressing(spec, situation, step, after_generations, verdict)
+    progressing = conditions.progressing(
+        spec, situation, step, after_generations, verdict, tuple(leaving.values())
+    )
     counted = status.counted_generations(step.traffic, after_generations)
     active_hash = (
         decision.template_hash
@@ -216,8 +273,8 @@ def _converge(
         ready_replicas=sum(g.ready_count() for g in counted),
         url=routes.url(spec, options.ingress_domain, conflict_ids),
         conditions=(ready, progressing),
-        generations=status.generation_counts(step.traffic, after_generations)
-        if len(after_generations) > 1 or step.traffic.canary is not None
+        generations=status.generation_counts(step.traffic, after_all, frozenset(leaving))
+        if len(after_all) > 1 or step.traffic.canary is not None
         else (),
         history=history.record(
             previous_status,
@@ -236,6 +293,7 @@ def _converge(
         spec.replicas,
         len(target_generation.isvcs) if target_generation else 0,
         target_generation is not None,
+        spec.rollout.scale_down_delay_seconds,
     )
     warnings = [
         warning
@@ -246,7 +304,7 @@ def _converge(
         if warning is not None
     ]
     written = status.status(observed, previous_status, options.now)
-    recheck = _recheck(spec, plan, after, written, verdict, options)
+    recheck = _recheck(spec, plan, after, written, verdict, leaving, options)
     return Desired(
         plan=plan,
         status=written,
@@ -261,11 +319,15 @@ def _recheck(
     after: Sequence[Obj],
     written: Obj,
     verdict: deadline.Verdict,
+    leaving: Mapping[int, scaledown.Leaving],
     options: BuildOptions,
 ) -> float | None:
     """When to reconcile again without a watch event: the earliest of the
-    next progress deadline, the conflict recheck, and at once."""
+    next progress deadline, the end of a scale-down delay, the conflict
+    recheck, and at once."""
     rechecks = [verdict.recheck_after]
+    # nothing else happens when a delay ends: come back then to delete
+    rechecks.extend(kept.seconds_left for kept in leaving.values())
     if plan.conflicts:
         # Our watches see only labelled objects, so nothing tells us when a
         # foreign object gives a name back: look again on our own.

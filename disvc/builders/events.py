@@ -31,12 +31,14 @@ def plan_events(
     replicas: int,
     live_replicas: int,
     target_was_live: bool,
+    scale_down_delay_seconds: int = 0,
 ) -> list[EventSpec]:
     """Normal Events for the writes in ``plan``.
 
     ``live_replicas`` counts the target generation's live ISVCs before the
     plan; ``target_was_live`` says whether that generation existed at all
-    (so its first ISVCs are a creation, not a scale-up)."""
+    (so its first ISVCs are a creation, not a scale-up). The generation a
+    switch leaves goes after ``scale_down_delay_seconds``."""
     created = [_describe_obj(obj) for obj in plan.create]
     created_gens = [_generation_of(disvc_name, obj_name) for _, obj_name in created]
     updated = [_describe_obj(obj) for obj in plan.update]
@@ -59,12 +61,17 @@ def plan_events(
             )
             created = [c for c in created if c not in started]
     if switched and rollout.serving is not None:
+        old = names.generation_label(rollout.serving)
+        going = (
+            f"generation {old} goes in {scale_down_delay_seconds}s"
+            if scale_down_delay_seconds > 0
+            else f"deleting generation {old}"
+        )
         events.append(
             EventSpec(
                 "Normal",
                 "RolloutComplete",
-                f"Generation {names.generation_label(target)} is Ready and serves; "
-                f"deleting generation {names.generation_label(rollout.serving)}",
+                f"Generation {names.generation_label(target)} is Ready and serves; {going}",
             )
         )
         updated = [u for u in updated if u[0] != "Ingress"]

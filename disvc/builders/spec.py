@@ -30,6 +30,10 @@ StrategyName: TypeAlias = Literal["BlueGreen", "Rolling"]
 STRATEGIES: Final[tuple[StrategyName, ...]] = ("BlueGreen", "Rolling")
 
 DEFAULT_PROGRESS_DEADLINE_SECONDS: Final = 600
+DEFAULT_SCALE_DOWN_DELAY_SECONDS: Final = 30
+"""How long a generation traffic left stays up: long enough for an ingress
+controller or a cloud load balancer to apply the route change (Argo Rollouts
+waits the same 30 s by default)."""
 
 _PERCENT: Final = re.compile(r"(100|[1-9]?[0-9])%")
 _DNS_1035_LABEL: Final = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
@@ -86,6 +90,9 @@ class RolloutSpec:
     """Share of external traffic for a new generation once it is Ready; None
     (or 100) promotes it."""
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    scale_down_delay_seconds: int = DEFAULT_SCALE_DOWN_DELAY_SECONDS
+    """Seconds a generation stays up after traffic moved away from it (0: it
+    goes in the reconcile that moves the route)."""
 
     @property
     def is_canary(self) -> bool:
@@ -348,12 +355,18 @@ def _rollout(value: object) -> RolloutSpec:
         deadline = DEFAULT_PROGRESS_DEADLINE_SECONDS
     if not _is_int(deadline) or deadline < 1:
         raise InvalidSpec("spec.rollout.progressDeadlineSeconds", "must be a positive integer")
+    delay = value.get("scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY_SECONDS)
+    if delay is None:
+        delay = DEFAULT_SCALE_DOWN_DELAY_SECONDS
+    if not _is_int(delay) or delay < 0:
+        raise InvalidSpec("spec.rollout.scaleDownDelaySeconds", "must be a non-negative integer")
     return RolloutSpec(
         strategy=strategy,
         max_surge=surge,
         max_unavailable=unavailable,
         canary_traffic_percent=canary,
         progress_deadline_seconds=deadline,
+        scale_down_delay_seconds=delay,
     )
 
 

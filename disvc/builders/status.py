@@ -62,16 +62,23 @@ def counted_generations(traffic: Traffic, after: Mapping[int, LiveGeneration]) -
     return [primary] if primary is not None else []
 
 
-def generation_counts(traffic: Traffic, after: Mapping[int, LiveGeneration]) -> tuple[GenerationCount, ...]:
+def generation_counts(
+    traffic: Traffic,
+    after: Mapping[int, LiveGeneration],
+    leaving: frozenset[int] = frozenset(),
+) -> tuple[GenerationCount, ...]:
     """``status.generations``: every generation in ``after`` with its counts and
-    its share of external requests (by Ready replicas when no route picks one)."""
-    shares: dict[int, int] = {}
+    its share of external requests (by Ready replicas when no route picks one).
+    A generation in ``leaving`` (kept for the scale-down delay) takes 0%."""
+    shares: dict[int, int] = dict.fromkeys(leaving, 0)
     if traffic.primary is not None:
         shares[traffic.primary] = 100 - (traffic.canary_percent if traffic.canary is not None else 0)
         if traffic.canary is not None:
             shares[traffic.canary] = traffic.canary_percent
     else:
-        ready = {n: gen.ready_count() for n, gen in after.items() if gen.ready_count()}
+        ready = {
+            n: gen.ready_count() for n, gen in after.items() if gen.ready_count() and n not in leaving
+        }
         total = sum(ready.values())
         for n in sorted(ready):
             shares[n] = ready[n] * 100 // total

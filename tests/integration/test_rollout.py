@@ -32,14 +32,16 @@ TEMPLATE = yaml.safe_load(SAMPLE.read_text())["spec"]["inferenceService"]
 Obj = dict[str, Any]
 
 
-def manifest(replicas: int, version: str, rollout: Obj | None = None) -> Obj:
+def manifest(replicas: int, version: str, rollout: Obj | None = None, scale_down_delay: int = 0) -> Obj:
+    """The DISVC; the generation traffic left goes at once (a delay of 0)
+    unless a test asks for ``scale_down_delay``, so tests about something
+    else need not wait it out."""
     spec: Obj = {
         "replicas": replicas,
         "annotations": {"version": version},
         "inferenceService": TEMPLATE,
+        "rollout": {"scaleDownDelaySeconds": scale_down_delay, **(rollout or {})},
     }
-    if rollout is not None:
-        spec["rollout"] = rollout
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "DistributedInferenceService",
@@ -116,6 +118,31 @@ def test_rolling_replaces_isvcs_one_at_a_time_behind_the_disvc_service(
     assert set(cluster.services()) == {NAME, f"{NAME}-v2"}
     history = cluster.disvc(NAME)["status"]["history"]
     assert [h["generation"] for h in history] == ["v1", "v2"]
+
+
+def test_the_old_generation_waits_out_the_scale_down_delay_then_goes_without_an_event(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster
+) -> None:
+    apply(kube, manifest(2, "v1", scale_down_delay=3))
+    eventually(lambda: _equal(isvcs(cluster), {"v1-0", "v1-1"}), TIMEOUT)
+    mark_ready(cluster, "v1-0", "v1-1")
+    apply(kube, manifest(2, "v2", scale_down_delay=3))
+    eventually(lambda: _equal(isvcs(cluster), {"v1-0", "v1-1", "v2-0", "v2-1"}), TIMEOUT)
+    mark_ready(cluster, "v2-0", "v2-1")
+
+    def waiting() -> None:
+        assert backend(cluster) == f"{NAME}-v2"
+        assert isvcs(cluster) == {"v1-0", "v1-1", "v2-0", "v2-1"}
+        assert f"{NAME}-v1" in cluster.services()
+        status = cluster.disvc(NAME).get("status") or {}
+        assert status.get("activeGeneration") == "v2"
+        assert ("v1", 0) in [(g["name"], g.get("trafficPercent")) for g in status.get("generations", [])]
+        assert (condition(cluster.disvc(NAME), "Progressing") or {}).get("reason") == "ScaleDownDelay"
+
+    eventually(waiting, TIMEOUT)
+    # the requeue the reconcile asked for deletes v1: no watch event is needed
+    eventually(lambda: serving(cluster, 2, "v2"), TIMEOUT)
+    assert set(cluster.services()) == {NAME, f"{NAME}-v2"}
 
 
 def test_scaling_during_a_rolling_rollout(

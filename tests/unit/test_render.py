@@ -125,7 +125,10 @@ def _bumped(tmp_path: Path, sample: str, **spec: object) -> tuple[str, str]:
     [
         # blue/green: the whole new generation beside the old, traffic still on v1
         ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 1, ["v1-0", "v1-1", "v1-2", "v2-0", "v2-1", "v2-2"], {"": "v1"}, "v1"),
-        ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 2, ["v2-0", "v2-1", "v2-2"], {"": "v2"}, "v2"),
+        # the switch: v2 serves, v1 stays up for the scale-down delay (30 s)...
+        ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 2, ["v1-0", "v1-1", "v1-2", "v2-0", "v2-1", "v2-2"], {"": "v2"}, "v2"),
+        # ...and the next step is that reconcile, 30 s later: v1 is gone
+        ("serving_v1alpha1_distributedinferenceservice_replicas3.yaml", 3, ["v2-0", "v2-1", "v2-2"], {"": "v2"}, "v2"),
         # rolling, 4 replicas, surge 1: one new ISVC at a time behind the DISVC-level Service
         ("serving_v1alpha1_distributedinferenceservice_rolling.yaml", 1, ["v1-0", "v1-1", "v1-2", "v1-3", "v2-0"], {"": None}, "v1"),
         ("serving_v1alpha1_distributedinferenceservice_rolling.yaml", 3, ["v1-0", "v1-1", "v1-2", "v2-0", "v2-1"], {"": None}, "v1"),
@@ -148,6 +151,25 @@ def test_render_shows_each_strategy_at_a_given_step(
     }
     assert routed == {suffix: f"{name}-{g}" if g else name for suffix, g in backends.items()}
     assert docs[-1]["status"]["activeGeneration"] == active
+
+
+def test_render_shows_the_scale_down_delay_as_a_step_of_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    old, new = _bumped(tmp_path, "serving_v1alpha1_distributedinferenceservice_replicas3.yaml")
+    code, docs, _ = _run(capsys, "render", "-f", new, "--from", old, "--step", "2", "--status")
+    assert code == 0
+    status = docs[-1]["status"]
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("True", "ScaleDownDelay")
+    assert "generation v1 takes no traffic and is deleted at 1970-01-01T00:00:30Z" in progressing["message"]
+    assert [(g["name"], g["trafficPercent"]) for g in status["generations"]] == [("v1", 0), ("v2", 100)]
+
+    code, docs, _ = _run(capsys, "render", "-f", new, "--from", old, "--step", "3", "--status")
+    assert code == 0
+    progressing = next(c for c in docs[-1]["status"]["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "Converged"
+    assert "generations" not in docs[-1]["status"]
 
 
 def test_rollback_prints_the_disvc_with_the_previous_template(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

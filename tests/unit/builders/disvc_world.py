@@ -53,7 +53,13 @@ def disvc(
     metadata_annotations: dict[str, str] | None = None,
     spec: dict[str, Any] | None = None,
     generation: int = 1,
+    scale_down_delay: int | None = 0,
 ) -> Obj:
+    """A DISVC manifest. ``scale_down_delay`` sets
+    ``spec.rollout.scaleDownDelaySeconds``; it is 0 unless a test asks, so
+    the generation traffic left goes in the switch's reconcile and tests
+    about something else need no clock (None leaves the field out: the
+    default delay)."""
     body: dict[str, Any] = {
         "inferenceService": copy.deepcopy(SKLEARN) if template is None else template
     }
@@ -62,6 +68,9 @@ def disvc(
     if annotations is not None:
         body["annotations"] = annotations
     body.update(spec or {})
+    rollout = body.get("rollout")
+    if scale_down_delay is not None and (rollout is None or isinstance(rollout, dict)):
+        body["rollout"] = {"scaleDownDelaySeconds": scale_down_delay, **(rollout or {})}
     meta: dict[str, Any] = {
         "name": name,
         "namespace": namespace,

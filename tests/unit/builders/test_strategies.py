@@ -234,10 +234,27 @@ def test_canary_sends_its_share_through_a_second_ingress_and_waits() -> None:
 @pytest.mark.parametrize("promote", [{"canaryTrafficPercent": 100}, {}], ids=["set-100", "removed"])
 def test_promoting_a_canary_switches_traffic_and_deletes_the_old_generation(promote: dict[str, Any]) -> None:
     obj, live = _canary(20)
-    obj, live, switched = reconcile(with_spec(obj, rollout=promote), live)
+    obj, live, switched = reconcile(with_spec(obj, rollout={**promote, "scaleDownDelaySeconds": 0}), live)
     assert [r.name for r in switched.plan.delete] == ["model-v1-1", "model-v1-0", "model-v1", "model-canary"]
     assert _backend(live) == "model-v2"
     assert obj["status"]["activeGeneration"] == "v2"
+
+
+@pytest.mark.parametrize("promote", [{"canaryTrafficPercent": 100}, {}], ids=["set-100", "removed"])
+def test_promoting_a_canary_keeps_the_old_generation_for_the_default_delay(promote: dict[str, Any]) -> None:
+    obj, live = _canary(20)
+    obj, live, switched = reconcile(with_spec(obj, rollout=promote), live)
+    assert [r.name for r in switched.plan.delete] == ["model-canary"]
+    assert _backend(live) == "model-v2"
+    assert obj["status"]["activeGeneration"] == "v2"
+    assert _generations(obj) == [("v1", 2, 2, 0), ("v2", 2, 2, 100)]
+    assert condition(obj["status"], "Progressing")["reason"] == "ScaleDownDelay"
+    assert switched.recheck_after == 30.0
+
+    after = BuildOptions(now="2024-01-01T00:00:30Z")
+    obj, live, gone = reconcile(obj, live, after)
+    assert sorted(r.name for r in gone.plan.delete) == ["model-v1", "model-v1-0", "model-v1-1"]
+    assert condition(obj["status"], "Progressing")["reason"] == "Converged"
 
 
 def test_reverting_a_canary_deletes_the_new_generation_and_its_ingress() -> None:

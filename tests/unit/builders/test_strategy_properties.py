@@ -10,6 +10,10 @@ After every reconcile, for the plan it writes:
   a scale-down of that generation or once its successor is wholly Ready;
 - every strategy: once every ISVC is Ready the rollout finishes (a canary
   waits for its promotion), with exactly ``replicas`` ISVCs of one generation;
+- every strategy, with a scale-down delay: the generation traffic leaves is
+  not deleted in the step that moves traffic off it, and a generation that
+  traffic left (its ``status.history`` entry closed) is deleted only once
+  the delay has passed since then;
 - every strategy: the status never runs ahead of the objects its plan writes
   (the generation it calls active is the one the Ingress routes to, or the
   Ingress spans every generation), and the Ingresses name only Services that
@@ -18,13 +22,14 @@ After every reconcile, for the plan it writes:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from disvc_world import disvc, reconcile, with_spec
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from disvc.builders import desired, names
+from disvc.builders import desired, names, scaledown
 from disvc.builders.desired import BuildOptions
 from disvc.builders.generation import is_ready, live_generations
 from disvc.builders.spec import RolloutSpec
@@ -50,6 +55,7 @@ ACTIONS = st.lists(
         st.tuples(st.just("all-ready"), st.just(True)),
         st.tuples(st.just("restart"), st.just(True)),
         st.tuples(st.just("reconcile"), st.just(True)),
+        st.tuples(st.just("wait"), st.integers(1, 40)),
     ),
     min_size=1,
     max_size=30,
@@ -74,7 +80,9 @@ def _backends(live: list[Obj]) -> dict[str, str]:
     }
 
 
-def _check(obj: Obj, live: list[Obj], after_obj: Obj, after: list[Obj], want: desired.Desired) -> None:
+def _check(
+    obj: Obj, live: list[Obj], after_obj: Obj, after: list[Obj], want: desired.Desired, now: str = ""
+) -> None:
     spec = obj["spec"]
     replicas = spec.get("replicas", 1)
     rollout = spec.get("rollout") or {}
@@ -106,6 +114,23 @@ def _check(obj: Obj, live: list[Obj], after_obj: Obj, after: list[Obj], want: de
             )
             assert scale_down or successor_ready, f"serving ISVC {name} deleted early"
 
+    delay = rollout.get("scaleDownDelaySeconds", 30)
+    serving = names.parse_generation_label((obj.get("status") or {}).get("activeGeneration"))
+    left_by_switch = serving is not None and after_obj["status"].get("activeGeneration") != names.generation_label(serving)
+    gone = {names.parse_generation_name("model", r.name) or (names.parse_isvc_name("model", r.name) or (None,))[0]
+            for r in plan.delete}
+    if delay > 0 and left_by_switch:
+        # a rolling rollout drains the old ISVCs itself; the old Service always waits
+        assert f"model-{names.generation_label(serving)}" not in {r.name for r in plan.delete}
+        if rollout.get("strategy") != "Rolling":
+            assert serving not in gone, f"generation {serving} deleted with the switch"
+    before_generations = live_generations("model", obj["metadata"]["uid"], live)
+    for number, gen in before_generations.items():
+        at = scaledown.switched_at(obj.get("status") or {}, gen)
+        if number in gone and at is not None and number != serving:
+            waited = (_time(now) - at).total_seconds()
+            assert waited >= delay, f"generation {number} deleted {waited}s after traffic left it"
+
     # the status never runs ahead of what this plan writes
     status = after_obj["status"]
     active = status.get("activeGeneration")
@@ -119,23 +144,41 @@ def _check(obj: Obj, live: list[Obj], after_obj: Obj, after: list[Obj], want: de
         assert f"model-{active}" in services
 
 
+def _time(now: str) -> datetime:
+    return datetime.fromisoformat(now)
+
+
+def _options(clock: int) -> BuildOptions:
+    return BuildOptions(now=(_time(OPTIONS.now) + timedelta(seconds=clock)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
 ROLLING = {"strategy": "Rolling", "maxSurge": 1, "maxUnavailable": 0}
 SERVING_THEN_CHANGE = [("reconcile", True), ("all-ready", True), ("template", "b")]
 
 
 @settings(max_examples=200, deadline=None)
-@given(rollout=ROLLOUTS, start=st.integers(0, 3), actions=ACTIONS)
-@example(rollout=ROLLING, start=3, actions=[*SERVING_THEN_CHANGE, ("all-ready", True), ("scale", 1)])
-@example(rollout=None, start=2, actions=[*SERVING_THEN_CHANGE, ("ready", 0, True), ("template", "a")])
-@example(rollout={"canaryTrafficPercent": 30}, start=2, actions=[*SERVING_THEN_CHANGE, ("all-ready", True)])
+@given(rollout=ROLLOUTS, start=st.integers(0, 3), actions=ACTIONS, delay=st.sampled_from([0, 30]))
+@example(rollout=ROLLING, start=3, actions=[*SERVING_THEN_CHANGE, ("all-ready", True), ("scale", 1)], delay=0)
+@example(rollout=None, start=2, actions=[*SERVING_THEN_CHANGE, ("ready", 0, True), ("template", "a")], delay=0)
+@example(rollout={"canaryTrafficPercent": 30}, start=2, actions=[*SERVING_THEN_CHANGE, ("all-ready", True)], delay=0)
+# a switch, then a revert and a new rollout while the old generation waits out its delay
+@example(rollout=None, start=2, actions=[*SERVING_THEN_CHANGE, ("all-ready", True), ("reconcile", True),
+                                         ("wait", 10), ("template", "a"), ("all-ready", True),
+                                         ("template", "c"), ("wait", 25), ("all-ready", True)], delay=30)
+@example(rollout=ROLLING, start=3, actions=[*SERVING_THEN_CHANGE, ("all-ready", True), ("all-ready", True),
+                                            ("all-ready", True), ("template", "c"), ("wait", 5), ("all-ready", True)],
+         delay=30)
 def test_every_strategy_keeps_its_bounds_over_random_changes(
-    rollout: dict[str, Any] | None, start: int, actions: list[tuple[Any, ...]]
+    rollout: dict[str, Any] | None, start: int, actions: list[tuple[Any, ...]], delay: int
 ) -> None:
     spec = {"rollout": rollout} if rollout is not None else None
-    obj = disvc(replicas=start, annotations={"version": "a"}, spec=spec)
+    obj = disvc(replicas=start, annotations={"version": "a"}, spec=spec, scale_down_delay=delay)
     live: list[Obj] = []
+    clock = 0
     for action in actions:
         kind = action[0]
+        if kind == "wait":
+            clock += action[1]
         if kind == "template":
             obj = with_spec(obj, annotations={"version": action[1]})
         elif kind == "scale":
@@ -152,15 +195,18 @@ def test_every_strategy_keeps_its_bounds_over_random_changes(
             ]
         elif kind == "restart":
             obj = {k: v for k, v in obj.items() if k != "status"}
-        after_obj, after, want = reconcile(obj, live, OPTIONS)
-        _check(obj, live, after_obj, after, want)
+        options = _options(clock)
+        after_obj, after, want = reconcile(obj, live, options)
+        _check(obj, live, after_obj, after, want, options.now)
         obj, live = after_obj, after
         # a plan that leaves more to do says so; follow it as the controller would
         while want.recheck_after == 0.0:
-            after_obj, after, want = reconcile(obj, live, OPTIONS)
-            _check(obj, live, after_obj, after, want)
+            after_obj, after, want = reconcile(obj, live, options)
+            _check(obj, live, after_obj, after, want, options.now)
             obj, live = after_obj, after
-    generations = {_generation_of(o["metadata"]["name"]) for o in _isvcs(live)}
+    kept = scaledown.leaving(obj.get("status") or {}, live_generations("model", obj["metadata"]["uid"], live),
+                             delay, _options(clock).now)
+    generations = {_generation_of(o["metadata"]["name"]) for o in _isvcs(live)} - set(kept)
     assert len(generations) <= 3
 
     # once every ISVC turns Ready, every rollout finishes (a canary waits for promotion)
@@ -168,7 +214,13 @@ def test_every_strategy_keeps_its_bounds_over_random_changes(
         before = obj["status"]
         live = [{**o, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
                 if o["kind"] == "InferenceService" else o for o in live]
-        obj, live, want = reconcile(obj, live, OPTIONS)
+        options = _options(clock)
+        after_obj, after, want = reconcile(obj, live, options)
+        _check(obj, live, after_obj, after, want, options.now)
+        obj, live = after_obj, after
+        if want.recheck_after:
+            clock += int(-(-want.recheck_after // 1))  # the requeue the controller asks for
+            continue
         if want.plan.is_empty and obj["status"] == before:
             break
     replicas = obj["spec"].get("replicas", 1)
