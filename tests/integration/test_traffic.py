@@ -49,6 +49,20 @@ def dataplane(kube: KubeEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield plane
 
 
+ROUTER_DELAY = 1.5
+"""How late the slow router applies a route change: ingress-nginx reloads take 1–3 s."""
+
+
+@pytest.fixture
+def slow_dataplane(kube: KubeEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataPlane]:
+    """A data plane whose router applies object changes ``ROUTER_DELAY`` late."""
+    plane = DataPlane(
+        kube.api_client, namespace=kube.namespace, log_dir=tmp_path_factory.mktemp("pods"), apply_delay=ROUTER_DELAY
+    )
+    with plane:
+        yield plane
+
+
 def manifest(replicas: int = 1, version: str = "v1", rollout: Obj | None = None, ingress: Obj | None = None) -> Obj:
     doc: Obj = yaml.safe_load(POC1.read_text())
     doc["metadata"].pop("namespace", None)
@@ -56,7 +70,7 @@ def manifest(replicas: int = 1, version: str = "v1", rollout: Obj | None = None,
     spec["inferenceService"] = spec.pop("inferenservice")
     spec["replicas"] = replicas
     spec["annotations"] = {"version": version}
-    spec["rollout"] = {"scaleDownDelaySeconds": 2, **(rollout or {})}
+    spec["rollout"] = {"scaleDownDelaySeconds": 2, **(rollout or {})}  # the router applies changes at once
     if ingress is not None:
         spec["ingress"] = ingress
     return doc
@@ -262,6 +276,29 @@ def test_a_revert_in_the_middle_of_a_rollout_fails_no_request(
         time.sleep(1)
     assert_no_failures(load.answers)
     assert {generation_of(a) for a in load.answers} == {"v1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [4, 0], ids=["scale-down-delay", "no-delay"])
+def test_a_promotion_behind_a_slow_router_fails_no_request_while_the_old_generation_waits(
+    kube: KubeEnv, slow_dataplane: DataPlane, controller: RunningController, cluster: Cluster, delay: int
+) -> None:
+    """A router that applies the switch late still sends requests to the old
+    generation for a while: ``scaleDownDelaySeconds`` keeps it alive for them.
+    With 0 (the old behaviour) the same promotion fails requests: the test
+    can tell the difference."""
+    rollout = {"scaleDownDelaySeconds": delay}
+    apply(kube, manifest(replicas=1, rollout=rollout))
+    wait_settled(cluster, 1, "v1")
+    time.sleep(ROUTER_DELAY + 0.5)  # the slow router has caught up with the first Ingress
+    with Load(slow_dataplane.address, external_host(kube), NAME, client_addresses(6)) as load:
+        apply(kube, manifest(replicas=1, version="v2", rollout=rollout))
+        wait_settled(cluster, 1, "v2")
+        time.sleep(ROUTER_DELAY + 1)
+    if delay:
+        assert_no_failures(load.answers)
+    else:
+        assert failures(load.answers), "deleting at the switch should fail requests behind a slow router"
 
 
 # --- gRPC -------------------------------------------------------------------------------
