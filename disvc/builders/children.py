@@ -11,9 +11,10 @@ serving alone with nothing live, as ``disvc render`` prints it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from disvc.builders import diff, isvc, names, protocol, routes, service
+from disvc.builders import diff, isvc, knative, names, protocol, routes, service
+from disvc.builders.mode import KNATIVE, Mode
 from disvc.builders.diff import ChildId, Plan
 from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec
@@ -44,6 +45,7 @@ def generation_children(
     serving_protocol: ServingProtocol,
     indices: Sequence[int],
     with_service: bool = True,
+    live_isvcs: Iterable[Obj] = (),
 ) -> list[Obj]:
     """Generation ``number``'s ISVCs, then its Service: creation order, so every
     Service has something to select when it appears (the top-level Service and
@@ -54,19 +56,31 @@ def generation_children(
     ]
     if with_service:
         objects.append(
-            diff.applied(service.generation_service(spec, number, serving_protocol, template_hash))
+            diff.applied(
+                service.generation_service(spec, number, serving_protocol, template_hash, live_isvcs)
+            )
         )
     return objects
 
 
+def template_protocol(spec: DisvcSpec, mode: Mode) -> ServingProtocol:
+    """How a generation built from the spec's template in ``mode`` is reached."""
+    base = protocol.of(spec.template)
+    return knative.serving_protocol(base) if mode == KNATIVE else base
+
+
 def steady_children(
-    spec: DisvcSpec, generation_number: int, domain: str, default_class: str | None
+    spec: DisvcSpec,
+    generation_number: int,
+    domain: str,
+    default_class: str | None,
+    mode: Mode = "Standard",
 ) -> list[Obj]:
     """Every child of generation ``generation_number`` serving alone.
 
     Raises ``InvalidSpec`` (a name too long, an invalid default host)."""
     check_name_lengths(spec, generation_number)
-    serving_protocol = protocol.of(spec.template)
+    serving_protocol = template_protocol(spec, mode)
     objects = generation_children(
         spec, generation_number, isvc.template_hash(spec), serving_protocol, range(spec.replicas)
     )
@@ -93,12 +107,13 @@ def step_plan(
     domain: str,
     default_class: str | None,
     routed: bool,
+    mode: Mode = "Standard",
 ) -> Plan:
     """The writes that take ``live`` to ``step``. With ``routed`` False the
     routes stay as they live (a Service they would name is held by a foreign
     object: never point our route at it)."""
     target = situation.target
-    target_protocol = protocol.of(spec.template)
+    target_protocol = template_protocol(spec, mode)
     serving_generation = situation.generations.get(step.active)
     # while another generation serves, the routes and the top-level Service
     # keep its protocol: a rollout that changes it changes them at the switch
@@ -114,6 +129,7 @@ def step_plan(
         target_protocol,
         sorted(step.isvcs.get(target, frozenset())),
         with_service=target in step.services,
+        live_isvcs=_isvcs(situation, (target,)),
     )
     keep: set[ChildId] = set()
     for number, indices in step.isvcs.items():
@@ -126,7 +142,9 @@ def step_plan(
         for number in step.services
         if number != target
     )
-    desired.append(diff.applied(service.top_service(spec, route_protocol)))
+    desired.append(
+        diff.applied(service.top_service(spec, route_protocol, _isvcs(situation, step.isvcs)))
+    )
     if routed:
         desired.extend(
             routes.for_traffic(spec, step.traffic, route_protocol, target_protocol, domain, default_class)
@@ -134,3 +152,13 @@ def step_plan(
     else:
         keep.update(routes.route_ids(spec.name))
     return diff.plan(desired, live, spec.uid, keep)
+
+
+def _isvcs(situation: Situation, numbers: Iterable[int]) -> list[Obj]:
+    """The live ISVCs of generations ``numbers``."""
+    return [
+        obj
+        for number in numbers
+        if number in situation.generations
+        for obj in situation.generations[number].isvcs.values()
+    ]

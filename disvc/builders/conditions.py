@@ -35,6 +35,8 @@ Reason: TypeAlias = Literal[
     "ProgressDeadlineExceeded",
     "CanaryRunning",
     "ScaleDownDelay",
+    "DeploymentModeMismatch",
+    "ServerlessModeRejected",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
@@ -162,6 +164,15 @@ def progressing(
     return Condition(
         "Progressing", False, "Converged", f"Generation {label} has {_count(spec.replicas)}"
     )
+
+
+def mode_problem(reason: str, message: str) -> Condition:
+    """``Ready=False`` when KServe runs the ISVCs in another mode than asked
+    for, or refused the mode (``mode.problem``)."""
+    known: Reason = (
+        "ServerlessModeRejected" if reason == "ServerlessModeRejected" else "DeploymentModeMismatch"
+    )
+    return Condition("Ready", False, known, message)
 
 
 def invalid(problem: InvalidSpec) -> tuple[Condition, Condition]:

@@ -26,6 +26,8 @@ from disvc.builders import (
     generation,
     history,
     isvc,
+    knative,
+    mode,
     ownership,
     routes,
     scaledown,
@@ -58,6 +60,9 @@ class BuildOptions:
     gateway_api: bool = False
     """The controller watches Gateway API HTTPRoutes (``--gateway-api``):
     only then may a DISVC name a Gateway."""
+    default_deployment_mode: mode.Mode | None = None
+    """KServe deployment mode stamped on the ISVCs of a DISVC that names none
+    (``--default-deployment-mode``); None leaves the choice to KServe."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339 time stamped on conditions whose status changes (builders read no clock)."""
 
@@ -92,7 +97,7 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
     if ownership.is_terminating(disvc):
         return Desired(plan=Plan(), status=dict(previous_status))
     try:
-        spec = disvc_spec.parse(disvc)
+        spec = mode.with_default(disvc_spec.parse(disvc), options.default_deployment_mode)
         return _converge(spec, previous_status, live, options)
     except InvalidSpec as problem:
         return _invalid(disvc, previous_status, live, problem, options)
@@ -120,9 +125,19 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
     as ``state`` would build it with nothing live (``disvc render`` prints these).
 
     Raises ``InvalidSpec``: unlike ``state`` this has nobody to report to."""
+    spec = mode.with_default(disvc_spec.parse(disvc), options.default_deployment_mode)
+    built_mode = mode.requested(spec) or mode.ASSUMED
+    _check_mode(spec, built_mode)
     return steady_children(
-        disvc_spec.parse(disvc), generation_number, options.ingress_domain, options.ingress_class
+        spec, generation_number, options.ingress_domain, options.ingress_class, built_mode
     )
+
+
+def _check_mode(spec: DisvcSpec, built_mode: mode.Mode) -> None:
+    """Refuse what Knative mode cannot keep (see ``knative``)."""
+    if built_mode == mode.KNATIVE:
+        knative.check_name(spec.name)
+        knative.check_min_replicas(spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +154,9 @@ class _Decision:
     leaving: Mapping[int, scaledown.Leaving]
     """Generations traffic has left (before or in this step) that the step
     keeps up for the scale-down delay; the strategy never saw them."""
+    mode_problem: tuple[str, str] | None = None
+    """(reason, message) when the target generation's ISVCs are not in the
+    mode asked for (``mode.problem``)."""
 
 
 def _decide(
@@ -164,22 +182,27 @@ def _decide(
     target = generation.target(template_hash, serving, generations)
     leaving.pop(target, None)
     check_name_lengths(spec, target)
+    requested = mode.requested(spec)
+    target_isvcs = generations[target].isvcs if target in generations else {}
+    target_mode = mode.of_generation(requested, target_isvcs.values())
+    _check_mode(spec, target_mode)
+    mode_problem = mode.problem(requested, mode.generation_isvcs(spec.name, target_isvcs, target))
     strategy = strategies.for_spec(spec.rollout)
     situation = Situation(
         spec, {n: gen for n, gen in generations.items() if n not in leaving}, serving, target
     )
     step, kept = _step(strategy, situation, generations, leaving, options)
-    plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True)
+    plan = _step_plan(spec, situation, step, template_hash, live, options, True, target_mode)
     if situation.is_rolling_out and plan.conflicts:
         # a name clash may mean the new generation is not really ours to route to
         situation = replace(situation, may_switch=False)
         step, kept = _step(strategy, situation, generations, leaving, options)
-        plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True)
+        plan = _step_plan(spec, situation, step, template_hash, live, options, True, target_mode)
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
     routed = not (routes.routed_services(spec, step.traffic) & conflict_ids)
     if not routed:
-        plan = _step_plan(spec, situation, step, template_hash, live, options, routed=False)
-    return _Decision(situation, step, plan, template_hash, routed, kept)
+        plan = _step_plan(spec, situation, step, template_hash, live, options, False, target_mode)
+    return _Decision(situation, step, plan, template_hash, routed, kept, mode_problem)
 
 
 def _step(
@@ -226,9 +249,18 @@ def _step_plan(
     live: Sequence[Obj],
     options: BuildOptions,
     routed: bool,
+    target_mode: mode.Mode,
 ) -> Plan:
     return step_plan(
-        spec, situation, step, template_hash, live, options.ingress_domain, options.ingress_class, routed
+        spec,
+        situation,
+        step,
+        template_hash,
+        live,
+        options.ingress_domain,
+        options.ingress_class,
+        routed,
+        target_mode,
     )
 
 
@@ -253,6 +285,8 @@ def _converge(
     waiting = deadline.waiting(situation, step)
     verdict = deadline.judge(waiting, spec.rollout.progress_deadline_seconds, options.now)
     ready = conditions.ready(spec, situation, step, after_generations, plan)
+    if decision.mode_problem is not None and not plan.conflicts:
+        ready = conditions.mode_problem(*decision.mode_problem)
     progressing = conditions.progressing(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )

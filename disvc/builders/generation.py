@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from disvc.builders import names, ownership, protocol
+from disvc.builders import knative, mode, names, ownership, protocol
 from disvc.builders.protocol import ServingProtocol
 from disvc.builders.types import Obj, child_kind, find_condition
 
@@ -72,9 +72,13 @@ class Rollout:
 
 
 def is_ready(isvc: Obj) -> bool:
-    """An ISVC is Ready when ``status.conditions`` has ``Ready=True``."""
+    """An ISVC is Ready when ``status.conditions`` has ``Ready=True``; in
+    Knative mode also only while it has ready copies on its latest revision
+    (KServe's Ready stays True at zero pods and while a new revision fails)."""
     ready = ready_condition(isvc)
-    return ready is not None and ready.get("status") == "True"
+    if ready is None or ready.get("status") != "True":
+        return False
+    return not mode.is_knative(isvc) or knative.is_serving_latest(isvc)
 
 
 def ready_condition(obj: Obj) -> Mapping[str, Any] | None:

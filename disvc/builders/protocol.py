@@ -27,8 +27,9 @@ class ServingProtocol:
     """How the children reach the model server."""
 
     is_grpc: bool
-    target_port: int
-    """Container port the Services forward port 80 to."""
+    target_port: int | str
+    """Container port the Services forward port 80 to: a number, or a port
+    name resolved per pod (Knative mode: queue-proxy's, see ``knative``)."""
 
     @property
     def port_name(self) -> str:
@@ -79,6 +80,6 @@ def of_service(service: Mapping[str, Any]) -> ServingProtocol | None:
     if not isinstance(port, Mapping):
         return None
     target = port.get("targetPort")
-    if not isinstance(target, int) or isinstance(target, bool):
+    if isinstance(target, bool) or not isinstance(target, (int, str)):
         return None
     return ServingProtocol(is_grpc=port.get("name") == GRPC_SERVICE_PORT_NAME, target_port=target)

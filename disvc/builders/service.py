@@ -5,33 +5,41 @@ live generation (``disvc: N``). ``N-v<g>`` is one generation's endpoint
 (``disvc.group: N-v<g>``); the Ingress and ``status.address`` point at the
 serving generation's, which is how a rollout switches traffic in one write.
 Both pin clients to a replica (``sessionAffinity: ClientIP``) and expose
-port 80 in front of the model server's port.
+port 80 in front of the model server's port. In KServe's Knative mode they
+reach the pods through queue-proxy instead, and select only the predictor
+pods of the current revision (``knative``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from disvc.builders import names, ownership
+from disvc.builders import knative, names, ownership
 from disvc.builders.protocol import GRPC_APP_PROTOCOL, ServingProtocol
 from disvc.builders.spec import DisvcSpec
 from disvc.builders.types import SERVICE_API_VERSION, SERVICE_KIND, Obj
 
 
-def top_service(spec: DisvcSpec, protocol: ServingProtocol) -> Obj:
-    """Service ``N``, selecting every ISVC of the DISVC."""
+def top_service(spec: DisvcSpec, protocol: ServingProtocol, isvcs: Iterable[Obj] = ()) -> Obj:
+    """Service ``N``, selecting every ISVC of the DISVC (``isvcs``: the live
+    ones it selects, which in Knative mode decide the revision it pins)."""
     return _service(
         spec,
         names.top_service_name(spec.name),
         names.child_labels(spec.name),
         None,
-        names.child_labels(spec.name),
+        _selector(names.child_labels(spec.name), protocol, isvcs),
         protocol,
     )
 
 
 def generation_service(
-    spec: DisvcSpec, generation: int, protocol: ServingProtocol, template_hash: str
+    spec: DisvcSpec,
+    generation: int,
+    protocol: ServingProtocol,
+    template_hash: str,
+    isvcs: Iterable[Obj] = (),
 ) -> Obj:
     """Service ``N-v<g>``, selecting only generation ``g``'s ISVCs.
 
@@ -42,9 +50,15 @@ def generation_service(
         names.generation_name(spec.name, generation),
         names.generation_labels(spec.name, generation),
         {names.TEMPLATE_HASH_ANNOTATION: template_hash},
-        names.generation_selector(spec.name, generation),
+        _selector(names.generation_selector(spec.name, generation), protocol, isvcs),
         protocol,
     )
+
+
+def _selector(
+    base: Mapping[str, str], protocol: ServingProtocol, isvcs: Iterable[Obj]
+) -> dict[str, str]:
+    return knative.pod_selector(base, isvcs) if knative.is_knative_protocol(protocol) else dict(base)
 
 
 def _service(
