@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import yaml
 
 from disvc import render
-from disvc.builders import history
+from disvc.builders import history, mode
 from disvc.builders.desired import BuildOptions
 
 
@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     rendering.add_argument(
         "--ingress-class", default=None, help="ingressClassName when the DISVC names none"
+    )
+    rendering.add_argument(
+        "--default-deployment-mode",
+        default=None,
+        choices=sorted(mode.SPELLINGS),
+        help="KServe deployment mode of a DISVC without the serving.kserve.io/deploymentMode "
+        "annotation, as the controller flag of the same name (default: Standard)",
     )
     rendering.add_argument(
         "--status",
@@ -95,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = render.RenderOptions(
         # offline: a DISVC naming a Gateway renders its HTTPRoute
         build=BuildOptions(
-            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True
+            ingress_domain=args.ingress_domain,
+            ingress_class=args.ingress_class,
+            gateway_api=True,
+            default_deployment_mode=mode.parse(args.default_deployment_mode),
         ),
         generation=args.generation,
         with_status=args.status,

@@ -337,6 +337,7 @@ class Manager:
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
             gateway_api=self.options.gateway_api,
+            default_deployment_mode=self.options.default_deployment_mode,
             now=rfc3339(self.clock.now()),
         )
 

@@ -50,6 +50,9 @@ class Options:
     """Ingress hosts are ``<name>-<namespace>.<ingress_domain>``."""
     ingress_class: str | None = None
     """Ingress class for DISVCs that name none (None: the cluster default)."""
+    default_deployment_mode: Literal["Standard", "Knative"] | None = None
+    """KServe deployment mode for DISVCs without a ``serving.kserve.io/deploymentMode``
+    annotation, stamped on their ISVCs; None leaves it to KServe's ConfigMap."""
     gateway_api: bool = False
     """Watch and write Gateway API HTTPRoutes, for DISVCs that name a Gateway
     (off by default: without the Gateway API CRDs the watch could never sync)."""
@@ -86,6 +89,14 @@ class Options:
 
 
 DEFAULTS: Final = Options()
+
+_DEPLOYMENT_MODES: Final[dict[str, Literal["Standard", "Knative"]]] = {
+    "Standard": "Standard",
+    "RawDeployment": "Standard",
+    "Knative": "Knative",
+    "Serverless": "Knative",
+}
+"""KServe's mode names, current and before v0.16, with the mode each means."""
 """Every default, stated once (in the fields above): the flags show and use these."""
 
 
@@ -167,6 +178,15 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="IngressClass for DISVCs that do not set spec.ingress.className. "
         "When omitted, the cluster's default class is used.",
+    )
+    p.add_argument(
+        "--default-deployment-mode",
+        default=None,
+        choices=sorted(_DEPLOYMENT_MODES),
+        help="KServe deployment mode for DISVCs without a serving.kserve.io/deploymentMode "
+        "annotation (Standard or Knative; RawDeployment and Serverless are their old names). "
+        "It is stamped on their InferenceServices. When omitted, KServe's own default applies "
+        "and the Services follow the mode the InferenceServices report.",
     )
     p.add_argument(
         "--gateway-api",
@@ -287,6 +307,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         namespace=ns.namespace or None,
         ingress_domain=ns.ingress_domain,
         ingress_class=ns.ingress_class or None,
+        default_deployment_mode=_DEPLOYMENT_MODES.get(ns.default_deployment_mode or ""),
         gateway_api=ns.gateway_api,
         workers=ns.workers,
         metrics_bind_address=ns.metrics_bind_address,
