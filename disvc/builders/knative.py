@@ -146,6 +146,30 @@ def check_name(name: str) -> None:
         )
 
 
+def kept_status(isvc: Obj) -> dict[str, Any]:
+    """The parts of an ISVC's status besides ``Ready`` that the builders read
+    (``mode.reported``, ``is_serving_latest``, ``pinned_revision``), for a
+    cache that keeps no more than it must."""
+    status = isvc.get("status")
+    if not isinstance(status, Mapping):
+        return {}
+    kept: dict[str, Any] = {}
+    if "deploymentMode" in status:
+        kept["deploymentMode"] = status["deploymentMode"]
+    predictor = {
+        key: value
+        for key, value in _predictor_status(isvc).items()
+        if key in ("latestReadyRevision", "latestCreatedRevision")
+    }
+    if predictor:
+        kept["components"] = {"predictor": predictor}
+    model_status = status.get("modelStatus")
+    copies = model_status.get("copies") if isinstance(model_status, Mapping) else None
+    if isinstance(copies, Mapping) and "totalCopies" in copies:
+        kept["modelStatus"] = {"copies": {"totalCopies": copies["totalCopies"]}}
+    return kept
+
+
 def _predictor_status(isvc: Obj) -> Mapping[str, Any]:
     status = isvc.get("status")
     components = status.get("components") if isinstance(status, Mapping) else None

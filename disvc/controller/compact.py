@@ -9,7 +9,8 @@ costs. A copy rather than a mutation: our own writes hand in objects their
 caller keeps.
 
 Children (``compact_child``) also leave out what the server adds that the
-controller never reads: their status but its ``Ready`` condition (all the
+controller never reads: their status but its ``Ready`` condition (and, for
+an InferenceService, its deployment mode and Knative revisions: all the
 builders look at), and a Service's allocated IPs and IP families. With
 thousands of children cached this is about a sixth of the cache; a test
 (tests/unit/test_compact.py) checks that no field a desired child sets is
@@ -22,6 +23,7 @@ import sys
 from typing import Final
 
 from disvc.builders.generation import ready_condition
+from disvc.builders.knative import kept_status
 from disvc.builders.types import Obj
 
 SHARED_VALUE_LENGTH: Final = 48
@@ -49,10 +51,14 @@ def compact_child(obj: Obj) -> Obj:
     pruned = {**obj}
     if obj.get("status") is not None:
         ready = ready_condition(obj)
-        if ready is None:
-            del pruned["status"]
+        # an InferenceService's mode and Knative revisions, read beside Ready
+        kept: Obj = kept_status(obj) if obj.get("kind") == "InferenceService" else {}
+        if ready is not None:
+            kept["conditions"] = [ready]
+        if kept:
+            pruned["status"] = kept
         else:
-            pruned["status"] = {"conditions": [ready]}
+            del pruned["status"]
     server_set = SERVER_SET_SPEC_FIELDS.get(str(obj.get("kind")))
     spec = obj.get("spec")
     if server_set and isinstance(spec, dict):
