@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from disvc.builders import diff, isvc, knative, names, protocol, routes, service
-from disvc.builders.mode import KNATIVE, Mode
 from disvc.builders.diff import ChildId, Plan
+from disvc.builders.mode import KNATIVE, Mode
 from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step, Traffic

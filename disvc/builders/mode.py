@@ -117,9 +117,11 @@ def problem(requested_mode: Mode | None, isvcs: Mapping[str, Obj]) -> tuple[str,
     if rejected:
         return (
             "ServerlessModeRejected",
-            f"KServe refused Knative mode for InferenceService {', '.join(rejected)} "
-            "(ServerlessModeRejected: Knative Serving is not installed); install it, or set "
-            f"{ANNOTATION}: Standard on the DistributedInferenceService",
+            (
+                f"KServe refused Knative mode for InferenceService {', '.join(rejected)} "
+                "(ServerlessModeRejected: Knative Serving is not installed); install it, or set "
+                f"{ANNOTATION}: Standard on the DistributedInferenceService"
+            ),
         )
     by_mode: dict[Mode, list[str]] = {}
     for name in sorted(isvcs):
@@ -130,17 +132,21 @@ def problem(requested_mode: Mode | None, isvcs: Mapping[str, Obj]) -> tuple[str,
         listed = "; ".join(f"{mode}: {', '.join(found)}" for mode, found in sorted(by_mode.items()))
         return (
             "DeploymentModeMismatch",
-            f"the InferenceServices of one generation run in different modes ({listed}): "
-            "their Services cannot reach both; delete the odd ones so they are recreated",
+            (
+                f"the InferenceServices of one generation run in different modes ({listed}): "
+                "their Services cannot reach both; delete the odd ones so they are recreated"
+            ),
         )
     if requested_mode is not None and by_mode and requested_mode not in by_mode:
         actual = next(iter(by_mode))
         return (
             "DeploymentModeMismatch",
-            f"KServe runs InferenceService {', '.join(by_mode[actual])} in {actual} mode "
-            f"(status.deploymentMode) though {requested_mode} was asked for: a KServe "
-            "older than v0.16 knows only RawDeployment and Serverless and ignores other "
-            f"values of {ANNOTATION}; the Services follow KServe",
+            (
+                f"KServe runs InferenceService {', '.join(by_mode[actual])} in {actual} mode "
+                f"(status.deploymentMode) though {requested_mode} was asked for: a KServe "
+                "older than v0.16 knows only RawDeployment and Serverless and ignores other "
+                f"values of {ANNOTATION}; the Services follow KServe"
+            ),
         )
     return None
 

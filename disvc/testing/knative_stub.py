@@ -254,7 +254,7 @@ class KnativeKServeStub(KServeStub):
         if labels:
             body["metadata"]["labels"] = labels
         try:
-            self._core.create_namespaced_service(namespace, body)
+            self._core.create_namespaced_service(namespace, body)  # type: ignore[arg-type]
         except ApiException as error:
             if error.status != 409:
                 raise
