@@ -77,8 +77,10 @@ COMMANDS = sh_commands(README.read_text())
 
 
 def argv(command: str, kubeconfig: Path) -> list[str]:
-    words = []
+    words: list[str] = []
     for word in shlex.split(command):
+        if words and words[-1] == "--router-port":
+            word = "0"  # a fixed port may be taken on a shared machine
         words.append({"PATH": str(kubeconfig), "/tmp/kc": str(kubeconfig), "disvc.yaml": str(SAMPLE)}.get(word, word))
     if words[0] == "python":
         words[0] = sys.executable
