@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 import yaml
 
-from disvc import render
+from disvc import render, version
 from disvc.builders import history
 from disvc.builders.desired import BuildOptions
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disvc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version.line("disvc"))
     commands = parser.add_subparsers(dest="command", required=True)
     rendering = commands.add_parser(
         "render",
