@@ -12,7 +12,9 @@ that is already installed.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 120.0
 DEMO_NAMESPACE = re.compile(r"namespace (disvc-demo-[0-9a-f]{6}) created")
 NAME = "sklearn-v2-iris-rest"
+KUBECONFIG_PRINTED = re.compile(r"\(kubeconfig: (\S+)\)")
+CONTROLLER_PID = re.compile(r"controller started \(pid (\d+),")
 
 
 def run_demo(*args: str) -> tuple[int, str]:
@@ -91,6 +95,37 @@ def test_demo_prints_the_children_and_the_urls_of_the_sample_disvc() -> None:
     assert code == 0, output
     assert_shows_the_walk_through(output, "kserve-demo")
     assert "controller stopped (exit code 0)" in output
+    kubeconfig = Path(KUBECONFIG_PRINTED.findall(output)[0])
+    assert not kubeconfig.parent.exists(), "the folder with the kubeconfig (a token) is left behind"
+
+
+@pytest.mark.substrate_only
+@pytest.mark.slow
+def test_demo_keep_stopped_by_sigterm_stops_its_controller_and_removes_its_folder() -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "hack/demo.py", "--keep"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        output = "".join(lines)
+        [pid] = [int(p) for p in CONTROLLER_PID.findall(output)]
+        workdir = Path(KUBECONFIG_PRINTED.findall(output)[0]).parent
+        assert workdir.exists()
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "controller stopped (exit code 0)" in rest, output + rest
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # no orphan: the demo waited for it
+    assert not workdir.exists()
 
 
 @pytest.mark.slow
