@@ -26,7 +26,7 @@ from kubernetes import client, config
 from disvc.controller.manager import Manager
 from disvc.controller.options import Options
 from disvc.testing.apiserver import ApiServer
-from disvc.testing.crds import CRD_PATH, install_crds
+from disvc.testing.crds import CRD_PATH, crds_to_install, install_crd, install_crds
 from disvc.testing.fixtures import KubeEnv, request_json
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.polling import eventually
@@ -158,6 +158,23 @@ def test_demo_on_a_cluster_without_the_crds_installs_nothing_unless_asked(
     assert "not installed" in output and "--install-crds" in output
     assert crd_versions(api) == {}
     assert set(namespaces(api)) == namespaces_before
+
+
+@pytest.mark.slow
+def test_demo_on_a_cluster_needs_only_the_disvc_and_inferenceservice_crds(
+    loopback: tuple[ApiServer, str, client.ApiClient],
+) -> None:
+    _, kubeconfig, api = loopback
+    for crd, replace in crds_to_install():
+        if crd["spec"]["group"] == "serving.kserve.io":
+            install_crd(api, crd, replace)
+    installed = crd_versions(api)
+
+    code, output = run_demo("--kubeconfig", kubeconfig, "--timeout", "1")
+
+    assert code == 0, output  # no Gateway API CRD asked for
+    assert "not Ready after 1s" in output
+    assert crd_versions(api) == installed
 
 
 @pytest.mark.slow
