@@ -12,11 +12,13 @@ that is already installed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +41,7 @@ DEMO_NAMESPACE = re.compile(r"namespace (disvc-demo-[0-9a-f]{6}) created")
 NAME = "sklearn-v2-iris-rest"
 KUBECONFIG_PRINTED = re.compile(r"\(kubeconfig: (\S+)\)")
 CONTROLLER_PID = re.compile(r"controller started \(pid (\d+),")
+CONTROLLER_LOG = re.compile(r"controller started \(pid \d+, log: (\S+)\)")
 
 
 def run_demo(*args: str) -> tuple[int, str]:
@@ -117,6 +120,14 @@ def test_demo_keep_stopped_by_sigterm_stops_its_controller_and_removes_its_folde
         [pid] = [int(p) for p in CONTROLLER_PID.findall(output)]
         workdir = Path(KUBECONFIG_PRINTED.findall(output)[0]).parent
         assert workdir.exists()
+        # the README: the log the demo names gives the metrics address
+        [log_path] = CONTROLLER_LOG.findall(output)
+        [address] = [
+            json.loads(line)["address"] for line in Path(log_path).read_text().splitlines()
+            if '"Serving metrics"' in line
+        ]
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+            assert "controller_runtime_reconcile_total" in response.read().decode()
         demo.send_signal(signal.SIGTERM)
         rest, _ = demo.communicate(timeout=60)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import urllib.request
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -176,3 +177,18 @@ def test_the_process_metrics_read_this_process() -> None:
     assert read("process_max_fds") == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     # both count the descriptor that lists /proc/self/fd while it is open
     assert read("process_open_fds") == len(os.listdir("/proc/self/fd"))
+
+
+def test_retries_count_a_requeue_a_reconcile_asked_for_as_the_readme_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `workqueue_retries_total`")]
+    assert "retries after a failure and requeues a reconcile asked for" in row
+    metrics = Metrics()
+    limiter: ItemExponentialFailureRateLimiter[str] = ItemExponentialFailureRateLimiter()
+    queue = RateLimitingQueue(limiter, "disvc", clock=FakeClock(), metrics_provider=metrics.queue_metrics_provider())
+    try:
+        queue.add_after("ns/a", 30.0)  # the worker's answer to Result(requeue_after=30)
+        queue.add_rate_limited("ns/b")  # its answer to a failure
+        assert metrics.registry.get_sample_value("workqueue_retries_total", {"name": "disvc"}) == 2
+    finally:
+        queue.shut_down()
