@@ -57,8 +57,10 @@ def test_the_install_file_names_the_image_and_nothing_under_config_changes(tmp_p
 
 def test_a_registry_port_a_digest_and_no_tag_are_read_as_a_container_engine_reads_them(tmp_path: Path) -> None:
     digest = "ghcr.io/org/disvc@sha256:" + "a" * 64
-    for image, named in (("localhost:5000/disvc-controller", "localhost:5000/disvc-controller:latest"),
-                         (digest, digest)):
+    for image, named in (
+        ("localhost:5000/disvc-controller", "localhost:5000/disvc-controller:latest"),
+        (digest, digest),
+    ):
         done = subprocess.run(
             [str(SCRIPT), image, "--out", str(tmp_path / "i.yaml")], capture_output=True, text=True, check=False
         )
@@ -107,12 +109,22 @@ def test_the_install_file_applied_to_a_real_server_gives_the_deployment_crd_and_
             {"kind": "ServiceAccount", "name": "disvc-controller-manager", "namespace": kube.namespace}
         ]
         can = kubectl(
-            "auth", "can-i", "patch", "distributedinferenceservices.serving.kserve.io", "--subresource=status",
-            f"--as=system:serviceaccount:{kube.namespace}:disvc-controller-manager", "-A",
+            "auth",
+            "can-i",
+            "patch",
+            "distributedinferenceservices.serving.kserve.io",
+            "--subresource=status",
+            f"--as=system:serviceaccount:{kube.namespace}:disvc-controller-manager",
+            "-A",
         )
         assert can.stdout.strip() == "yes", can.stderr
         lease = kubectl(
-            "auth", "can-i", "update", "leases.coordination.k8s.io", "-n", kube.namespace,
+            "auth",
+            "can-i",
+            "update",
+            "leases.coordination.k8s.io",
+            "-n",
+            kube.namespace,
             f"--as=system:serviceaccount:{kube.namespace}:disvc-controller-manager",
         )
         assert lease.stdout.strip() == "yes", lease.stderr

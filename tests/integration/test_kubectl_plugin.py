@@ -110,7 +110,11 @@ def test_the_plugin_is_the_packages_console_script() -> None:
 
 
 def test_status_watch_follows_a_canary_from_start_to_promote(
-    kube: KubeEnv, controller: RunningController, kserve: KServeStub, cluster: Cluster, kubectl_disvc: Run,
+    kube: KubeEnv,
+    controller: RunningController,
+    kserve: KServeStub,
+    cluster: Cluster,
+    kubectl_disvc: Run,
     tmp_path: Path,
 ) -> None:
     canary = {"canaryTrafficPercent": 25}
@@ -122,8 +126,19 @@ def test_status_watch_follows_a_canary_from_start_to_promote(
     assert "no rollout under way" in refused.stderr
 
     env = plugin_path(tmp_path / "bin")
-    command = [str(KUBECTL), "disvc", "status", NAME, "-w", "--timeout", "90",
-               "-n", kube.namespace, "--kubeconfig", kube.kubeconfig]
+    command = [
+        str(KUBECTL),
+        "disvc",
+        "status",
+        NAME,
+        "-w",
+        "--timeout",
+        "90",
+        "-n",
+        kube.namespace,
+        "--kubeconfig",
+        kube.kubeconfig,
+    ]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
         try:
             apply(kube, manifest("v2", canary))
