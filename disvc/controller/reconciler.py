@@ -66,6 +66,11 @@ class DisvcReconciler:
                 return Result()  # deleted while we reconciled; its delete event is on the way
         for event in want.events:
             self.events.emit(disvc, event)
+            if event.type == "Warning":
+                # A problem a person must fix (InvalidSpec, ChildRejected,
+                # ChildConflict, ProgressDeadlineExceeded): the builders raise
+                # it once, when it appears or changes, so one line each.
+                log.warning("Problem reported on the DISVC", reason=event.reason, detail=event.message)
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)

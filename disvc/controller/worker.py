@@ -33,7 +33,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from disvc.builders.types import ObjectKey
-from disvc.controller.errors import PermanentError, TransientError
+from disvc.controller.errors import ConflictError, PermanentError, TransientError
 from disvc.controller.metrics import RECONCILE_RESULTS, Metrics, ReconcileResult
 from disvc.controller.reconcile import Reconciler
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
@@ -144,7 +144,10 @@ class Worker:
                 self._queue.add_after(key, error.retry_after)
             else:
                 self._queue.add_rate_limited(key)
-            log.warning("Reconcile failed and will be retried", error=str(error), retryAfter=error.retry_after)
+            # A 409 is optimistic concurrency doing its job (a write raced
+            # another, or read a stale cache): routine, so only at debug.
+            log_retry = log.debug if isinstance(error, ConflictError) else log.warning
+            log_retry("Reconcile failed and will be retried", error=str(error), retryAfter=error.retry_after)
         except Exception:
             self._count("error")
             self._queue.add_rate_limited(key)

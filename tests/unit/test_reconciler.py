@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
+import structlog
 
 from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
@@ -357,3 +358,18 @@ def test_a_refused_create_stops_the_plan_and_is_reported(harness: Harness) -> No
 
     assert [action for action, _ in harness.writer.calls] == ["status"]
     assert harness.events.emitted[0][1].reason == "ChildRejected"
+
+
+@pytest.mark.parametrize("reason", ["InvalidSpec", "ProgressDeadlineExceeded", "ChildConflict"])
+def test_a_problem_raised_as_a_warning_event_is_logged_at_warning_once(harness: Harness, reason: str) -> None:
+    warning = EventSpec("Warning", reason, "what went wrong, in words")
+    normal = EventSpec("Normal", "Created", "Created Service ns/iris")
+    harness.state.answers = [Desired(plan=Plan(), status={"replicas": 1}, events=(warning, normal))]
+
+    with structlog.testing.capture_logs() as logs:
+        harness.reconciler.reconcile(KEY)
+
+    warned = [line for line in logs if line["log_level"] == "warning"]
+    assert [(line["event"], line["reason"], line["detail"]) for line in warned] == [
+        ("Problem reported on the DISVC", reason, "what went wrong, in words")
+    ]

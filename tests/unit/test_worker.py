@@ -323,3 +323,24 @@ def test_process_next_item_reports_a_shut_down_queue(env: Env) -> None:
     env.queue.shut_down()
 
     assert env.make_worker().process_next_item() is False
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (ConflictError("stale read", status=409), "debug"),
+        (TooManyRequestsError("slow down", status=429, retry_after=None), "warning"),
+    ],
+    ids=["conflict", "throttled"],
+)
+def test_a_conflict_is_routine_and_logged_at_debug_other_retries_at_warning(
+    env: Env, error: Exception, level: str
+) -> None:
+    env.reconciler.reconcile.side_effect = error
+
+    with structlog.testing.capture_logs() as logs:
+        _reconcile_once(env)
+
+    [line] = logs
+    assert (line["event"], line["log_level"]) == ("Reconcile failed and will be retried", level)
+    assert env.queue.num_requeues("ns/a") == 1
