@@ -102,6 +102,8 @@ def step(disvc: Obj) -> str:
     spec = rollout(disvc)
     if reason == "Converged":
         return f"complete: {active} serves all traffic"
+    if reason == "ScaleDownDelay":
+        return f"complete: {active} serves all traffic; {progressing(disvc).get('message', '')}"
     if reason == "CanaryRunning":
         return (
             f"canary: {newest.get('name')} takes {newest.get('trafficPercent', 0)}% of external "

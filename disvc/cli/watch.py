@@ -2,7 +2,8 @@
 
 Like ``kubectl rollout status``, the exit code says how it ended:
 
-- 0: the rollout is complete (``Progressing=False Converged`` for the
+- 0: the rollout is complete (``Progressing`` reason ``Converged``, or
+  ``ScaleDownDelay`` while the generation it left waits to be deleted, for the
   latest spec);
 - 1: it stopped and needs a person (``ProgressDeadlineExceeded``,
   ``InvalidSpec``, ``ChildRejected``), or the DISVC was deleted;
@@ -56,7 +57,7 @@ def outcome(disvc: Obj) -> Outcome | None:
     if progressing.get("observedGeneration") != meta.get("generation"):
         return None  # the controller has not judged the latest spec yet
     reason = progressing.get("reason")
-    if reason == "Converged":
+    if reason in ("Converged", "ScaleDownDelay"):  # the old generation only waits to be deleted
         active = (disvc.get("status") or {}).get("activeGeneration")
         return Outcome(COMPLETE, f"{name}: rollout complete, {active} serves all traffic")
     if reason in STOPPING_REASONS:

@@ -43,8 +43,8 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH 
 
 def manifest(version: str, rollout_spec: Obj | None = None) -> Obj:
     spec: Obj = {"replicas": 2, "annotations": {"version": version}, "inferenceService": TEMPLATE}
-    if rollout_spec is not None:
-        spec["rollout"] = rollout_spec
+    # the old generation goes at the switch, so each step settles as Converged
+    spec["rollout"] = {"scaleDownDelaySeconds": 0, **(rollout_spec or {})}
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "DistributedInferenceService",

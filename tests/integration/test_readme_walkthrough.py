@@ -105,7 +105,7 @@ def test_the_kubectl_walk_through_reaches_ready_and_answers_curl(local_cluster: 
     port = router.rsplit(":", 1)[1]
     answer = run(
         "curl", "-sS", "--fail", "-H", f"Host: {name}-kserve-demo.example.com",
-        "-H", "Content-Type: application/json", "-d", "@config/samples/iris-input-v2.json",
+        "-H", "Content-Type: application/json", "-d", "@config/samples/requests/iris-input-v2.json",
         f"http://127.0.0.1:{port}/v2/models/{name}/infer",
     )  # fmt: skip
     assert json.loads(answer)["outputs"][0]["data"] == [1, 1], answer
