@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+import structlog
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -35,6 +36,8 @@ from disvc.controller.kube import transport
 KUBECONFIG_ENV: Final = "KUBECONFIG"
 IN_CLUSTER_ENV: Final = "KUBERNETES_SERVICE_HOST"
 HOME_KUBECONFIG: Final = Path("~/.kube/config")
+
+log = structlog.get_logger(__name__)
 
 SourceKind = Literal["--kubeconfig", "$KUBECONFIG", "in-cluster", "~/.kube/config"]
 
@@ -132,8 +135,14 @@ def _proxy_problem(proxy: str | None) -> str | None:
 
 
 def load_api_client(kubeconfig: str | None, context: str | None = None) -> k8s_client.ApiClient:
-    """An ApiClient from the settings found for ``kubeconfig`` and ``context`` (see ``find``)."""
-    return k8s_client.ApiClient(load(find(kubeconfig, context)).configuration)
+    """An ApiClient from the settings found for ``kubeconfig`` and ``context``
+    (see ``find``); logs where they came from."""
+    settings = load(find(kubeconfig, context))
+    log.info(
+        "Loaded connection settings", source=settings.source.kind, kubeconfig=settings.source.kubeconfig,
+        context=settings.context, server=settings.server,
+    )
+    return k8s_client.ApiClient(settings.configuration)
 
 
 def connections(configuration: k8s_client.Configuration) -> transport.Connections:

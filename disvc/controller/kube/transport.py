@@ -53,8 +53,9 @@ MAX_IDLE: Final = 32
 """Idle connections kept per server: the workers, the recorder and the
 leader elector each hold at most one at a time; watches hold theirs."""
 READ_BUFFER: Final = 65536
-MAX_HEADERS_SIZE: Final = 64 * 1024
-"""Bound on a response's status line and headers together (h11 refuses more)."""
+MAX_HEADERS_SIZE: Final = 32 * 1024
+"""Bound on a response's status line and headers while incomplete (h11
+refuses more): a head can exceed it only by what one read brings."""
 CERT_RECHECK_SECONDS: Final = 5.0
 """How often, at most, the certificate files are checked for a rotation."""
 RESENDABLE_METHODS: Final = frozenset({"GET", "HEAD"})
@@ -205,7 +206,10 @@ class _Connection:
             except h11.RemoteProtocolError as exc:
                 raise ProtocolError(f"malformed answer: {exc}") from exc
             if event is h11.NEED_DATA:
-                self.h11.receive_data(self.sock.recv(READ_BUFFER))
+                data = self.sock.recv(READ_BUFFER)
+                if not data and self.h11.their_state is h11.SEND_RESPONSE and not self.h11.trailing_data[0]:
+                    raise ClosedError("connection closed before an answer")
+                self.h11.receive_data(data)
             elif isinstance(event, h11.ConnectionClosed):
                 raise ClosedError("connection closed before an answer")
             elif isinstance(event, h11.Event):
@@ -344,7 +348,7 @@ class Connections:
                                 name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
                             }, sends
                         # an InformationalResponse (100 Continue) precedes the real one
-                except (ConnectionError, ProtocolError, TimeoutError, ssl.SSLError) as exc:
+                except (ConnectionError, ClosedError, TimeoutError, ssl.SSLError) as exc:
                     if answered:
                         raise
                     closed_early = isinstance(exc, (ConnectionError, ClosedError))
