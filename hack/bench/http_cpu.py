@@ -24,7 +24,7 @@ from collections.abc import Callable
 import urllib3
 from kubernetes import client, config
 
-from disvc.controller.kube import auth, transport
+from disvc.controller.kube import auth
 
 PATH = "/api/v1/namespaces/default/configmaps/disvc-http-bench"
 TIMEOUT = (5.0, 30.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import config
 
 from disvc.controller.manager import Manager
 from disvc.controller.options import BindAddress, Options

@@ -362,7 +362,7 @@ def client_certificate(name: str) -> tuple[bytes, bytes]:
 
 def transport_module_recheck(connections: transport.Connections) -> None:
     """Make the next call check the certificate files (instead of waiting CERT_RECHECK_SECONDS)."""
-    connections._tls_checked = float("-inf")  # noqa: SLF001 - the clock is the only thing skipped
+    connections._tls_checked = float("-inf")
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
@@ -402,7 +402,7 @@ def test_4_a_create_whose_fate_is_unknown_is_not_retried(serve: Callable[..., Sc
 
     never.set()
     assert len(server.requests) == 1
-    assert not retry._is_retryable(errors.UnknownOutcomeError("x"), replayable=True)  # noqa: SLF001
+    assert not retry._is_retryable(errors.UnknownOutcomeError("x"), replayable=True)
 
 
 def test_4_a_create_answered_500_without_retry_after_is_not_retried(serve: Callable[..., ScriptedServer]) -> None:
