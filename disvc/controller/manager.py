@@ -113,7 +113,7 @@ class Manager:
         self.options = options
         self.clock: Clock = clock or RealClock()
         self.metrics = Metrics(registry)
-        self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig))
+        self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig, options.context))
         self.reaction = Reaction(self.metrics.reaction_seconds.observe)
         self.kube.on_request = self._on_request
 

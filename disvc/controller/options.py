@@ -45,7 +45,10 @@ class Options:
     """Everything the manager needs from the command line."""
 
     kubeconfig: str | None = None
-    """Path of a kubeconfig; None uses the in-cluster service account."""
+    """Path of a kubeconfig; None: ``$KUBECONFIG``, the in-cluster service
+    account, then ``~/.kube/config`` (``kube.auth.find``)."""
+    context: str | None = None
+    """Kubeconfig context to use; None: its current context."""
     namespace: str | None = None
     """Watch and reconcile only this namespace; None means every namespace."""
     ingress_domain: str = "example.com"
@@ -153,7 +156,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kubeconfig",
         default=None,
-        help="Path to a kubeconfig file. When omitted, use the in-cluster service account.",
+        help="Path to a kubeconfig file. When omitted: $KUBECONFIG (a list of files, merged), "
+        "else the in-cluster service account, else ~/.kube/config.",
+    )
+    p.add_argument(
+        "--context",
+        default=None,
+        help="The kubeconfig context to use. When omitted, its current context.",
     )
     p.add_argument(
         "--namespace",
@@ -287,6 +296,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     log_format: LogFormat = ns.log_format if ns.log_format is not None else _default_log_format()
     return Options(
         kubeconfig=ns.kubeconfig,
+        context=ns.context or None,
         namespace=ns.namespace or None,
         ingress_domain=ns.ingress_domain,
         ingress_class=ns.ingress_class or None,
