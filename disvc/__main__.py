@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = render.RenderOptions(
         # offline: a DISVC naming a Gateway renders its HTTPRoute
         build=BuildOptions(
-            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True
+            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True,
+            grpc_route=True,
         ),
         generation=args.generation,
         with_status=args.status,

@@ -17,7 +17,6 @@ from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec, is_dns_subdomain
 from disvc.builders.types import INGRESS_API_VERSION, INGRESS_KIND, Obj
 
-
 CANARY_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary-weight"
 
