@@ -34,6 +34,12 @@ DEFAULT_CRD_CACHE: Final = REPO_ROOT / ".cache" / "kserve"
 """Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD
 (git-ignored; ``$DISVC_CRD_CACHE`` moves it, for the script and this module alike)."""
 
+GATEWAY_API_DIR: Final = REPO_ROOT / "hack" / "testdata" / "gateway-api"
+"""The real Gateway API CRDs (v1.6.1, both channels), kept unchanged as test data."""
+GATEWAY_API_KINDS: Final = ("gatewayclasses", "gateways", "httproutes", "grpcroutes")
+BUNDLE_VERSION_ANNOTATION: Final = "gateway.networking.k8s.io/bundle-version"
+CHANNEL_ANNOTATION: Final = "gateway.networking.k8s.io/channel"
+
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -179,3 +185,24 @@ def install_crd(api_client: client.ApiClient, crd: JsonObject, replace: bool, ti
 def install_crds(api_client: client.ApiClient) -> None:
     for crd, replace in crds_to_install():
         install_crd(api_client, crd, replace)
+
+
+def install_gateway_api(api_client: client.ApiClient, channel: str = "experimental") -> None:
+    """Install the real Gateway API CRDs of ``channel`` (GatewayClass, Gateway,
+    HTTPRoute, GRPCRoute). A CRD of that name that is not the same release
+    and channel (our minimal HTTPRoute, the other channel) is replaced."""
+    for plural in GATEWAY_API_KINDS:
+        path = GATEWAY_API_DIR / channel / f"gateway.networking.k8s.io_{plural}.yaml"
+        (crd,) = _crds_in([path])
+        annotations = crd["metadata"].get("annotations") or {}
+        try:
+            live = request_json(api_client, "GET", f"{CRD_PATH}/{crd['metadata']['name']}")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            live = None
+        live_annotations = (live or {}).get("metadata", {}).get("annotations") or {}
+        same = all(
+            live_annotations.get(key) == annotations.get(key) for key in (BUNDLE_VERSION_ANNOTATION, CHANNEL_ANNOTATION)
+        )
+        install_crd(api_client, crd, replace=live is not None and not same)
