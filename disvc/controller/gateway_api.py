@@ -158,7 +158,8 @@ class GatewayApi:
         self._refresh(kind)
 
     def _refresh(self, kind: str) -> None:
-        crd = next(iter(self.crds[kind].store.list()), None)
+        # by name again: a server that ignored the field selector lists them all
+        crd = next((c for c in self.crds[kind].store.list() if c["metadata"].get("name") == ROUTE_CRDS[kind]), None)
         present = bool(crd and crd.get("served"))
         started: Informer | None = None
         stopped: Informer | None = None
