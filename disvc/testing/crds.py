@@ -112,7 +112,9 @@ KSERVE_CRD_MISSING: Final = (
 )
 
 
-def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = None) -> list[tuple[JsonObject, bool]]:
+def crds_to_install(
+    disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = None, *, with_external: bool = True
+) -> list[tuple[JsonObject, bool]]:
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
@@ -121,6 +123,8 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
     present: on a real cluster they belong to those installations. Without
     KServe's file a schema-less stand-in is installed
     (:data:`KSERVE_CRD_MISSING` says how to get the real one).
+    ``with_external=False`` leaves out the minimal copies: on someone's
+    cluster they would pass for the real thing.
     """
     isvc_file = isvc_file or kserve_crd_file()
     if not disvc_dir.is_dir():
@@ -129,7 +133,7 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
         raise FileNotFoundError(f"{disvc_dir}: no CRD folder here (disvc.testing needs a source checkout)")
     wanted: list[tuple[JsonObject, bool]] = [(crd, True) for crd in _crds_in(sorted(disvc_dir.glob("*.yaml")))]
     external_dir = disvc_dir.parent / EXTERNAL_CRD_DIRNAME
-    if external_dir.is_dir():
+    if with_external and external_dir.is_dir():
         wanted.extend((crd, False) for crd in _crds_in(sorted(external_dir.glob("*.yaml"))))
     if isvc_file is not None:
         wanted.extend((crd, False) for crd in _crds_in([isvc_file]))

@@ -38,8 +38,8 @@ from .test_traffic import (
 
 pytest.importorskip("kserve", reason="needs the dataplane extra: pip install -e '.[dataplane]'")
 
-from disvc.testing.dataplane.gateway_status import CONTROLLER_NAME  # noqa: E402
-from disvc.testing.dataplane.plane import DataPlane  # noqa: E402
+from disvc.testing.dataplane.gateway_status import CONTROLLER_NAME
+from disvc.testing.dataplane.plane import DataPlane
 
 Obj = dict[str, Any]
 GATEWAY_CLASS = "disvc-dataplane"
