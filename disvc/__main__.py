@@ -125,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     options = render.RenderOptions(
         # offline: a DISVC naming a Gateway renders its HTTPRoute
-        build=BuildOptions(ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True),
+        build=BuildOptions(
+            ingress_domain=args.ingress_domain, ingress_class=args.ingress_class, gateway_api=True,
+            grpc_route=True,
+        ),
         generation=args.generation,
         with_status=args.status,
     )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from disvc.builders import diff, isvc, names, protocol, routes, service
 from disvc.builders.diff import ChildId, Plan
 from disvc.builders.protocol import ServingProtocol
+from disvc.builders.routes import Routing
 from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step, Traffic
 from disvc.builders.types import Obj
@@ -59,9 +60,7 @@ def generation_children(
     return objects
 
 
-def steady_children(
-    spec: DisvcSpec, generation_number: int, domain: str, default_class: str | None
-) -> list[Obj]:
+def steady_children(spec: DisvcSpec, generation_number: int, routing: Routing) -> list[Obj]:
     """Every child of generation ``generation_number`` serving alone.
 
     Raises ``InvalidSpec`` (a name too long, an invalid default host)."""
@@ -77,11 +76,21 @@ def steady_children(
             Traffic(primary=generation_number),
             serving_protocol,
             serving_protocol,
-            domain,
-            default_class,
+            routing,
         )
     )
     return objects
+
+
+def routed_protocol(spec: DisvcSpec, situation: Situation, step: Step) -> ServingProtocol:
+    """The protocol of the generation the routes serve: while another
+    generation serves, the routes and the top-level Service keep its
+    protocol; a rollout that changes it changes them at the switch."""
+    target_protocol = protocol.of(spec.template)
+    serving_generation = situation.generations.get(step.active)
+    if step.active != situation.target and serving_generation is not None:
+        return serving_generation.protocol or target_protocol
+    return target_protocol
 
 
 def step_plan(
@@ -90,8 +99,7 @@ def step_plan(
     step: Step,
     template_hash: str,
     live: Sequence[Obj],
-    domain: str,
-    default_class: str | None,
+    routing: Routing,
     routed: bool,
 ) -> Plan:
     """The writes that take ``live`` to ``step``. With ``routed`` False the
@@ -99,14 +107,7 @@ def step_plan(
     object: never point our route at it)."""
     target = situation.target
     target_protocol = protocol.of(spec.template)
-    serving_generation = situation.generations.get(step.active)
-    # while another generation serves, the routes and the top-level Service
-    # keep its protocol: a rollout that changes it changes them at the switch
-    route_protocol = (
-        serving_generation.protocol or target_protocol
-        if step.active != target and serving_generation is not None
-        else target_protocol
-    )
+    route_protocol = routed_protocol(spec, situation, step)
     desired = generation_children(
         spec,
         target,
@@ -129,7 +130,7 @@ def step_plan(
     desired.append(diff.applied(service.top_service(spec, route_protocol)))
     if routed:
         desired.extend(
-            routes.for_traffic(spec, step.traffic, route_protocol, target_protocol, domain, default_class)
+            routes.for_traffic(spec, step.traffic, route_protocol, target_protocol, routing)
         )
     else:
         keep.update(routes.route_ids(spec.name))

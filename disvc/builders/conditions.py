@@ -35,6 +35,7 @@ Reason: TypeAlias = Literal[
     "ProgressDeadlineExceeded",
     "CanaryRunning",
     "ScaleDownDelay",
+    "RouteNotAccepted",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
@@ -171,6 +172,12 @@ def invalid(problem: InvalidSpec) -> tuple[Condition, Condition]:
         Condition("Ready", False, "InvalidSpec", str(problem)),
         Condition("Progressing", False, "InvalidSpec", "Nothing changes until the spec is fixed"),
     )
+
+
+def route_refused(refusal: str) -> Condition:
+    """``Ready`` while the Gateway refuses our route (``routestatus``): the
+    replicas may be Ready, but no external request reaches them."""
+    return Condition("Ready", False, "RouteNotAccepted", refusal)
 
 
 def rejected(refusal: str) -> tuple[Condition, Condition]:

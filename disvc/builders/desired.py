@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from disvc.builders import (
+    affinity,
     conditions,
     deadline,
     diff,
@@ -28,6 +29,7 @@ from disvc.builders import (
     isvc,
     ownership,
     routes,
+    routestatus,
     scaledown,
     status,
     strategies,
@@ -35,10 +37,11 @@ from disvc.builders import (
 from disvc.builders import (
     spec as disvc_spec,
 )
-from disvc.builders.children import check_name_lengths, steady_children, step_plan
+from disvc.builders.children import check_name_lengths, routed_protocol, steady_children, step_plan
 from disvc.builders.diff import Plan
 from disvc.builders.generation import Rollout
-from disvc.builders.spec import DisvcSpec, InvalidSpec
+from disvc.builders.routes import Routing
+from disvc.builders.spec import DisvcSpec, GatewayRef, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step, Strategy
 from disvc.builders.types import EventSpec, Obj
 
@@ -56,8 +59,15 @@ class BuildOptions:
     ingress_class: str | None = None
     """Ingress class when the DISVC does not name one (None: cluster default)."""
     gateway_api: bool = False
-    """The controller watches Gateway API HTTPRoutes (``--gateway-api``):
-    only then may a DISVC name a Gateway."""
+    """The controller serves Gateway API routes: the HTTPRoute CRD is
+    installed and ``--gateway-api=false`` did not turn them off. Only then
+    may a DISVC route through a Gateway."""
+    grpc_route: bool = False
+    """The GRPCRoute CRD is installed too: gRPC models get a GRPCRoute."""
+    session_persistence: frozenset[str] = frozenset()
+    """Route kinds whose installed CRD serves ``sessionPersistence``."""
+    default_gateway: GatewayRef | None = None
+    """``--default-gateway``: the Gateway of DISVCs that name none."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339 time stamped on conditions whose status changes (builders read no clock)."""
 
@@ -120,8 +130,18 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
     as ``state`` would build it with nothing live (``disvc render`` prints these).
 
     Raises ``InvalidSpec``: unlike ``state`` this has nobody to report to."""
-    return steady_children(
-        disvc_spec.parse(disvc), generation_number, options.ingress_domain, options.ingress_class
+    spec = disvc_spec.parse(disvc)
+    return steady_children(spec, generation_number, routing(spec, options))
+
+
+def routing(spec: DisvcSpec, options: BuildOptions) -> Routing:
+    """How ``spec``'s routes are built under ``options``."""
+    return Routing(
+        domain=options.ingress_domain,
+        default_class=options.ingress_class,
+        gateway=routes.gateway_for(spec, options.default_gateway, options.gateway_api),
+        grpc_route=options.grpc_route,
+        persistence=options.session_persistence,
     )
 
 
@@ -147,8 +167,8 @@ def _decide(
     if spec.ingress.gateway is not None and not options.gateway_api:
         raise InvalidSpec(
             "spec.ingress.gateway",
-            "this controller runs without --gateway-api (the Gateway API CRDs may not be "
-            "installed); enable it or remove the field",
+            "Gateway API is not served here (no HTTPRoute CRD on the cluster, or the controller "
+            "runs with --gateway-api=false); install the Gateway API CRDs or remove the field",
         )
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
@@ -227,9 +247,7 @@ def _step_plan(
     options: BuildOptions,
     routed: bool,
 ) -> Plan:
-    return step_plan(
-        spec, situation, step, template_hash, live, options.ingress_domain, options.ingress_class, routed
-    )
+    return step_plan(spec, situation, step, template_hash, live, routing(spec, options), routed)
 
 
 def _converge(
@@ -253,6 +271,14 @@ def _converge(
     waiting = deadline.waiting(situation, step)
     verdict = deadline.judge(waiting, spec.rollout.progress_deadline_seconds, options.now)
     ready = conditions.ready(spec, situation, step, after_generations, plan)
+    route_plan = routing(spec, options)
+    url = routes.url(spec, options.ingress_domain, conflict_ids)
+    if route_plan.gateway is not None and spec.ingress.enabled:
+        said = routestatus.verdict(spec.name, spec.namespace, route_plan.gateway, live)
+        if said.refusal is not None and not plan.conflicts:
+            ready = conditions.route_refused(said.refusal)
+        if not said.accepted:
+            url = None  # nothing serves it until a Gateway takes the route
     progressing = conditions.progressing(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )
@@ -271,8 +297,14 @@ def _converge(
         active_generation=step.active,
         replicas=sum(len(g.isvcs) for g in counted),
         ready_replicas=sum(g.ready_count() for g in counted),
-        url=routes.url(spec, options.ingress_domain, conflict_ids),
+        url=url,
         conditions=(ready, progressing),
+        session_affinity=affinity.status(
+            spec.affinity,
+            routes.affinity_paths(
+                spec, step.traffic, routed_protocol(spec, situation, step), route_plan
+            ),
+        ),
         generations=status.generation_counts(step.traffic, after_all, frozenset(leaving))
         if len(after_all) > 1 or step.traffic.canary is not None
         else (),
@@ -365,6 +397,7 @@ def _invalid(
     active = generations.get(serving) if serving is not None else None
     observed_generation = meta.get("generation")
     kept_url = previous_status.get("url")
+    kept_affinity = previous_status.get("sessionAffinity")
     ready, stalled = conditions.invalid(problem)
     observed = status.Observed(
         observed_generation=observed_generation if isinstance(observed_generation, int) else 0,
@@ -377,6 +410,8 @@ def _invalid(
         conditions=(ready, stalled),
         kept_url=kept_url if isinstance(kept_url, str) else None,
         history=tuple(history.entries(previous_status)),
+        # the children stay as they were, and so does what they enforce
+        session_affinity=dict(kept_affinity) if isinstance(kept_affinity, Mapping) else None,
     )
     warning = events.warning_event(ready, previous_status)
     return Desired(

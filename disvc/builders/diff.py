@@ -52,6 +52,7 @@ _DELETE_ORDER: dict[ChildKind, int] = {
     "Service": 1,
     "Ingress": 2,
     "HTTPRoute": 3,
+    "GRPCRoute": 3,
 }
 
 

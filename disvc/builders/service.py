@@ -4,15 +4,16 @@
 live generation (``disvc: N``). ``N-v<g>`` is one generation's endpoint
 (``disvc.group: N-v<g>``); the Ingress and ``status.address`` point at the
 serving generation's, which is how a rollout switches traffic in one write.
-Both pin clients to a replica (``sessionAffinity: ClientIP``) and expose
-port 80 in front of the model server's port.
+Both pin in-cluster clients to a replica as ``spec.sessionAffinity`` asks
+(``affinity``: ``ClientIP`` by default) and expose port 80 in front of the
+model server's port.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from disvc.builders import names, ownership
+from disvc.builders import affinity, names, ownership
 from disvc.builders.protocol import GRPC_APP_PROTOCOL, ServingProtocol
 from disvc.builders.spec import DisvcSpec
 from disvc.builders.types import SERVICE_API_VERSION, SERVICE_KIND, Obj
@@ -72,7 +73,7 @@ def _service(
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "sessionAffinity": "ClientIP",
+            **affinity.service_fields(spec.affinity),
             "ports": [port],
         },
     }

@@ -43,8 +43,10 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
+from disvc.builders.spec import GatewayRef
 from disvc.builders.types import (
     DISVC_KIND,
+    GRPCROUTE_KIND,
     HTTPROUTE_KIND,
     INGRESS_KIND,
     ISVC_KIND,
@@ -56,6 +58,7 @@ from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
 from disvc.controller.errors import ConfigError
+from disvc.controller.gateway_api import GatewayApi
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
 from disvc.controller.indexes import CHILD_INDEXERS
@@ -64,6 +67,7 @@ from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
 from disvc.controller.metrics import WRITE_VERBS, DisvcState, Metrics, MetricsServer, serve
 from disvc.controller.metrics_auth import MetricsAuth
+from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.options import BindAddress, Options
 from disvc.controller.reaction import Reaction
 from disvc.controller.reconciler import DisvcReconciler
@@ -122,9 +126,9 @@ class Manager:
             CONTROLLER_NAME,
             metrics_provider=self.metrics.queue_metrics_provider(),
         )
-        # HTTPRoutes only on request: without the Gateway API CRDs their
-        # watch could never sync and /readyz would never turn 200.
-        child_kinds = (*CHILD_KINDS, HTTPROUTE_KIND) if options.gateway_api else CHILD_KINDS
+        # Gateway API routes are watched only while their CRDs exist
+        # (gateway_api.py): without them the watch could never sync.
+        child_kinds = CHILD_KINDS
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
@@ -152,12 +156,36 @@ class Manager:
         self.metrics.read_disvc_states(self._disvc_states)
 
         self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
-        caches = {kind: informer.cache for kind, informer in self.informers.items()}
+        # Shared with the reader and the writer: route caches join and leave
+        # them as the Gateway API CRDs come and go.
+        caches: dict[str, MutationCache] = {kind: informer.cache for kind, informer in self.informers.items()}
+        child_caches: dict[ChildKind, MutationCache] = {kind: caches[kind] for kind in child_kinds}
         writer = ApiWriter(self.kube, caches)
         for kind in child_kinds:
             self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
+
+        def route_informer(kind: str) -> Informer:
+            informer = Informer(
+                self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
+                indexers=CHILD_INDEXERS, transform=compact_child,
+            )
+            informer.add_handler(enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False)
+            informer.add_handler(on_delete=functools.partial(writer.forget, kind))
+            return informer
+
+        def attach(kind: str, informer: Informer) -> None:
+            caches[kind] = informer.cache
+            child_caches[HTTPROUTE_KIND if kind == HTTPROUTE_KIND else GRPCROUTE_KIND] = informer.cache
+
+        def detach(kind: str) -> None:
+            caches.pop(kind, None)
+            child_caches.pop(HTTPROUTE_KIND if kind == HTTPROUTE_KIND else GRPCROUTE_KIND, None)
+
+        self.gateway: GatewayApi | None = (
+            GatewayApi(self.kube, route_informer, attach, detach, self._enqueue_all) if options.gateway_api else None
+        )
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in child_kinds}),
+            CacheReader(self.kube, caches[DISVC_KIND], child_caches),
             writer,
             self.recorder,
             self._build_options,
@@ -185,7 +213,8 @@ class Manager:
         self.health: HealthServer | None = None
         self.metrics_server: MetricsServer | None = None
         self._caches = Group("caches", [
-            Member(f"informer-{kind}", informer, INFORMER_STOP_TIMEOUT) for kind, informer in self.informers.items()
+            *(Member(f"informer-{kind}", informer, INFORMER_STOP_TIMEOUT) for kind, informer in self.informers.items()),
+            *([Member("gateway-api", self.gateway, INFORMER_STOP_TIMEOUT)] if self.gateway is not None else []),
         ])
         self._recorder = Group("event-recorder", [Member("event-recorder", self.recorder, EVENT_FLUSH_TIMEOUT)])
         self._workers = Group("workers", [Member("workers", self.worker, options.graceful_shutdown_timeout)])
@@ -280,7 +309,10 @@ class Manager:
 
     def _wait_for_sync(self, stop: threading.Event) -> bool:
         log.info("Waiting for caches to sync")
-        for informer in self.informers.values():
+        syncing: list[Informer | GatewayApi] = [*self.informers.values()]
+        if self.gateway is not None:
+            syncing.append(self.gateway)
+        for informer in syncing:
             while not informer.wait_for_sync(0.1):
                 if stop.is_set():
                     return False
@@ -332,11 +364,26 @@ class Manager:
                 stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
             )
 
+    def _enqueue_all(self) -> None:
+        """Every DISVC, to be reconciled again: what the cluster serves changed."""
+        for disvc in self.informers[DISVC_KIND].store.list():
+            meta = disvc["metadata"]
+            self.queue.add(f"{meta.get('namespace', '')}/{meta['name']}")
+
     def _build_options(self) -> BuildOptions:
+        gateway = self.gateway
+        default = self.options.default_gateway
+        default_ref = None
+        if default:
+            namespace, _, name = default.partition("/")
+            default_ref = GatewayRef(name=name, namespace=namespace)
         return BuildOptions(
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
-            gateway_api=self.options.gateway_api,
+            gateway_api=gateway is not None and gateway.serves(HTTPROUTE_KIND),
+            grpc_route=gateway is not None and gateway.serves(GRPCROUTE_KIND),
+            session_persistence=gateway.persistence() if gateway is not None else frozenset(),
+            default_gateway=default_ref,
             now=rfc3339(self.clock.now()),
         )
 

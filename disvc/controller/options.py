@@ -55,9 +55,12 @@ class Options:
     """Ingress hosts are ``<name>-<namespace>.<ingress_domain>``."""
     ingress_class: str | None = None
     """Ingress class for DISVCs that name none (None: the cluster default)."""
-    gateway_api: bool = False
-    """Watch and write Gateway API HTTPRoutes, for DISVCs that name a Gateway
-    (off by default: without the Gateway API CRDs the watch could never sync)."""
+    gateway_api: bool = True
+    """Use Gateway API where its CRDs are installed (found and followed at
+    run time, ``gateway_api.py``); False never looks for them."""
+    default_gateway: str | None = None
+    """``NAMESPACE/NAME`` of the Gateway for DISVCs that name none (and ask
+    for no Ingress class); None: those get an Ingress."""
     workers: int = 4
     """How many DISVCs are reconciled at once (one key is never on two workers)."""
     metrics_bind_address: BindAddress | None = BindAddress("", 8080)
@@ -114,6 +117,22 @@ def parse_bind_address(value: str) -> BindAddress | None:
 def _flag(address: BindAddress | None) -> str:
     """How a bind address is written on the command line."""
     return DISABLED if address is None else str(address)
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not true or false: {value!r}")
+
+
+def _gateway(value: str) -> str:
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"not NAMESPACE/NAME: {value!r}")
+    return value
 
 
 def _positive_int(value: str) -> int:
@@ -182,9 +201,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--gateway-api",
-        action="store_true",
-        help="Watch and manage Gateway API HTTPRoutes (gateway.networking.k8s.io/v1) for DISVCs "
-        "that set spec.ingress.gateway. Needs the Gateway API CRDs installed.",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        default=DEFAULTS.gateway_api,
+        help="Route DISVCs through Gateway API (HTTPRoute, GRPCRoute) where its CRDs are installed; "
+        "the controller finds them, and notices them appear or go, without a restart. "
+        "'--gateway-api=false' never looks for them. A bare --gateway-api (once needed to turn it on) "
+        "is accepted and changes nothing.",
+    )
+    p.add_argument(
+        "--default-gateway",
+        type=_gateway,
+        default=None,
+        help="NAMESPACE/NAME of the Gateway that DISVCs naming no spec.ingress.gateway (and no "
+        "spec.ingress.className) route through, where Gateway API is installed. When omitted they "
+        "get an Ingress.",
     )
     p.add_argument(
         "--workers",
@@ -301,6 +333,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         ingress_domain=ns.ingress_domain,
         ingress_class=ns.ingress_class or None,
         gateway_api=ns.gateway_api,
+        default_gateway=ns.default_gateway,
         workers=ns.workers,
         metrics_bind_address=ns.metrics_bind_address,
         health_probe_bind_address=ns.health_probe_bind_address,

@@ -120,6 +120,7 @@ class Kube:
     def list(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None,
         *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False,
+        field_selector: str | None = None,
     ) -> tuple[list[Obj], str]:
         """Every matching object (apiVersion/kind filled in) and the list's resourceVersion.
 
@@ -131,15 +132,17 @@ class Kube:
         """
         res = resource(kind, "list")
         try:
-            return self._list_pages(res, namespace, label_selector, LIST_PAGE_SIZE, transform, any_version)
+            return self._list_pages(
+                res, namespace, label_selector, LIST_PAGE_SIZE, transform, any_version, field_selector
+            )
         except errors.GoneError:
             # The continue token expired between pages: one unpaginated list
             # is consistent by construction.
-            return self._list_pages(res, namespace, label_selector, None, transform, False)
+            return self._list_pages(res, namespace, label_selector, None, transform, False, field_selector)
 
     def _list_pages(
         self, res: Resource, namespace: str | None, label_selector: str | None, limit: int | None,
-        transform: Callable[[Obj], Obj] | None, any_version: bool,
+        transform: Callable[[Obj], Obj] | None, any_version: bool, field_selector: str | None = None,
     ) -> tuple[builtins.list[Obj], str]:
         def each(item: Obj) -> Obj:
             item.setdefault("apiVersion", res.api_version)
@@ -152,6 +155,8 @@ class Kube:
             query: dict[str, str | int] = {}
             if label_selector:
                 query["labelSelector"] = label_selector
+            if field_selector:
+                query["fieldSelector"] = field_selector
             if limit:
                 query["limit"] = limit
             if token:
@@ -176,6 +181,7 @@ class Kube:
         label_selector: str | None = None,
         timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
         allow_bookmarks: bool = True,
+        field_selector: str | None = None,
     ) -> Watch:
         """Start a watch from ``resource_version``; events stream as they arrive.
 
@@ -192,6 +198,8 @@ class Kube:
             query["allowWatchBookmarks"] = "true"
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         # No in-call retry: the reflector owns the backoff for watches.
         response = self._stream(
             res, res.path(namespace), query, (self._timeout[0], timeout_seconds + WATCH_READ_MARGIN)
