@@ -174,9 +174,10 @@ def test_ingress_nginx_does_not_apply_the_services_affinity(
     kube: KubeEnv, dataplane: DataPlane, controller: RunningController, cluster: Cluster
 ) -> None:
     """The reason the controller writes ingress-nginx's own affinity
-    annotations: without them (here: sessionAffinity None, and the Services
-    keep ClientIP as a user might set by hand) the Service's ClientIP is
-    kube-proxy's alone."""
+    annotations: without them (here: sessionAffinity None) ingress-nginx
+    balances every request on its own, so one client meets every replica.
+    That it ignores a Service's ClientIP is pinned in the router's own tests
+    (tests/unit/dataplane/router/test_nginx.py)."""
     doc = manifest(replicas=3)
     doc["spec"]["sessionAffinity"] = {"type": "None"}
     apply(kube, doc)
