@@ -172,11 +172,18 @@ class ApiWriter:
         body: Obj = {
             "apiVersion": disvc["apiVersion"],
             "kind": disvc["kind"],
-            # No uid: a status write takes its metadata from the stored object
-            # anyway. A DISVC re-created under the same name since we read it
-            # gets this status once; its own reconcile (its add event is
-            # queued) then writes the right one.
-            "metadata": {"namespace": meta["namespace"], "name": meta["name"]},
+            # Preconditions: the status was worked out from this very object.
+            # A DISVC re-created under the same name (``kubectl replace
+            # --force``) or changed since we read it refuses it (409) and the
+            # key is reconciled again from the cache. The uid alone would not
+            # do: a status write takes its metadata from the stored object,
+            # and the API server (1.28) ignores a uid that differs there; the
+            # resourceVersion it checks, and a re-created object never has ours.
+            "metadata": {
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                **{key: meta[key] for key in ("uid", "resourceVersion") if meta.get(key)},
+            },
             "status": status,
         }
         applied = self._kube.apply(body, subresource="status")

@@ -10,7 +10,9 @@ a raised error to a backoff and a ``Result`` to a requeue.
 
 Writes are ordered creates/updates, then deletes, then status, so a rollout
 never deletes a serving generation before its successor exists, and the
-status a user reads describes objects that are already there.
+status a user reads describes objects that are already there. The status
+write is conditional on the DISVC version it was worked out from
+(``ApiWriter.apply_status``).
 """
 
 from __future__ import annotations
@@ -64,11 +66,20 @@ class DisvcReconciler:
                 self.writer.apply_status(disvc, want.status)
             except NotFoundError:
                 return Result()  # deleted while we reconciled; its delete event is on the way
-        for event in want.events:
-            self.events.emit(disvc, event)
+            except ConflictError:
+                # Changed (or re-created) since we read it: the status is
+                # worked out again from the new version. The Events describe
+                # writes already made, so they are told now.
+                self._emit(disvc, want)
+                raise
+        self._emit(disvc, want)
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
+
+    def _emit(self, disvc: Obj, want: Desired) -> None:
+        for event in want.events:
+            self.events.emit(disvc, event)
 
     def _as_now(self, key: ObjectKey, disvc: Obj, want: Desired, options: BuildOptions) -> Desired:
         """``want`` with the status of the world as the cache shows it after our writes.
