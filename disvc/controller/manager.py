@@ -21,7 +21,10 @@ reverse, each with a timeout:
 4. once this replica leads (at once without ``--leader-elect``): the Event
    recorder, then the workers.
 
-On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
+Every write (children, status, Events) first asks ``_may_write``: with
+leader election it is refused once the renew deadline has passed since the
+last renewal, even before the renew loop notices, so a paused leader that
+wakes after its lease expired writes nothing. On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
 queued Events are flushed, and the Lease is released so a successor starts
 at once; if reconciles are still running at the deadline the Lease is kept
 instead (it expires), since they may still write. Losing the Lease while
@@ -151,9 +154,11 @@ class Manager:
         self.metrics.managed.set_function(lambda: len(disvcs.store))
         self.metrics.read_disvc_states(self._disvc_states)
 
-        self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
+        self.recorder = EventRecorder(
+            self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock, may_write=self._may_write
+        )
         caches = {kind: informer.cache for kind, informer in self.informers.items()}
-        writer = ApiWriter(self.kube, caches)
+        writer = ApiWriter(self.kube, caches, may_write=self._may_write)
         for kind in child_kinds:
             self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
         self.reconciler = DisvcReconciler(
@@ -288,6 +293,11 @@ class Manager:
         log.info("Caches synced", kinds=sorted(self.informers))
         return True
 
+    def _may_write(self) -> bool:
+        """Every write asks first: with leader election, only while the Lease
+        was renewed less than the renew deadline ago (``LeaderElector.may_write``)."""
+        return self.elector is None or self.elector.may_write()
+
     def _started_leading(self) -> None:
         self.metrics.leader.set(1)
         self._start_writing()
@@ -305,7 +315,11 @@ class Manager:
 
     def _shut_down(self, started: list[Group]) -> None:
         log.info("Shutting down")
-        if not self._workers.stop() and self.elector is not None:
+        # No grace after a lost Lease: another replica may lead already.
+        # Writes are refused from here on anyway (``_may_write``); the workers
+        # are told to end and nobody waits for them.
+        grace = 0.0 if self._leadership_lost else None
+        if not self._workers.stop(grace) and self.elector is not None:
             # A successor must not start while our reconciles may still write:
             # keep the Lease and let it expire instead of releasing it.
             self.elector.config = replace(self.elector.config, release_on_cancel=False)

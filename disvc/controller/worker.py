@@ -12,6 +12,8 @@ operations (the reconciler never sees the queue), as controller-runtime's
   server said how long);
 - ``PermanentError``: forget and do not requeue; the user's fix arrives as
   a watch event;
+- ``NotLeaderError``: a write was refused because this replica may no
+  longer lead; forget the key (the next leader starts from its caches);
 - any other exception: a bug or a surprise. It is caught only here, logged
   once with its traceback, counted and retried with backoff, so one bad
   object cannot stop the controller.
@@ -33,7 +35,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from disvc.builders.types import ObjectKey
-from disvc.controller.errors import PermanentError, TransientError
+from disvc.controller.errors import NotLeaderError, PermanentError, TransientError
 from disvc.controller.metrics import RECONCILE_RESULTS, Metrics, ReconcileResult
 from disvc.controller.reconcile import Reconciler
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
@@ -132,6 +134,12 @@ class Worker:
             # reconciler and the writer log during this reconcile.
             with structlog.contextvars.bound_contextvars(**fields):
                 result = self._reconciler.reconcile(object_key)
+        except NotLeaderError as error:
+            # Leadership is gone (the manager is stopping us): whoever leads
+            # next reconciles every key from its own caches.
+            self._queue.forget(key)
+            self._count("error")
+            log.warning("Reconcile stopped: no longer leading", error=str(error))
         except PermanentError as error:
             self._queue.forget(key)
             self._count("error", terminal=True)
