@@ -54,12 +54,16 @@ class DisvcReconciler:
             return Result()  # children go by ownerReference garbage collection
         options = self.build_options_factory()
         want = desired.state(disvc, self.reader.children(key), options)
+        refusal: PermanentError | None = None
         try:
             want = self._write_children(key, disvc, want, options)
             if want.plan.create:
                 want = self._as_now(key, disvc, want, options)
         except PermanentError as refused:
-            # Retrying the same write cannot help: say so where users look.
+            # Say so where users look, claiming nothing the plan did not
+            # write; then raise, so the worker retries with backoff: an
+            # admin's fix (a quota, a webhook) sends no event to wake us.
+            refusal = refused
             want = desired.rejected(disvc, want, str(refused), options)
         if want.status != (disvc.get("status") or {}):
             try:
@@ -73,6 +77,8 @@ class DisvcReconciler:
                 self._emit(disvc, want)
                 raise
         self._emit(disvc, want)
+        if refusal is not None:
+            raise refusal
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)

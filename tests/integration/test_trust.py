@@ -4,6 +4,7 @@ a real one where the fault can be made there."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +16,10 @@ from disvc.controller.client import ApiWriter
 from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.store import Store
-from disvc.testing.fixtures import KubeEnv
+from disvc.testing.apiserver import FaultRule
+from disvc.testing.fixtures import KubeEnv, eventually
 
-from .harness import POC1, Cluster
+from .harness import POC1, Cluster, condition
 
 Obj = dict[str, Any]
 NAME = "sklearn-v2-iris-rest"
@@ -68,3 +70,46 @@ def test_a_status_worked_out_from_an_older_version_is_refused(
     current = cluster.disvc(NAME)
     writer.apply_status(current, {"observedGeneration": 2, "replicas": 1})  # from what is there: written
     assert cluster.disvc(NAME)["status"]["observedGeneration"] == 2
+
+
+# -- row 3: a refusal fixed by an admin is picked up without any event ----------
+
+
+def test_a_quota_fixed_by_an_admin_is_picked_up_long_before_the_resync(
+    kube: KubeEnv, controller: Any, cluster: Cluster
+) -> None:
+    """ISVC creates are refused (403: a quota on the loopback API's fault
+    rules, a real ResourceQuota on a cluster) until an admin lifts it; the
+    controller retries with backoff and converges with no DISVC event."""
+    quota = f"/api/v1/namespaces/{cluster.ns}/resourcequotas"
+    rule = None
+    if kube.server is not None:
+        rule = kube.server.add_fault(FaultRule(
+            verb="create", resource="inferenceservices", count=None, code=403,
+            message='inferenceservices.serving.kserve.io "x" is forbidden: exceeded quota: isvcs',
+        ))  # fmt: skip
+    else:
+        cluster.raw("POST", quota, body={
+            "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "isvcs"},
+            "spec": {"hard": {"count/inferenceservices.serving.kserve.io": "0"}},
+        })  # fmt: skip
+    create_poc1(kube)
+
+    def refused() -> None:
+        ready = condition(cluster.disvc(NAME), "Ready") or {}
+        assert ready.get("reason") == "ChildRejected", ready
+        assert "activeGeneration" not in cluster.disvc(NAME)["status"]  # nothing serves yet: never claimed
+
+    eventually(refused, timeout=30)
+    time.sleep(3)  # several refusals, so the backoff has grown
+    if rule is not None:
+        assert kube.server is not None
+        kube.server.remove_fault(rule)
+    else:
+        cluster.raw("DELETE", f"{quota}/isvcs")
+
+    eventually(lambda: _created(cluster), timeout=30)
+
+
+def _created(cluster: Cluster) -> None:
+    assert f"{NAME}-v1-0" in cluster.isvcs()
