@@ -53,12 +53,14 @@ from disvc.builders.types import (
     ISVC_KIND,
     SERVICE_KIND,
     ChildKind,
+    Obj,
     find_condition,
 )
+from disvc.controller import kube_version
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
-from disvc.controller.errors import ConfigError
+from disvc.controller.errors import ConfigError, ControllerError
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
 from disvc.controller.indexes import CHILD_INDEXERS
@@ -224,6 +226,8 @@ class Manager:
         """
         self._stop = stop
         started: list[Group] = []
+        version = kube_version.check(self._server_version())
+        log.info("API server", kubernetes=f"{version[0]}.{version[1]}")
         try:
             for group in (self._servers(), self._caches):
                 group.start()
@@ -244,6 +248,12 @@ class Manager:
         finally:
             self._shut_down(started)
         return EXIT_LEADERSHIP_LOST if self._leadership_lost else EXIT_OK
+
+    def _server_version(self) -> Obj:
+        try:
+            return self.kube.server_version()
+        except ControllerError as error:
+            raise ConfigError(f"cannot reach the API server to read its version: {error}") from error
 
     def _servers(self) -> Group:
         opts, members = self.options, []

@@ -158,7 +158,14 @@ class DisvcReconciler:
 ABSENT: Final = "1"
 """A resourceVersion no object has: etcd's revisions start at 1 and its first
 write is revision 2 (the loopback API counts the same way). As a precondition
-in an apply it makes the apply create-only."""
+in an apply it makes the apply create-only: the API server (1.23 and newer;
+``kube_version`` refuses to start below 1.25) ignores it when the name is
+free and fails the precondition (409) when it is taken. resourceVersions are
+opaque, so this leans on etcd's numbering; there is no other create-only
+apply (a ``metadata.uid`` in an apply of a free name is a 409 "uid
+mismatch", and a plain create leaves the fields owned by an Update entry no
+later apply can drop). A storage that gave an object version 1 would let
+this apply merge into it; etcd3 and kine, the ones Kubernetes runs on, never do."""
 
 
 def _if_absent(obj: Obj) -> Obj:

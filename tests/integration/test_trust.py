@@ -4,6 +4,7 @@ a real one where the fault can be made there."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,14 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from disvc.controller import errors
+from disvc.controller import errors, kube_version
 from disvc.controller.client import ApiWriter
 from disvc.controller.kube import Kube, load_api_client
+from disvc.controller.manager import Manager
 from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.store import Store
 from disvc.testing.apiserver import FaultRule
+from disvc.testing.apiserver.resources import VERSION_INFO
 from disvc.testing.fixtures import KubeEnv, eventually
 
+from .conftest import controller_options
 from .harness import POC1, Cluster, condition
 
 Obj = dict[str, Any]
@@ -113,3 +117,34 @@ def test_a_quota_fixed_by_an_admin_is_picked_up_long_before_the_resync(
 
 def _created(cluster: Cluster) -> None:
     assert f"{NAME}-v1-0" in cluster.isvcs()
+
+
+# -- row 10: the oldest Kubernetes the controller runs against ------------------
+
+
+def test_the_controller_reads_the_server_version_at_start(kube: KubeEnv, api: Kube) -> None:
+    assert kube_version.check(api.server_version()) >= kube_version.MINIMUM
+
+
+@pytest.mark.substrate_only
+def test_an_api_server_older_than_the_minimum_is_refused_at_start(
+    kube: KubeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(VERSION_INFO, "minor", "22")
+    monkeypatch.setitem(VERSION_INFO, "gitVersion", "v1.22.17")
+    manager, stop = Manager(controller_options(kube)), threading.Event()
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            manager.run(stop)
+        except BaseException as error:  # noqa: BLE001 - the test reads it
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    stop.set()
+    thread.join(10)
+    assert len(raised) == 1 and isinstance(raised[0], errors.ConfigError), raised
+    assert "Kubernetes 1.22 (v1.22.17); the controller needs 1.25 or newer" in str(raised[0])
