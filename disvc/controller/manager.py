@@ -57,6 +57,7 @@ from disvc.builders.types import (
     find_condition,
 )
 from disvc.controller import kube_version
+from disvc.controller.backoff import Backoff
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
@@ -226,12 +227,17 @@ class Manager:
         """
         self._stop = stop
         started: list[Group] = []
-        version = kube_version.check(self._server_version())
-        log.info("API server", kubernetes=f"{version[0]}.{version[1]}")
         try:
-            for group in (self._servers(), self._caches):
-                group.start()
-                started.append(group)
+            servers = self._servers()
+            servers.start()
+            started.append(servers)
+            info = self._server_version(stop)
+            if info is None:
+                return EXIT_OK  # stopped before the API server answered
+            version = kube_version.check(info)
+            log.info("API server", kubernetes=f"{version[0]}.{version[1]}")
+            self._caches.start()
+            started.append(self._caches)
             self._log_addresses()
             if not self._wait_for_sync(stop):
                 return EXIT_OK  # stopped before the caches filled
@@ -249,11 +255,17 @@ class Manager:
             self._shut_down(started)
         return EXIT_LEADERSHIP_LOST if self._leadership_lost else EXIT_OK
 
-    def _server_version(self) -> Obj:
-        try:
-            return self.kube.server_version()
-        except ControllerError as error:
-            raise ConfigError(f"cannot reach the API server to read its version: {error}") from error
+    def _server_version(self, stop: threading.Event) -> Obj | None:
+        """``/version``, asked until the API server answers (an outage at start
+        is waited out, as the informers' lists would be); None once stopped."""
+        backoff = Backoff(initial=0.5, cap=10.0)
+        while not stop.is_set():
+            try:
+                return self.kube.server_version()
+            except ControllerError as error:
+                log.warning("Cannot read the API server's version yet", error=str(error))
+                stop.wait(backoff.next())
+        return None
 
     def _servers(self) -> Group:
         opts, members = self.options, []

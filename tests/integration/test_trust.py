@@ -4,9 +4,15 @@ a real one where the fault can be made there."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +154,85 @@ def test_an_api_server_older_than_the_minimum_is_refused_at_start(
     thread.join(10)
     assert len(raised) == 1 and isinstance(raised[0], errors.ConfigError), raised
     assert "Kubernetes 1.22 (v1.22.17); the controller needs 1.25 or newer" in str(raised[0])
+
+
+# -- row 2 + chaos: a paused leader, a standby that takes over ------------------
+
+
+class _Controller:
+    """``python -m disvc.controller`` with leader election; its JSON log lines kept."""
+
+    def __init__(self, kube: KubeEnv) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "disvc.controller", "--kubeconfig", kube.kubeconfig,
+             "--namespace", kube.namespace, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+             "--leader-elect", "--leader-election-namespace", kube.namespace,
+             "--leader-election-lease-duration", "4", "--leader-election-renew-deadline", "3",
+             "--leader-election-retry-period", "0.5", "--log-format", "json"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )  # fmt: skip
+        self.lines: list[Obj] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            try:
+                self.lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+
+    def leads(self) -> None:
+        assert any(line.get("msg") == "Became leader" for line in list(self.lines))
+
+    def writes_after(self, position: int) -> list[Obj]:
+        return [line for line in list(self.lines)[position:] if "action" in line]
+
+
+@pytest.fixture
+def controllers(kube: KubeEnv) -> Iterator[list[_Controller]]:
+    started: list[_Controller] = []
+    yield started
+    for proc in started:
+        if proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGCONT)
+            proc.popen.kill()
+        proc.popen.wait(10)
+
+
+def test_a_paused_leader_writes_nothing_after_its_lease_expired_and_no_generation_is_lost(
+    kube: KubeEnv, cluster: Cluster, kserve: Any, controllers: list[_Controller]
+) -> None:
+    leader = _Controller(kube)
+    controllers.append(leader)
+    eventually(leader.leads, timeout=30)
+    standby = _Controller(kube)
+    controllers.append(standby)
+    doc: Obj = yaml.safe_load(POC1.read_text())
+    kube.apply_yaml(yaml.safe_dump(doc))
+    eventually(lambda: _serving(cluster, "v1"), timeout=30)
+
+    doc["spec"]["inferenservice"]["predictor"]["model"]["runtimeVersion"] = "1.5.0"
+    kube.apply_yaml(yaml.safe_dump(doc))  # a rollout to v2 ...
+    time.sleep(0.3)
+    leader.popen.send_signal(signal.SIGSTOP)  # ... during which the leader is paused
+    eventually(standby.leads, timeout=30)
+    eventually(lambda: _serving(cluster, "v2"), timeout=60)
+    time.sleep(2)  # well past the paused leader's renew deadline and lease
+
+    paused_at = len(leader.lines)
+    leader.popen.send_signal(signal.SIGCONT)
+    assert leader.popen.wait(30) == 1  # it finds its lease lost and exits 1
+    assert leader.writes_after(paused_at) == []
+    _serving(cluster, "v2")
+    history = cluster.disvc(NAME)["status"]["history"]
+    assert [h["generation"] for h in history] == ["v1", "v2"]
+
+
+def _serving(cluster: Cluster, generation: str) -> None:
+    status = cluster.disvc(NAME).get("status") or {}
+    assert status.get("activeGeneration") == generation, status
+    assert (condition(cluster.disvc(NAME), "Ready") or {}).get("status") == "True", status
+    assert f"{NAME}-{generation}-0" in cluster.isvcs()
+    assert set(cluster.isvcs()) == {f"{NAME}-{generation}-0"}, sorted(cluster.isvcs())
