@@ -181,16 +181,16 @@ def route_refused(refusal: str) -> Condition:
 
 
 def rejected(refusal: str) -> tuple[Condition, Condition]:
-    """``Ready`` and ``Progressing`` after the API refused a child for good:
-    both False, reason ``ChildRejected``; nothing is under way, because the
-    controller does not retry the write."""
+    """``Ready`` and ``Progressing`` after the API refused a child: both
+    False, reason ``ChildRejected``; nothing moves until the API accepts the
+    write, which the controller retries with backoff."""
     return (
         Condition("Ready", False, "ChildRejected", refusal),
         Condition(
             "Progressing",
             False,
             "ChildRejected",
-            "Stopped: the API refused a child (see Ready); fix the spec",
+            "Stopped: the API refused a child (see Ready); retried with backoff until it is accepted",
         ),
     )
 

@@ -109,18 +109,29 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
 
 
 def rejected(disvc: Obj, want: Desired, refusal: str, options: BuildOptions) -> Desired:
-    """``want`` after the API refused one of its writes for good (an admission
-    webhook, a schema): its status with ``Ready=False`` reason ``ChildRejected``
-    naming the refusal, ``Progressing=False`` with the same reason (nothing is
-    under way: the controller does not retry the write), and a Warning when
-    that is news. A change to the DISVC (a watch event) starts over."""
+    """``want`` after the API refused one of its writes (an admission webhook,
+    a schema, a quota): ``Ready=False`` and ``Progressing=False``, reason
+    ``ChildRejected`` naming the refusal, and a Warning when that is news.
+
+    The status is the one last written (what the world was known to be),
+    not ``want``'s: that describes the world once the whole plan is written,
+    and part of it was not (a switch whose route was refused must not report
+    the new ``activeGeneration`` or ``address``). Only ``observedGeneration``
+    and the two conditions change. The reconciler retries the refused write
+    with backoff, so a fixed quota or webhook is picked up without a change
+    to the DISVC."""
     previous = disvc.get("status")
     previous_status: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
     ready, stalled = conditions.rejected(refusal)
     warning = events.warning_event(ready, previous_status)
+    meta = disvc.get("metadata")
+    generation_seen = meta.get("generation") if isinstance(meta, Mapping) else None
+    known: Obj = dict(previous_status)
+    if isinstance(generation_seen, int):
+        known["observedGeneration"] = generation_seen
     return Desired(
         plan=want.plan,
-        status=status.with_conditions(want.status, (ready, stalled), previous_status, options.now),
+        status=status.with_conditions(known, (ready, stalled), previous_status, options.now),
         events=(warning,) if warning is not None else (),
     )
 

@@ -53,5 +53,11 @@ class PermanentError(ControllerError):
         self.reason = reason
 
 
+class NotLeaderError(ControllerError):
+    """A write refused before it was sent: this replica may no longer lead
+    (its renew deadline passed, or it lost the Lease). Nothing to retry: a
+    replica that leads again starts over from its caches."""
+
+
 class ConfigError(ControllerError):
     """No usable connection settings (kubeconfig or in-cluster service account)."""

@@ -21,7 +21,10 @@ reverse, each with a timeout:
 4. once this replica leads (at once without ``--leader-elect``): the Event
    recorder, then the workers.
 
-On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
+Every write (children, status, Events) first asks ``_may_write``: with
+leader election it is refused once the renew deadline has passed since the
+last renewal, even before the renew loop notices, so a paused leader that
+wakes after its lease expired writes nothing. On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
 queued Events are flushed, and the Lease is released so a successor starts
 at once; if reconciles are still running at the deadline the Lease is kept
 instead (it expires), since they may still write. Losing the Lease while
@@ -52,12 +55,15 @@ from disvc.builders.types import (
     ISVC_KIND,
     SERVICE_KIND,
     ChildKind,
+    Obj,
     find_condition,
 )
+from disvc.controller import kube_version
+from disvc.controller.backoff import Backoff
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
-from disvc.controller.errors import ConfigError
+from disvc.controller.errors import ConfigError, ControllerError
 from disvc.controller.gateway_api import GatewayApi
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
@@ -155,12 +161,14 @@ class Manager:
         self.metrics.managed.set_function(lambda: len(disvcs.store))
         self.metrics.read_disvc_states(self._disvc_states)
 
-        self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
+        self.recorder = EventRecorder(
+            self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock, may_write=self._may_write
+        )
         # Shared with the reader and the writer: route caches join and leave
         # them as the Gateway API CRDs come and go.
         caches: dict[str, MutationCache] = {kind: informer.cache for kind, informer in self.informers.items()}
         child_caches: dict[ChildKind, MutationCache] = {kind: caches[kind] for kind in child_kinds}
-        writer = ApiWriter(self.kube, caches)
+        writer = ApiWriter(self.kube, caches, may_write=self._may_write)
         for kind in child_kinds:
             self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
 
@@ -249,9 +257,16 @@ class Manager:
         self._stop = stop
         started: list[Group] = []
         try:
-            for group in (self._servers(), self._caches):
-                group.start()
-                started.append(group)
+            servers = self._servers()
+            servers.start()
+            started.append(servers)
+            info = self._server_version(stop)
+            if info is None:
+                return EXIT_OK  # stopped before the API server answered
+            version = kube_version.check(info)
+            log.info("API server", kubernetes=f"{version[0]}.{version[1]}")
+            self._caches.start()
+            started.append(self._caches)
             self._log_addresses()
             if not self._wait_for_sync(stop):
                 return EXIT_OK  # stopped before the caches filled
@@ -268,6 +283,18 @@ class Manager:
         finally:
             self._shut_down(started)
         return EXIT_LEADERSHIP_LOST if self._leadership_lost else EXIT_OK
+
+    def _server_version(self, stop: threading.Event) -> Obj | None:
+        """``/version``, asked until the API server answers (an outage at start
+        is waited out, as the informers' lists would be); None once stopped."""
+        backoff = Backoff(initial=0.5, cap=10.0)
+        while not stop.is_set():
+            try:
+                return self.kube.server_version()
+            except ControllerError as error:
+                log.warning("Cannot read the API server's version yet", error=str(error))
+                stop.wait(backoff.next())
+        return None
 
     def _servers(self) -> Group:
         opts, members = self.options, []
@@ -320,6 +347,11 @@ class Manager:
         log.info("Caches synced", kinds=sorted(self.informers))
         return True
 
+    def _may_write(self) -> bool:
+        """Every write asks first: with leader election, only while the Lease
+        was renewed less than the renew deadline ago (``LeaderElector.may_write``)."""
+        return self.elector is None or self.elector.may_write()
+
     def _started_leading(self) -> None:
         self.metrics.leader.set(1)
         self._start_writing()
@@ -337,7 +369,11 @@ class Manager:
 
     def _shut_down(self, started: list[Group]) -> None:
         log.info("Shutting down")
-        if not self._workers.stop() and self.elector is not None:
+        # No grace after a lost Lease: another replica may lead already.
+        # Writes are refused from here on anyway (``_may_write``); the workers
+        # are told to end and nobody waits for them.
+        grace = 0.0 if self._leadership_lost else None
+        if not self._workers.stop(grace) and self.elector is not None:
             # A successor must not start while our reconciles may still write:
             # keep the Lease and let it expire instead of releasing it.
             self.elector.config = replace(self.elector.config, release_on_cancel=False)

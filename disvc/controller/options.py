@@ -325,6 +325,8 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     ns = parser().parse_args(argv)
     if ns.renew_deadline >= ns.lease_duration:
         parser().error("--leader-election-renew-deadline must be shorter than --leader-election-lease-duration")
+    if ns.retry_period >= ns.renew_deadline:
+        parser().error("--leader-election-retry-period must be shorter than --leader-election-renew-deadline")
     log_format: LogFormat = ns.log_format if ns.log_format is not None else _default_log_format()
     return Options(
         kubeconfig=ns.kubeconfig,

@@ -332,7 +332,8 @@ def test_a_write_the_api_refuses_for_good_is_reported_in_status_and_as_a_warning
         Desired(plan=Plan(update=(child("InferenceService", "iris-v1-0"),)), status={"observedGeneration": 1})
     ]
 
-    assert harness.reconciler.reconcile(KEY) == Result()
+    with pytest.raises(PermanentError):  # the worker retries it with backoff
+        harness.reconciler.reconcile(KEY)
 
     [(action, status)] = harness.writer.calls
     assert action == "status"
@@ -354,7 +355,8 @@ def test_a_refused_create_stops_the_plan_and_is_reported(harness: Harness) -> No
         )
     ]
 
-    harness.reconciler.reconcile(KEY)
+    with pytest.raises(PermanentError):
+        harness.reconciler.reconcile(KEY)
 
     assert [action for action, _ in harness.writer.calls] == ["status"]
     assert harness.events.emitted[0][1].reason == "ChildRejected"

@@ -304,6 +304,24 @@ class Kube:
         body: Obj = {"apiVersion": res.api_version, "kind": res.kind, "spec": spec}
         return self._call("create", res, "POST", res.path(), body=body)
 
+    def server_version(self) -> Obj:
+        """``GET /version``: the API server's build (``major``, ``minor``, ``gitVersion``)."""
+        headers = self._headers("application/json")
+
+        def attempt() -> bytes:
+            try:
+                response = self._connections.request("GET", "/version", headers, None, self._timeout)
+            except responses.TRANSPORT_ERRORS as exc:
+                raise responses.transport_error("get /version", exc, "GET") from exc
+            if not 200 <= response.status < 300:
+                raise responses.status_error(
+                    response.status, responses.decode_status(response.body), response.headers, "get /version"
+                )
+            return response.body
+
+        decoded: Obj = json.loads(self._retrying(attempt))
+        return decoded
+
     # -- transport ---------------------------------------------------------
 
     def _call(
