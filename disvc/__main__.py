@@ -11,35 +11,36 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
-from disvc import render
+from disvc import render, version
 from disvc.builders import history, mode
 from disvc.builders.desired import BuildOptions
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disvc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=version.line("disvc"))
     commands = parser.add_subparsers(dest="command", required=True)
     rendering = commands.add_parser(
         "render",
         help="print the objects the controller would create for DISVC manifests",
     )
     rendering.add_argument(
-        "-f", "--filename", required=True, help="DISVC manifest(s), YAML; '-' reads stdin"
+        "-f",
+        "--filename",
+        required=True,
+        help="DISVC manifest(s), YAML; a folder reads its .yaml, .yml and .json files as kubectl -f does; '-' reads stdin",
     )
-    rendering.add_argument(
-        "--generation", type=int, default=1, help="render generation N (N-v<N>; default 1)"
-    )
+    rendering.add_argument("--generation", type=int, default=1, help="render generation N (N-v<N>; default 1)")
     rendering.add_argument(
         "--ingress-domain",
         default=BuildOptions().ingress_domain,
         help="domain of Ingress hosts N-NS.<domain> (default %(default)s)",
     )
-    rendering.add_argument(
-        "--ingress-class", default=None, help="ingressClassName when the DISVC names none"
-    )
+    rendering.add_argument("--ingress-class", default=None, help="ingressClassName when the DISVC names none")
     rendering.add_argument(
         "--default-deployment-mode",
         default=None,
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     rendering.add_argument(
         "--step",
         type=int,
-        default=1,
+        default=None,
         help="with --from: reconciles into the rollout, each new ISVC Ready before the next (default 1)",
     )
     rolling_back = commands.add_parser(
@@ -77,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+
+
 def _read(filename: str) -> str:
     if filename == "-":
         return sys.stdin.read()
@@ -84,19 +89,45 @@ def _read(filename: str) -> str:
         return manifest.read()
 
 
+def _read_all(filename: str) -> list[tuple[str, str]]:
+    """``(source, text)`` of each manifest ``-f`` names: a file, stdin, or each
+    manifest file of a folder in name order (kustomize's own file, which is no
+    Kubernetes object, left out), as ``kubectl -f DIR`` reads a folder."""
+    if filename == "-":
+        return [("<stdin>", sys.stdin.read())]
+    folder = Path(filename)
+    if not folder.is_dir():
+        return [(filename, _read(filename))]
+    files = sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.suffix in MANIFEST_SUFFIXES and path.name not in KUSTOMIZATION_FILES
+    )
+    if not files:
+        raise FileNotFoundError(0, f"no {', '.join(MANIFEST_SUFFIXES)} files in the folder", filename)
+    return [(str(path), _read(str(path))) for path in files]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = f"disvc {args.command}"
     source = "<stdin>" if args.filename == "-" else args.filename
+    if args.command == "render" and args.step is not None and args.previous is None:
+        print("disvc render: --step needs --from (the previous manifest the rollout starts from)", file=sys.stderr)
+        return 2
     try:
-        text = _read(args.filename)
+        if args.command == "rollback":
+            text = _read(args.filename)
+        else:
+            manifests = _read_all(args.filename)
         previous = _read(args.previous) if getattr(args, "previous", None) else None
     except OSError as problem:
         print(f"{command}: {problem.filename or source}: {problem.strerror or problem}", file=sys.stderr)
         return 1
     if args.command == "rollback":
         return _rollback(text, source, args.to)
-    if args.generation < 1 or args.step < 0:
+    step = 1 if args.step is None else args.step
+    if args.generation < 1 or step < 0:
         print("disvc render: --generation must be at least 1 and --step at least 0", file=sys.stderr)
         return 2
     options = render.RenderOptions(
@@ -105,18 +136,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             ingress_domain=args.ingress_domain,
             ingress_class=args.ingress_class,
             gateway_api=True,
+            grpc_route=True,
             default_deployment_mode=mode.parse(args.default_deployment_mode),
         ),
         generation=args.generation,
         with_status=args.status,
     )
     try:
-        disvcs = render.load(text, source)
         if previous is not None:
+            if len(manifests) > 1:
+                raise render.RenderError(f"{source}: --from compares one manifest, not a folder")
+            ((source, text),) = manifests
+            disvcs = render.load(text, source)
             (old,) = render.load(previous, args.previous)[:1]
-            objects = render.rollout(old, disvcs[0], source, args.step, options)
+            objects = render.rollout(old, disvcs[0], source, step, options)
         else:
-            objects = render.render(disvcs, source, options)
+            objects = [
+                obj for source, text in manifests for obj in render.render(render.load(text, source), source, options)
+            ]
     except render.RenderError as problem:
         print(f"disvc render: {problem}", file=sys.stderr)
         return 1

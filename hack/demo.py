@@ -33,10 +33,13 @@ through ``kubectl port-forward``):
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib.util
 import json
 import secrets
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,6 +108,9 @@ def main() -> int:
         help="on a cluster: seconds to wait for the DISVC to become Ready (models load slowly)",
     )
     args = parser.parse_args()
+    # SIGTERM (a service manager, `kill`, a CI timeout) stops the demo as
+    # Ctrl-C does: every cleanup below runs, the controller included.
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         if args.kubeconfig:
             return run_on_cluster(args)
@@ -120,7 +126,7 @@ def main() -> int:
 
 
 def run_locally(manifest: Path, keep: bool) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="disvc-demo-"))
+    workdir = make_workdir()
     with ApiServer() as server:
         kubeconfig = server.write_kubeconfig(str(workdir / "kubeconfig"))
         api = config.new_client_from_config(config_file=kubeconfig)
@@ -241,7 +247,7 @@ def run_on_cluster(args: argparse.Namespace) -> int:
                     "it does the work, the demo starts none"
                 )
             else:
-                workdir = Path(tempfile.mkdtemp(prefix="disvc-demo-"))
+                workdir = make_workdir()
                 flags = ["--namespace", namespace, *leader_election_flags(api, namespace)]
                 if args.ingress_domain:
                     flags += ["--ingress-domain", args.ingress_domain]
@@ -355,8 +361,11 @@ def describe(kind: str, obj: dict[str, Any]) -> str:
 
 
 def check_crds(api: client.ApiClient, install: bool) -> None:
-    """Every CRD the demo needs exists afterwards; only ``install`` creates one."""
-    wanted = [crd for crd, _ in crds_to_install()]
+    """Every CRD the demo needs exists afterwards; only ``install`` creates one.
+
+    Never our minimal Gateway API copy: on a real cluster it would pass for
+    the real one. Without Gateway API the demo shows the Ingress path and says so."""
+    wanted = [crd for crd, _ in crds_to_install(with_external=False)]
     missing = [crd for crd in wanted if not exists(api, f"{CRD_PATH}/{crd['metadata']['name']}")]
     if missing and not install:
         names = ", ".join(crd["metadata"]["name"] for crd in missing)
@@ -367,6 +376,9 @@ def check_crds(api: client.ApiClient, install: bool) -> None:
     for crd in missing:
         install_crd(api, crd, replace=False)
         step(f"CRD {crd['metadata']['name']} installed (it stays: kubectl delete crd {crd['metadata']['name']})")
+    if not exists(api, f"{CRD_PATH}/httproutes.gateway.networking.k8s.io"):
+        step("Gateway API is not installed here: the demo shows the Ingress path only "
+             "(install the Gateway API release to route through a Gateway)")
 
 
 def running_controller(api: client.ApiClient) -> str | None:
@@ -419,6 +431,18 @@ def controller(kubeconfig: str, workdir: Path, flags: list[str]) -> Iterator[Pat
             process.terminate()
             code = process.wait(timeout=30)
             step(f"controller stopped (exit code {code})")
+
+
+def interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def make_workdir() -> Path:
+    """A private folder for the kubeconfig (it holds a token) and the
+    controller's log, removed when the demo exits however it stops."""
+    path = Path(tempfile.mkdtemp(prefix="disvc-demo-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def wait_for_ctrl_c() -> None:

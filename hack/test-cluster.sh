@@ -9,13 +9,20 @@
 # Use a disposable cluster. Tests marked substrate_only are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${DISVC_TEST_KUBECONFIG:-}" ] && [ -n "${1:-}" ] && [ -f "$1" ]; then
-  DISVC_TEST_KUBECONFIG=$1
-  shift
+if [ -z "${DISVC_TEST_KUBECONFIG:-}" ] && [ -n "${1:-}" ]; then
+  # The first argument is the kubeconfig unless pytest would take it: an
+  # option, an existing test file or folder, or a test id (path::name).
+  if [ -f "$1" ] && [[ $1 != *.py ]]; then
+    DISVC_TEST_KUBECONFIG=$1
+    shift
+  elif [[ $1 != -* && $1 != *::* && ! -e $1 ]]; then
+    echo "cannot read kubeconfig $1: no such file" >&2
+    exit 2
+  fi
 fi
 if [ -z "${DISVC_TEST_KUBECONFIG:-}" ]; then
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
-  echo "DISVC_TEST_KUBECONFIG is not set" >&2
+  echo "no kubeconfig: pass its path first, or set DISVC_TEST_KUBECONFIG" >&2
   exit 2
 fi
 if [ ! -r "$DISVC_TEST_KUBECONFIG" ]; then

@@ -18,18 +18,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 assets=${KUBEBUILDER_ASSETS:-}
-if [ -z "$assets" ] && [ -d "${1:-}" ] && [ -e "$1/kube-apiserver" ]; then
-  assets=$1
-  shift
+if [ -z "$assets" ] && [ -n "${1:-}" ]; then
+  # The first argument is the assets folder unless pytest would take it: an
+  # option, a test id (path::name), or a file or folder holding tests.
+  if [ -d "$1" ] && ! compgen -G "$1/test_*.py" >/dev/null && [ ! -e "$1/conftest.py" ] \
+      && [ ! -d "$1/unit" ] && [ ! -d "$1/integration" ]; then
+    assets=$1
+    shift
+  elif [[ $1 != -* && $1 != *::* && ! -e $1 ]]; then
+    echo "no such envtest assets folder: $1" >&2
+    exit 2
+  fi
 fi
 if [ -z "$assets" ]; then
   sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
-  echo "KUBEBUILDER_ASSETS is not set" >&2
+  echo "no envtest binaries: pass their folder first, or set KUBEBUILDER_ASSETS" >&2
   exit 2
 fi
 for binary in etcd kube-apiserver; do
   if [ ! -x "$assets/$binary" ]; then
-    echo "$assets/$binary not found or not executable" >&2
+    echo "$assets/$binary not found or not executable (the folder needs etcd and kube-apiserver)" >&2
     exit 2
   fi
 done

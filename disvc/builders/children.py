@@ -17,6 +17,7 @@ from disvc.builders import diff, isvc, knative, names, protocol, routes, service
 from disvc.builders.diff import ChildId, Plan
 from disvc.builders.mode import KNATIVE, Mode
 from disvc.builders.protocol import ServingProtocol
+from disvc.builders.routes import Routing
 from disvc.builders.spec import DisvcSpec, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step, Traffic
 from disvc.builders.types import Obj
@@ -70,11 +71,7 @@ def template_protocol(spec: DisvcSpec, mode: Mode) -> ServingProtocol:
 
 
 def steady_children(
-    spec: DisvcSpec,
-    generation_number: int,
-    domain: str,
-    default_class: str | None,
-    mode: Mode = "Standard",
+    spec: DisvcSpec, generation_number: int, routing: Routing, mode: Mode = "Standard"
 ) -> list[Obj]:
     """Every child of generation ``generation_number`` serving alone.
 
@@ -91,11 +88,23 @@ def steady_children(
             Traffic(primary=generation_number),
             serving_protocol,
             serving_protocol,
-            domain,
-            default_class,
+            routing,
         )
     )
     return objects
+
+
+def routed_protocol(
+    spec: DisvcSpec, situation: Situation, step: Step, mode: Mode = "Standard"
+) -> ServingProtocol:
+    """The protocol of the generation the routes serve: while another
+    generation serves, the routes and the top-level Service keep its
+    protocol; a rollout that changes it changes them at the switch."""
+    target_protocol = template_protocol(spec, mode)
+    serving_generation = situation.generations.get(step.active)
+    if step.active != situation.target and serving_generation is not None:
+        return serving_generation.protocol or target_protocol
+    return target_protocol
 
 
 def step_plan(
@@ -104,8 +113,7 @@ def step_plan(
     step: Step,
     template_hash: str,
     live: Sequence[Obj],
-    domain: str,
-    default_class: str | None,
+    routing: Routing,
     routed: bool,
     mode: Mode = "Standard",
 ) -> Plan:
@@ -114,14 +122,7 @@ def step_plan(
     object: never point our route at it)."""
     target = situation.target
     target_protocol = template_protocol(spec, mode)
-    serving_generation = situation.generations.get(step.active)
-    # while another generation serves, the routes and the top-level Service
-    # keep its protocol: a rollout that changes it changes them at the switch
-    route_protocol = (
-        serving_generation.protocol or target_protocol
-        if step.active != target and serving_generation is not None
-        else target_protocol
-    )
+    route_protocol = routed_protocol(spec, situation, step, mode)
     desired = generation_children(
         spec,
         target,
@@ -147,7 +148,7 @@ def step_plan(
     )
     if routed:
         desired.extend(
-            routes.for_traffic(spec, step.traffic, route_protocol, target_protocol, domain, default_class)
+            routes.for_traffic(spec, step.traffic, route_protocol, target_protocol, routing)
         )
     else:
         keep.update(routes.route_ids(spec.name))

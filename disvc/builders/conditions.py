@@ -37,6 +37,7 @@ Reason: TypeAlias = Literal[
     "ScaleDownDelay",
     "DeploymentModeMismatch",
     "ServerlessModeRejected",
+    "RouteNotAccepted",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")
@@ -184,17 +185,23 @@ def invalid(problem: InvalidSpec) -> tuple[Condition, Condition]:
     )
 
 
+def route_refused(refusal: str) -> Condition:
+    """``Ready`` while the Gateway refuses our route (``routestatus``): the
+    replicas may be Ready, but no external request reaches them."""
+    return Condition("Ready", False, "RouteNotAccepted", refusal)
+
+
 def rejected(refusal: str) -> tuple[Condition, Condition]:
-    """``Ready`` and ``Progressing`` after the API refused a child for good:
-    both False, reason ``ChildRejected``; nothing is under way, because the
-    controller does not retry the write."""
+    """``Ready`` and ``Progressing`` after the API refused a child: both
+    False, reason ``ChildRejected``; nothing moves until the API accepts the
+    write, which the controller retries with backoff."""
     return (
         Condition("Ready", False, "ChildRejected", refusal),
         Condition(
             "Progressing",
             False,
             "ChildRejected",
-            "Stopped: the API refused a child (see Ready); fix the spec",
+            "Stopped: the API refused a child (see Ready); retried with backoff until it is accepted",
         ),
     )
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from disvc.builders import (
+    affinity,
     conditions,
     deadline,
     diff,
@@ -30,6 +31,7 @@ from disvc.builders import (
     mode,
     ownership,
     routes,
+    routestatus,
     scaledown,
     status,
     strategies,
@@ -37,10 +39,11 @@ from disvc.builders import (
 from disvc.builders import (
     spec as disvc_spec,
 )
-from disvc.builders.children import check_name_lengths, steady_children, step_plan
+from disvc.builders.children import check_name_lengths, routed_protocol, steady_children, step_plan
 from disvc.builders.diff import Plan
 from disvc.builders.generation import Rollout
-from disvc.builders.spec import DisvcSpec, InvalidSpec
+from disvc.builders.routes import Routing
+from disvc.builders.spec import DisvcSpec, GatewayRef, InvalidSpec
 from disvc.builders.strategies.base import Situation, Step, Strategy
 from disvc.builders.types import EventSpec, Obj
 
@@ -58,8 +61,15 @@ class BuildOptions:
     ingress_class: str | None = None
     """Ingress class when the DISVC does not name one (None: cluster default)."""
     gateway_api: bool = False
-    """The controller watches Gateway API HTTPRoutes (``--gateway-api``):
-    only then may a DISVC name a Gateway."""
+    """The controller serves Gateway API routes: the HTTPRoute CRD is
+    installed and ``--gateway-api=false`` did not turn them off. Only then
+    may a DISVC route through a Gateway."""
+    grpc_route: bool = False
+    """The GRPCRoute CRD is installed too: gRPC models get a GRPCRoute."""
+    session_persistence: frozenset[str] = frozenset()
+    """Route kinds whose installed CRD serves ``sessionPersistence``."""
+    default_gateway: GatewayRef | None = None
+    """``--default-gateway``: the Gateway of DISVCs that name none."""
     default_deployment_mode: mode.Mode | None = None
     """KServe deployment mode stamped on the ISVCs of a DISVC that names none
     (``--default-deployment-mode``); None leaves the choice to KServe."""
@@ -104,18 +114,29 @@ def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
 
 
 def rejected(disvc: Obj, want: Desired, refusal: str, options: BuildOptions) -> Desired:
-    """``want`` after the API refused one of its writes for good (an admission
-    webhook, a schema): its status with ``Ready=False`` reason ``ChildRejected``
-    naming the refusal, ``Progressing=False`` with the same reason (nothing is
-    under way: the controller does not retry the write), and a Warning when
-    that is news. A change to the DISVC (a watch event) starts over."""
+    """``want`` after the API refused one of its writes (an admission webhook,
+    a schema, a quota): ``Ready=False`` and ``Progressing=False``, reason
+    ``ChildRejected`` naming the refusal, and a Warning when that is news.
+
+    The status is the one last written (what the world was known to be),
+    not ``want``'s: that describes the world once the whole plan is written,
+    and part of it was not (a switch whose route was refused must not report
+    the new ``activeGeneration`` or ``address``). Only ``observedGeneration``
+    and the two conditions change. The reconciler retries the refused write
+    with backoff, so a fixed quota or webhook is picked up without a change
+    to the DISVC."""
     previous = disvc.get("status")
     previous_status: Mapping[str, Any] = previous if isinstance(previous, Mapping) else {}
     ready, stalled = conditions.rejected(refusal)
     warning = events.warning_event(ready, previous_status)
+    meta = disvc.get("metadata")
+    generation_seen = meta.get("generation") if isinstance(meta, Mapping) else None
+    known: Obj = dict(previous_status)
+    if isinstance(generation_seen, int):
+        known["observedGeneration"] = generation_seen
     return Desired(
         plan=want.plan,
-        status=status.with_conditions(want.status, (ready, stalled), previous_status, options.now),
+        status=status.with_conditions(known, (ready, stalled), previous_status, options.now),
         events=(warning,) if warning is not None else (),
     )
 
@@ -128,8 +149,17 @@ def children(disvc: Obj, generation_number: int, options: BuildOptions) -> list[
     spec = mode.with_default(disvc_spec.parse(disvc), options.default_deployment_mode)
     built_mode = mode.requested(spec) or mode.ASSUMED
     _check_mode(spec, built_mode)
-    return steady_children(
-        spec, generation_number, options.ingress_domain, options.ingress_class, built_mode
+    return steady_children(spec, generation_number, routing(spec, options), built_mode)
+
+
+def routing(spec: DisvcSpec, options: BuildOptions) -> Routing:
+    """How ``spec``'s routes are built under ``options``."""
+    return Routing(
+        domain=options.ingress_domain,
+        default_class=options.ingress_class,
+        gateway=routes.gateway_for(spec, options.default_gateway, options.gateway_api),
+        grpc_route=options.grpc_route,
+        persistence=options.session_persistence,
     )
 
 
@@ -157,6 +187,8 @@ class _Decision:
     mode_problem: tuple[str, str] | None = None
     """(reason, message) when the target generation's ISVCs are not in the
     mode asked for (``mode.problem``)."""
+    target_mode: mode.Mode = mode.ASSUMED
+    """The mode the target generation is built in (``mode.of_generation``)."""
 
 
 def _decide(
@@ -165,8 +197,8 @@ def _decide(
     if spec.ingress.gateway is not None and not options.gateway_api:
         raise InvalidSpec(
             "spec.ingress.gateway",
-            "this controller runs without --gateway-api (the Gateway API CRDs may not be "
-            "installed); enable it or remove the field",
+            "Gateway API is not served here (no HTTPRoute CRD on the cluster, or the controller "
+            "runs with --gateway-api=false); install the Gateway API CRDs or remove the field",
         )
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
@@ -202,7 +234,9 @@ def _decide(
     routed = not (routes.routed_services(spec, step.traffic) & conflict_ids)
     if not routed:
         plan = _step_plan(spec, situation, step, template_hash, live, options, False, target_mode)
-    return _Decision(situation, step, plan, template_hash, routed, kept, mode_problem)
+    return _Decision(
+        situation, step, plan, template_hash, routed, kept, mode_problem, target_mode
+    )
 
 
 def _step(
@@ -252,15 +286,7 @@ def _step_plan(
     target_mode: mode.Mode,
 ) -> Plan:
     return step_plan(
-        spec,
-        situation,
-        step,
-        template_hash,
-        live,
-        options.ingress_domain,
-        options.ingress_class,
-        routed,
-        target_mode,
+        spec, situation, step, template_hash, live, routing(spec, options), routed, target_mode
     )
 
 
@@ -287,6 +313,14 @@ def _converge(
     ready = conditions.ready(spec, situation, step, after_generations, plan)
     if decision.mode_problem is not None and not plan.conflicts:
         ready = conditions.mode_problem(*decision.mode_problem)
+    route_plan = routing(spec, options)
+    url = routes.url(spec, options.ingress_domain, conflict_ids)
+    if route_plan.gateway is not None and spec.ingress.enabled:
+        said = routestatus.verdict(spec.name, spec.namespace, route_plan.gateway, live)
+        if said.refusal is not None and not plan.conflicts:
+            ready = conditions.route_refused(said.refusal)
+        if not said.accepted:
+            url = None  # nothing serves it until a Gateway takes the route
     progressing = conditions.progressing(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )
@@ -305,8 +339,17 @@ def _converge(
         active_generation=step.active,
         replicas=sum(len(g.isvcs) for g in counted),
         ready_replicas=sum(g.ready_count() for g in counted),
-        url=routes.url(spec, options.ingress_domain, conflict_ids),
+        url=url,
         conditions=(ready, progressing),
+        session_affinity=affinity.status(
+            spec.affinity,
+            routes.affinity_paths(
+                spec,
+                step.traffic,
+                routed_protocol(spec, situation, step, decision.target_mode),
+                route_plan,
+            ),
+        ),
         generations=status.generation_counts(step.traffic, after_all, frozenset(leaving))
         if len(after_all) > 1 or step.traffic.canary is not None
         else (),
@@ -399,6 +442,7 @@ def _invalid(
     active = generations.get(serving) if serving is not None else None
     observed_generation = meta.get("generation")
     kept_url = previous_status.get("url")
+    kept_affinity = previous_status.get("sessionAffinity")
     ready, stalled = conditions.invalid(problem)
     observed = status.Observed(
         observed_generation=observed_generation if isinstance(observed_generation, int) else 0,
@@ -411,6 +455,8 @@ def _invalid(
         conditions=(ready, stalled),
         kept_url=kept_url if isinstance(kept_url, str) else None,
         history=tuple(history.entries(previous_status)),
+        # the children stay as they were, and so does what they enforce
+        session_affinity=dict(kept_affinity) if isinstance(kept_affinity, Mapping) else None,
     )
     warning = events.warning_event(ready, previous_status)
     return Desired(

@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from disvc.builders import names, ownership
+from disvc.builders import names, ownership, quantity
 from disvc.builders.types import ChildKind, ChildRef, Obj, child_kind
 
 ChildId: TypeAlias = tuple[ChildKind, str]
@@ -52,6 +52,7 @@ _DELETE_ORDER: dict[ChildKind, int] = {
     "Service": 1,
     "Ingress": 2,
     "HTTPRoute": 3,
+    "GRPCRoute": 3,
 }
 
 
@@ -78,13 +79,18 @@ def child_id(obj: Obj) -> ChildId | None:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_QUANTITY_MAPS = frozenset({"limits", "requests"})
+"""Keys whose maps hold resource quantities (a container's ``resources``):
+their values compare by value, as the API server keeps them as written."""
 
 
 def is_subset(want: Any, have: Any) -> bool:
     """True when every field ``want`` sets has an equal value in ``have``.
 
     Dicts compare recursively; lists must have the same length and compare
-    element-wise, because the server never adds list items of its own."""
+    element-wise, because the server never adds list items of its own. The
+    values of a ``limits`` or ``requests`` map are quantities (``2Gi`` equals
+    ``2048Mi``, ``1`` equals ``"1"``)."""
     # Checked in order of frequency, scalars first: this runs over every
     # field of every desired child on every reconcile, and an abc check
     # (``isinstance(x, Mapping)``) on a string costs ten times a type lookup.
@@ -103,10 +109,21 @@ def is_subset(want: Any, have: Any) -> bool:
         if not isinstance(have, (dict, Mapping)):
             return False
         for key, value in want.items():
-            if key not in have or not is_subset(value, have[key]):
+            if key not in have:
+                return False
+            if type(value) is dict and key in _QUANTITY_MAPS:
+                if not _quantities_subset(value, have[key]):
+                    return False
+            elif not is_subset(value, have[key]):
                 return False
         return True
     return bool(want == have)
+
+
+def _quantities_subset(want: dict[str, Any], have: Any) -> bool:
+    if not isinstance(have, (dict, Mapping)):
+        return False
+    return all(name in have and quantity.equal(amount, have[name]) for name, amount in want.items())
 
 
 def is_converged(want: Obj, have: Obj, owner_uid: str) -> bool:

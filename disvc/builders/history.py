@@ -63,14 +63,36 @@ def record(
     return tuple(kept[-MAX_ENTRIES:])
 
 
-def rollback(disvc: Obj, to: str | None = None) -> Obj:
-    """``disvc`` with the template of an earlier generation put back into its spec.
+def serving(disvc: Obj) -> Obj | None:
+    """The history entry of the generation that serves now (``status.activeGeneration``)."""
+    status = disvc.get("status")
+    if not isinstance(status, Mapping):
+        return None
+    active = status.get("activeGeneration")
+    kept = [entry for entry in entries(status) if entry.get("generation") == active]
+    return kept[-1] if kept else None
+
+
+def runs(disvc: Obj, entry: Mapping[str, Any]) -> bool:
+    """Whether ``disvc``'s spec asks for the template ``entry`` kept (same ISVC
+    template and ``spec.annotations``); False when the entry kept none."""
+    template = entry.get("template")
+    if not isinstance(template, Mapping):
+        return False
+    spec = disvc.get("spec") or {}
+    current = spec.get(TEMPLATE_ALIAS, spec.get(TEMPLATE_FIELD))
+    return bool(
+        current == template.get(TEMPLATE_FIELD)
+        and (spec.get("annotations") or {}) == (template.get("annotations") or {})
+    )
+
+
+def target(disvc: Obj, to: str | None = None) -> Obj:
+    """The history entry a rollback restores.
 
     ``to`` names a generation (``v3``); by default the generation before the
     one the spec describes now: the serving one when a rollout is under way
-    (a revert), else the one that served before it. The result keeps
-    ``metadata.resourceVersion``, so ``kubectl replace`` refuses it if the
-    DISVC changed meanwhile."""
+    (a revert), else the one that served before it."""
     status = disvc.get("status")
     kept = entries(status if isinstance(status, Mapping) else {})
     with_template = [e for e in kept if isinstance(e.get("template"), Mapping)]
@@ -79,16 +101,29 @@ def rollback(disvc: Obj, to: str | None = None) -> Obj:
         if not chosen:
             known = ", ".join(str(e.get("generation")) for e in with_template) or "none"
             raise NoRollbackTarget(f"no kept template for generation {to} (kept: {known})")
-        entry = chosen[-1]
-    else:
-        if not kept:
-            raise NoRollbackTarget("status.history is empty: nothing has served yet")
-        active = status.get("activeGeneration") if isinstance(status, Mapping) else None
-        rolling_out = kept[-1].get("generation") == active and _spec_differs(disvc, kept[-1])
-        candidates = kept if rolling_out else kept[:-1]
-        if not candidates or not isinstance(candidates[-1].get("template"), Mapping):
-            raise NoRollbackTarget("no earlier generation with a kept template in status.history")
-        entry = candidates[-1]
+        return chosen[-1]
+    if not kept:
+        raise NoRollbackTarget("status.history is empty: nothing has served yet")
+    active = status.get("activeGeneration") if isinstance(status, Mapping) else None
+    rolling_out = kept[-1].get("generation") == active and _spec_differs(disvc, kept[-1])
+    candidates = kept if rolling_out else kept[:-1]
+    if not candidates or not isinstance(candidates[-1].get("template"), Mapping):
+        raise NoRollbackTarget("no earlier generation with a kept template in status.history")
+    return candidates[-1]
+
+
+def rollback(disvc: Obj, to: str | None = None) -> Obj:
+    """``disvc`` with the template of an earlier generation (``target``) put
+    back into its spec.
+
+    The result keeps ``metadata.resourceVersion``, so ``kubectl replace``
+    refuses it if the DISVC changed meanwhile."""
+    return restore(disvc, target(disvc, to))
+
+
+def restore(disvc: Obj, entry: Mapping[str, Any]) -> Obj:
+    """``disvc`` (apiVersion, kind, the identifying metadata and the spec)
+    with ``entry``'s template in place of its own."""
     template = entry["template"]
     result: Obj = copy.deepcopy({key: disvc[key] for key in ("apiVersion", "kind", "metadata", "spec") if key in disvc})
     meta = result.get("metadata", {})
@@ -108,12 +143,4 @@ def rollback(disvc: Obj, to: str | None = None) -> Obj:
 
 
 def _spec_differs(disvc: Obj, entry: Mapping[str, Any]) -> bool:
-    template = entry.get("template")
-    if not isinstance(template, Mapping):
-        return False
-    spec = disvc.get("spec") or {}
-    current = spec.get(TEMPLATE_ALIAS, spec.get(TEMPLATE_FIELD))
-    return bool(
-        current != template.get(TEMPLATE_FIELD)
-        or (spec.get("annotations") or {}) != (template.get("annotations") or {})
-    )
+    return isinstance(entry.get("template"), Mapping) and not runs(disvc, entry)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from disvc.builders import names, ownership
+from disvc.builders import affinity, names, ownership
 from disvc.builders.protocol import ServingProtocol
 from disvc.builders.spec import DisvcSpec, InvalidSpec, is_dns_subdomain
 from disvc.builders.types import INGRESS_API_VERSION, INGRESS_KIND, Obj
-
 
 CANARY_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT_ANNOTATION: Final = "nginx.ingress.kubernetes.io/canary-weight"
@@ -45,6 +44,22 @@ def url(spec: DisvcSpec, domain: str) -> str:
     return f"{scheme}://{host(spec, domain)}"
 
 
+def annotations_for(spec: DisvcSpec, protocol: ServingProtocol, canary_weight: int | None = None) -> dict[str, str]:
+    """The Ingress's annotations: affinity (``affinity``) under the user's
+    ``spec.ingress.annotations`` (theirs win), then the canary and protocol
+    annotations the route needs to work at all."""
+    annotations = {
+        **affinity.ingress_annotations(spec.affinity, canary=canary_weight is not None),
+        **(spec.ingress.annotations or {}),
+    }
+    if canary_weight is not None:
+        annotations[CANARY_ANNOTATION] = "true"
+        annotations[CANARY_WEIGHT_ANNOTATION] = str(canary_weight)
+    if protocol.is_grpc:
+        annotations[names.GRPC_BACKEND_ANNOTATION] = "GRPC"
+    return annotations
+
+
 def ingress(
     spec: DisvcSpec,
     backend: str,
@@ -57,14 +72,8 @@ def ingress(
     ``canary_weight``, the canary Ingress ``N-canary`` taking that percentage
     of the host's requests instead."""
     ingress_host = host(spec, domain)
-    annotations = dict(spec.ingress.annotations or {})
-    name = names.ingress_name(spec.name)
-    if canary_weight is not None:
-        name = names.canary_ingress_name(spec.name)
-        annotations[CANARY_ANNOTATION] = "true"
-        annotations[CANARY_WEIGHT_ANNOTATION] = str(canary_weight)
-    if protocol.is_grpc:
-        annotations[names.GRPC_BACKEND_ANNOTATION] = "GRPC"
+    annotations = annotations_for(spec, protocol, canary_weight)
+    name = names.ingress_name(spec.name) if canary_weight is None else names.canary_ingress_name(spec.name)
     body: dict[str, Any] = {}
     class_name = spec.ingress.class_name or default_class
     if class_name:

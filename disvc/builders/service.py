@@ -4,10 +4,11 @@
 live generation (``disvc: N``). ``N-v<g>`` is one generation's endpoint
 (``disvc.group: N-v<g>``); the Ingress and ``status.address`` point at the
 serving generation's, which is how a rollout switches traffic in one write.
-Both pin clients to a replica (``sessionAffinity: ClientIP``) and expose
-port 80 in front of the model server's port. In KServe's Knative mode they
-reach the pods through queue-proxy instead, and select only the predictor
-pods of the current revision (``knative``).
+Both pin in-cluster clients to a replica as ``spec.sessionAffinity`` asks
+(``affinity``: ``ClientIP`` by default) and expose port 80 in front of the
+model server's port. In KServe's Knative mode they reach the pods through
+queue-proxy instead, and select only the predictor pods of the current
+revision (``knative``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from disvc.builders import knative, names, ownership
+from disvc.builders import affinity, knative, names, ownership
 from disvc.builders.protocol import GRPC_APP_PROTOCOL, ServingProtocol
 from disvc.builders.spec import DisvcSpec
 from disvc.builders.types import SERVICE_API_VERSION, SERVICE_KIND, Obj
@@ -86,7 +87,7 @@ def _service(
         "spec": {
             "type": "ClusterIP",
             "selector": selector,
-            "sessionAffinity": "ClientIP",
+            **affinity.service_fields(spec.affinity),
             "ports": [port],
         },
     }

@@ -27,6 +27,15 @@ TEMPLATE_ALIAS: Final = "inferenservice"
 """The seed manifests' spelling, accepted as an alias."""
 
 StrategyName: TypeAlias = Literal["BlueGreen", "Rolling"]
+AffinityType: TypeAlias = Literal["ClientIP", "Cookie", "None"]
+AFFINITY_TYPES: Final[tuple[AffinityType, ...]] = ("ClientIP", "Cookie", "None")
+DEFAULT_AFFINITY_TIMEOUT_SECONDS: Final = 10800
+"""Three hours: Kubernetes' default for a Service's ClientIP affinity."""
+MAX_AFFINITY_TIMEOUT_SECONDS: Final = 86400
+"""A day: the most a Service's ``sessionAffinityConfig`` accepts."""
+DEFAULT_AFFINITY_COOKIE: Final = "disvc-affinity"
+"""The cookie a router hands out for ``type: Cookie`` unless ``cookieName`` says otherwise."""
+_COOKIE_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 STRATEGIES: Final[tuple[StrategyName, ...]] = ("BlueGreen", "Rolling")
 
 DEFAULT_PROGRESS_DEADLINE_SECONDS: Final = 600
@@ -74,6 +83,16 @@ class IngressSpec:
     annotations: Mapping[str, str] | None = None
     gateway: GatewayRef | None = None
     """When set, an HTTPRoute replaces the Ingress(es)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAffinity:
+    """``spec.sessionAffinity`` with its defaults applied: how each client
+    keeps reaching one replica (``affinity`` turns it into each router's terms)."""
+
+    type: AffinityType = "ClientIP"
+    timeout_seconds: int = DEFAULT_AFFINITY_TIMEOUT_SECONDS
+    cookie_name: str = DEFAULT_AFFINITY_COOKIE
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +161,7 @@ class DisvcSpec:
     rollout: RolloutSpec
     annotations: Mapping[str, str]
     """``spec.annotations`` alone, as the user wrote it (kept in ``status.history``)."""
+    affinity: SessionAffinity = SessionAffinity()
 
 
 def metadata_name(disvc: Obj) -> str:
@@ -201,6 +221,7 @@ def parse(disvc: Obj) -> DisvcSpec:
         ingress=_ingress(spec.get("ingress")),
         rollout=_rollout(spec.get("rollout")),
         annotations=_string_map(spec.get("annotations"), "spec.annotations"),
+        affinity=_affinity(spec.get("sessionAffinity")),
     )
 
 
@@ -383,3 +404,27 @@ def _int_or_percent(value: object, field: str) -> int | str:
 
 def _is_zero(value: int | str) -> bool:
     return value in (0, "0%")
+
+
+def _affinity(value: object) -> SessionAffinity:
+    if value is None:
+        return SessionAffinity()
+    if not isinstance(value, Mapping):
+        raise InvalidSpec("spec.sessionAffinity", "must be an object")
+    kind = value.get("type") or "ClientIP"
+    if kind not in AFFINITY_TYPES:
+        raise InvalidSpec("spec.sessionAffinity.type", f"must be one of {', '.join(AFFINITY_TYPES)}")
+    timeout = value.get("timeoutSeconds", DEFAULT_AFFINITY_TIMEOUT_SECONDS)
+    if timeout is None:
+        timeout = DEFAULT_AFFINITY_TIMEOUT_SECONDS
+    if not _is_int(timeout) or not 1 <= timeout <= MAX_AFFINITY_TIMEOUT_SECONDS:
+        raise InvalidSpec(
+            "spec.sessionAffinity.timeoutSeconds",
+            f"must be an integer from 1 to {MAX_AFFINITY_TIMEOUT_SECONDS}",
+        )
+    cookie = _optional_string(value.get("cookieName"), "spec.sessionAffinity.cookieName")
+    if cookie is not None and not _COOKIE_NAME.fullmatch(cookie):
+        raise InvalidSpec(
+            "spec.sessionAffinity.cookieName", f"{cookie!r} is not a cookie name (a token of at most 64 characters)"
+        )
+    return SessionAffinity(type=kind, timeout_seconds=timeout, cookie_name=cookie or DEFAULT_AFFINITY_COOKIE)

@@ -51,6 +51,8 @@ class Observed:
     """Every live generation with its counts, oldest first."""
     history: tuple[Obj, ...] = ()
     """``status.history`` (see ``history``)."""
+    session_affinity: Obj | None = None
+    """``status.sessionAffinity`` (see ``affinity``)."""
 
 
 def counted_generations(traffic: Traffic, after: Mapping[int, LiveGeneration]) -> list[LiveGeneration]:
@@ -127,6 +129,8 @@ def status(observed: Observed, previous_status: Mapping[str, Any], now: str) -> 
         _condition(c, observed.observed_generation, previous_status, now)
         for c in observed.conditions
     ]
+    if observed.session_affinity is not None:
+        result["sessionAffinity"] = observed.session_affinity
     if observed.generations:
         result["generations"] = [_generation(g) for g in observed.generations]
     if observed.history:

@@ -23,8 +23,10 @@ INGRESS_API_VERSION: Final = "networking.k8s.io/v1"
 INGRESS_KIND: Final = "Ingress"
 HTTPROUTE_API_VERSION: Final = "gateway.networking.k8s.io/v1"
 HTTPROUTE_KIND: Final = "HTTPRoute"
+GRPCROUTE_API_VERSION: Final = "gateway.networking.k8s.io/v1"
+GRPCROUTE_KIND: Final = "GRPCRoute"
 
-ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress", "HTTPRoute"]
+ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress", "HTTPRoute", "GRPCRoute"]
 EventType: TypeAlias = Literal["Normal", "Warning"]
 
 
@@ -78,6 +80,7 @@ _KIND_BY_API_VERSION: Final[dict[tuple[str, str], ChildKind]] = {
     (SERVICE_API_VERSION, SERVICE_KIND): "Service",
     (INGRESS_API_VERSION, INGRESS_KIND): "Ingress",
     (HTTPROUTE_API_VERSION, HTTPROUTE_KIND): "HTTPRoute",
+    (GRPCROUTE_API_VERSION, GRPCROUTE_KIND): "GRPCRoute",
 }
 
 

@@ -11,19 +11,23 @@ Every write goes through server-side apply, a create or a preconditioned
 delete, and what it returned is recorded in the kind's ``MutationCache``: a
 reconcile that runs before the watch event of our own write arrives must see
 that write, or it would repeat it. Each write logs one info line with
-``action``, ``kind`` and ``object``.
+``action``, ``kind`` and ``object``. Every write first asks ``may_write``
+(with leader election: ``LeaderElector.may_write``, false once the renew
+deadline has passed since the last renewal) and is refused with
+``NotLeaderError`` before it is sent when the answer is no.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
 
 from disvc.builders import diff, names
 from disvc.builders.types import DISVC_KIND, ChildKind, ChildRef, Obj, ObjectKey
+from disvc.controller.errors import NotLeaderError
 from disvc.controller.indexes import BY_DISVC_LABEL, BY_OWNER
 from disvc.controller.kube import Kube
 from disvc.controller.mutation_cache import MutationCache
@@ -86,8 +90,11 @@ def _applied_hash(obj: Obj) -> str:
 class ApiWriter:
     """Writes through ``Kube`` and records each write in the informer caches."""
 
-    def __init__(self, kube: Kube, caches: Mapping[str, MutationCache]) -> None:
+    def __init__(
+        self, kube: Kube, caches: Mapping[str, MutationCache], *, may_write: Callable[[], bool] | None = None
+    ) -> None:
         self._kube = kube
+        self._may_write = may_write
         self._caches = caches
         """Cache per kind (DISVC and every child kind)."""
         self._written: dict[tuple[str, str], _Written] = {}
@@ -103,6 +110,7 @@ class ApiWriter:
             # would change nothing and, on every event, never stop.
             log.debug("Live object is our last write as the server stored it", kind=obj["kind"], object=key[1])
             return cached
+        self._check_leading()
         applied = self._kube.apply(obj, force=force)
         self._wrote(key, applied)
         log.info("Applied object", action="apply", kind=obj["kind"], object=key[1])
@@ -110,6 +118,7 @@ class ApiWriter:
 
     def create(self, obj: Obj) -> Obj:
         key = (obj["kind"], object_key(obj))
+        self._check_leading()
         created = self._kube.create(obj)
         self._wrote(key, created)
         log.info("Created object", action="create", kind=obj["kind"], object=key[1])
@@ -143,6 +152,7 @@ class ApiWriter:
         return None
 
     def delete(self, ref: ChildRef) -> None:
+        self._check_leading()
         self._kube.delete(ref.kind, ref.namespace, ref.name, uid=ref.uid, resource_version=ref.resource_version)
         ref_key = str(ObjectKey(ref.namespace, ref.name))
         with self._lock:
@@ -172,17 +182,29 @@ class ApiWriter:
         body: Obj = {
             "apiVersion": disvc["apiVersion"],
             "kind": disvc["kind"],
-            # No uid: a status write takes its metadata from the stored object
-            # anyway. A DISVC re-created under the same name since we read it
-            # gets this status once; its own reconcile (its add event is
-            # queued) then writes the right one.
-            "metadata": {"namespace": meta["namespace"], "name": meta["name"]},
+            # Preconditions: the status was worked out from this very object.
+            # A DISVC re-created under the same name (``kubectl replace
+            # --force``) or changed since we read it refuses it (409) and the
+            # key is reconciled again from the cache. The uid alone would not
+            # do: a status write takes its metadata from the stored object,
+            # and the API server (1.28) ignores a uid that differs there; the
+            # resourceVersion it checks, and a re-created object never has ours.
+            "metadata": {
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                **{key: meta[key] for key in ("uid", "resourceVersion") if meta.get(key)},
+            },
             "status": status,
         }
+        self._check_leading()
         applied = self._kube.apply(body, subresource="status")
         self._record(applied)
         log.info("Updated status", action="status", kind=DISVC_KIND, object=object_key(disvc))
         return applied
+
+    def _check_leading(self) -> None:
+        if self._may_write is not None and not self._may_write():
+            raise NotLeaderError("write refused: this replica may no longer lead (renew deadline passed)")
 
     def _record(self, obj: Obj) -> None:
         cache = self._caches.get(obj.get("kind", ""))

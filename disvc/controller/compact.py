@@ -46,10 +46,22 @@ SERVER_SET_SPEC_FIELDS: Final[dict[str, frozenset[str]]] = {
 """Per kind: spec fields the API server fills in and the builders never set."""
 
 
+ROUTE_KINDS: Final = frozenset({"HTTPRoute", "GRPCRoute"})
+
+
 def compact_child(obj: Obj) -> Obj:
     """``compact``, without the server-set fields named in the module docstring."""
     pruned = {**obj}
-    if obj.get("status") is not None:
+    if obj.get("kind") in ROUTE_KINDS and isinstance(obj.get("status"), dict):
+        # what the Gateway said about the route (routestatus.py reads it)
+        pruned["status"] = {"parents": [
+            {"parentRef": p.get("parentRef"), "conditions": [
+                {k: c[k] for k in ("type", "status", "reason", "message", "observedGeneration") if k in c}
+                for c in p.get("conditions") or []
+            ]}
+            for p in obj["status"].get("parents") or [] if isinstance(p, dict)
+        ]}
+    elif obj.get("status") is not None:
         ready = ready_condition(obj)
         # an InferenceService's mode and Knative revisions, read beside Ready
         kept: Obj = kept_status(obj) if obj.get("kind") == "InferenceService" else {}

@@ -29,6 +29,13 @@ class TooManyRequestsError(TransientError):
     """429: the server asked us to slow down (``retry_after`` seconds)."""
 
 
+class UnknownOutcomeError(TransientError):
+    """A write went out and no answer came back: the server may have applied it.
+
+    Never resent as it is: the next attempt must start from a read (a
+    create resent blindly fails with 409 when the first one had landed)."""
+
+
 class NotFoundError(ControllerError):
     """404: the object (or its resource type) does not exist."""
 
@@ -44,6 +51,12 @@ class PermanentError(ControllerError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+
+
+class NotLeaderError(ControllerError):
+    """A write refused before it was sent: this replica may no longer lead
+    (its renew deadline passed, or it lost the Lease). Nothing to retry: a
+    replica that leads again starts over from its caches."""
 
 
 class ConfigError(ControllerError):

@@ -138,9 +138,12 @@ class Informer:
                 if h.on_add is not None and (h.own_writes or not echo):
                     self._call(h.on_add, obj)
 
-    def on_update(self, old: Obj, new: Obj) -> None:
+    def on_update(self, old: Obj, new: Obj, *, relisted: bool = False) -> None:
         # The same object as old and new is a resync's re-delivery, not a change.
-        echo = old is not new and self.cache.observed(new)
+        # A relist skipped versions: one of them may be a change made by
+        # someone else that our write (made without seeing it) carries, so a
+        # relisted object at our write's version is news all the same.
+        echo = old is not new and self.cache.observed(new) and not relisted
         with self._dispatch_lock:
             for h in self._handlers:
                 if h.on_update is not None and (h.own_writes or not echo):

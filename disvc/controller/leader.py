@@ -10,11 +10,21 @@ candidates racing for an expired lease cannot both win: the loser gets a
 409 and tries again next period.
 
 Timings default to the command line's (``options.DEFAULTS``:
-controller-runtime's lease 15 s, renew deadline 10 s, retry 2 s). A leader that cannot renew within the renew deadline stops
+controller-runtime's lease 15 s, renew deadline 10 s, retry 2 s) and must
+keep ``retry_period < renew_deadline < lease_duration`` (checked when the
+config is made). A leader that cannot renew within the renew deadline stops
 leading (``on_stopped_leading``) and ``run`` returns: the manager must then
 stop reconciling, because another replica may take over 5 s later. On a
 clean shutdown the leader releases the lease (empty holder, 1 s duration)
 so a successor need not wait out the full lease.
+
+Leading is a matter of time, not of a flag: ``may_write`` is true only while
+less than the renew deadline has passed since the last successful renewal
+was *sent*, on our monotonic clock. A candidate takes the lease over only
+a whole lease duration after it saw that renewal, so every write checked
+against ``may_write`` happens while nobody else can lead, whatever paused
+this process (a GC, SIGSTOP, CPU throttling) and however late the renew
+loop notices. The loop itself never sleeps past the deadline.
 """
 
 from __future__ import annotations
@@ -71,6 +81,22 @@ class LeaderElectionConfig:
     release_on_cancel: bool = True
     """Release the lease on a clean shutdown so a successor starts at once."""
 
+    def __post_init__(self) -> None:
+        check_timings(self.lease_duration, self.renew_deadline, self.retry_period)
+
+
+def check_timings(lease_duration: float, renew_deadline: float, retry_period: float) -> None:
+    """Raise ``ValueError`` unless ``0 < retry_period < renew_deadline < lease_duration``.
+
+    The margin between the renew deadline and the lease duration is what
+    keeps a leader that stops writing at its deadline from overlapping a
+    successor; a retry period as long as the deadline leaves no second try."""
+    if not 0 < retry_period < renew_deadline < lease_duration:
+        raise ValueError(
+            "leader election needs 0 < retry period < renew deadline < lease duration, got "
+            f"retry period {retry_period:g}s, renew deadline {renew_deadline:g}s, lease duration {lease_duration:g}s"
+        )
+
 
 class LeaderElector:
     """Acquires, renews and releases one Lease for one candidate."""
@@ -94,6 +120,8 @@ class LeaderElector:
         self._observed_spec: Obj | None = None
         self._observed_time = 0.0
         self._leading = threading.Event()
+        self._renewed_at = 0.0
+        """Monotonic time the last successful acquire or renewal was sent."""
 
     @property
     def identity(self) -> str:
@@ -101,6 +129,11 @@ class LeaderElector:
 
     def is_leader(self) -> bool:
         return self._leading.is_set()
+
+    def may_write(self) -> bool:
+        """True while we lead and less than the renew deadline has passed since
+        our last successful renewal was sent: every write asks first."""
+        return self._leading.is_set() and self._clock.monotonic() - self._renewed_at < self.config.renew_deadline
 
     def run(self, stop: threading.Event) -> None:
         """Acquire, call ``on_started_leading``, renew until ``stop`` or a failed
@@ -110,7 +143,9 @@ class LeaderElector:
         """
         cfg = self.config
         while not stop.is_set():
+            sent = self._clock.monotonic()
             if self.try_acquire_or_renew():
+                self._renewed_at = sent
                 break
             stop.wait(cfg.retry_period * (1 + JITTER * self._rng.random()))
         if stop.is_set():
@@ -119,15 +154,15 @@ class LeaderElector:
         self._leading.set()
         self._on_started()
         try:
-            last_renewal = self._clock.monotonic()
-            while not stop.wait(cfg.retry_period):
+            while not stop.wait(self._until_next_renewal()):
+                if self._past_deadline():
+                    break  # paused, or a renewal hung: another may lead by now
                 # Counted from when the renewal was sent: others measure the
                 # lease from the renewTime it carries, not from our reply.
                 sent = self._clock.monotonic()
-                if self.try_acquire_or_renew():
-                    last_renewal = sent
-                elif self._clock.monotonic() - last_renewal >= cfg.renew_deadline:
-                    log.error("Leader election lost", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
+                if self.try_acquire_or_renew() and not self._past_deadline():
+                    self._renewed_at = sent
+                elif self._past_deadline():
                     break
             else:
                 # Read now, not at start: shutdown withholds the release while
@@ -135,8 +170,18 @@ class LeaderElector:
                 if self.config.release_on_cancel:
                     self.release()
         finally:
+            if not stop.is_set():
+                log.error("Leader election lost", lease=f"{cfg.namespace}/{cfg.name}", identity=cfg.identity)
             self._leading.clear()
             self._on_stopped()
+
+    def _past_deadline(self) -> bool:
+        return self._clock.monotonic() - self._renewed_at >= self.config.renew_deadline
+
+    def _until_next_renewal(self) -> float:
+        """The retry period, cut short so the loop wakes by the renew deadline."""
+        left = self._renewed_at + self.config.renew_deadline - self._clock.monotonic()
+        return max(0.0, min(self.config.retry_period, left))
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""

@@ -21,7 +21,10 @@ reverse, each with a timeout:
 4. once this replica leads (at once without ``--leader-elect``): the Event
    recorder, then the workers.
 
-On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
+Every write (children, status, Events) first asks ``_may_write``: with
+leader election it is refused once the renew deadline has passed since the
+last renewal, even before the renew loop notices, so a paused leader that
+wakes after its lease expired writes nothing. On stop, in-flight reconciles get ``--graceful-shutdown-timeout`` to finish,
 queued Events are flushed, and the Lease is released so a successor starts
 at once; if reconciles are still running at the deadline the Lease is kept
 instead (it expires), since they may still write. Losing the Lease while
@@ -43,19 +46,25 @@ from prometheus_client import CollectorRegistry
 
 from disvc.builders import names
 from disvc.builders.desired import BuildOptions
+from disvc.builders.spec import GatewayRef
 from disvc.builders.types import (
     DISVC_KIND,
+    GRPCROUTE_KIND,
     HTTPROUTE_KIND,
     INGRESS_KIND,
     ISVC_KIND,
     SERVICE_KIND,
     ChildKind,
+    Obj,
     find_condition,
 )
+from disvc.controller import kube_version
+from disvc.controller.backoff import Backoff
 from disvc.controller.client import ApiWriter, CacheReader
 from disvc.controller.clock import Clock, RealClock, rfc3339
 from disvc.controller.compact import compact, compact_child
-from disvc.controller.errors import ConfigError
+from disvc.controller.errors import ConfigError, ControllerError
+from disvc.controller.gateway_api import GatewayApi
 from disvc.controller.handler import EnqueueDisvc, EnqueueOwner
 from disvc.controller.health import HealthServer
 from disvc.controller.indexes import CHILD_INDEXERS
@@ -64,6 +73,7 @@ from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
 from disvc.controller.metrics import WRITE_VERBS, DisvcState, Metrics, MetricsServer, serve
 from disvc.controller.metrics_auth import MetricsAuth
+from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.options import BindAddress, Options
 from disvc.controller.reaction import Reaction
 from disvc.controller.reconciler import DisvcReconciler
@@ -113,7 +123,7 @@ class Manager:
         self.options = options
         self.clock: Clock = clock or RealClock()
         self.metrics = Metrics(registry)
-        self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig))
+        self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig, options.context))
         self.reaction = Reaction(self.metrics.reaction_seconds.observe)
         self.kube.on_request = self._on_request
 
@@ -122,9 +132,9 @@ class Manager:
             CONTROLLER_NAME,
             metrics_provider=self.metrics.queue_metrics_provider(),
         )
-        # HTTPRoutes only on request: without the Gateway API CRDs their
-        # watch could never sync and /readyz would never turn 200.
-        child_kinds = (*CHILD_KINDS, HTTPROUTE_KIND) if options.gateway_api else CHILD_KINDS
+        # Gateway API routes are watched only while their CRDs exist
+        # (gateway_api.py): without them the watch could never sync.
+        child_kinds = CHILD_KINDS
         self.informers: dict[str, Informer] = {
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
@@ -151,13 +161,39 @@ class Manager:
         self.metrics.managed.set_function(lambda: len(disvcs.store))
         self.metrics.read_disvc_states(self._disvc_states)
 
-        self.recorder = EventRecorder(self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock)
-        caches = {kind: informer.cache for kind, informer in self.informers.items()}
-        writer = ApiWriter(self.kube, caches)
+        self.recorder = EventRecorder(
+            self.kube, on_drop=self.metrics.events_dropped_total.inc, clock=self.clock, may_write=self._may_write
+        )
+        # Shared with the reader and the writer: route caches join and leave
+        # them as the Gateway API CRDs come and go.
+        caches: dict[str, MutationCache] = {kind: informer.cache for kind, informer in self.informers.items()}
+        child_caches: dict[ChildKind, MutationCache] = {kind: caches[kind] for kind in child_kinds}
+        writer = ApiWriter(self.kube, caches, may_write=self._may_write)
         for kind in child_kinds:
             self.informers[kind].add_handler(on_delete=functools.partial(writer.forget, kind))
+
+        def route_informer(kind: str) -> Informer:
+            informer = Informer(
+                self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
+                indexers=CHILD_INDEXERS, transform=compact_child,
+            )
+            informer.add_handler(enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False)
+            informer.add_handler(on_delete=functools.partial(writer.forget, kind))
+            return informer
+
+        def attach(kind: str, informer: Informer) -> None:
+            caches[kind] = informer.cache
+            child_caches[HTTPROUTE_KIND if kind == HTTPROUTE_KIND else GRPCROUTE_KIND] = informer.cache
+
+        def detach(kind: str) -> None:
+            caches.pop(kind, None)
+            child_caches.pop(HTTPROUTE_KIND if kind == HTTPROUTE_KIND else GRPCROUTE_KIND, None)
+
+        self.gateway: GatewayApi | None = (
+            GatewayApi(self.kube, route_informer, attach, detach, self._enqueue_all) if options.gateway_api else None
+        )
         self.reconciler = DisvcReconciler(
-            CacheReader(self.kube, caches[DISVC_KIND], {kind: caches[kind] for kind in child_kinds}),
+            CacheReader(self.kube, caches[DISVC_KIND], child_caches),
             writer,
             self.recorder,
             self._build_options,
@@ -185,7 +221,8 @@ class Manager:
         self.health: HealthServer | None = None
         self.metrics_server: MetricsServer | None = None
         self._caches = Group("caches", [
-            Member(f"informer-{kind}", informer, INFORMER_STOP_TIMEOUT) for kind, informer in self.informers.items()
+            *(Member(f"informer-{kind}", informer, INFORMER_STOP_TIMEOUT) for kind, informer in self.informers.items()),
+            *([Member("gateway-api", self.gateway, INFORMER_STOP_TIMEOUT)] if self.gateway is not None else []),
         ])
         self._recorder = Group("event-recorder", [Member("event-recorder", self.recorder, EVENT_FLUSH_TIMEOUT)])
         self._workers = Group("workers", [Member("workers", self.worker, options.graceful_shutdown_timeout)])
@@ -220,9 +257,16 @@ class Manager:
         self._stop = stop
         started: list[Group] = []
         try:
-            for group in (self._servers(), self._caches):
-                group.start()
-                started.append(group)
+            servers = self._servers()
+            servers.start()
+            started.append(servers)
+            info = self._server_version(stop)
+            if info is None:
+                return EXIT_OK  # stopped before the API server answered
+            version = kube_version.check(info)
+            log.info("API server", kubernetes=f"{version[0]}.{version[1]}")
+            self._caches.start()
+            started.append(self._caches)
             self._log_addresses()
             if not self._wait_for_sync(stop):
                 return EXIT_OK  # stopped before the caches filled
@@ -239,6 +283,18 @@ class Manager:
         finally:
             self._shut_down(started)
         return EXIT_LEADERSHIP_LOST if self._leadership_lost else EXIT_OK
+
+    def _server_version(self, stop: threading.Event) -> Obj | None:
+        """``/version``, asked until the API server answers (an outage at start
+        is waited out, as the informers' lists would be); None once stopped."""
+        backoff = Backoff(initial=0.5, cap=10.0)
+        while not stop.is_set():
+            try:
+                return self.kube.server_version()
+            except ControllerError as error:
+                log.warning("Cannot read the API server's version yet", error=str(error))
+                stop.wait(backoff.next())
+        return None
 
     def _servers(self) -> Group:
         opts, members = self.options, []
@@ -280,13 +336,21 @@ class Manager:
 
     def _wait_for_sync(self, stop: threading.Event) -> bool:
         log.info("Waiting for caches to sync")
-        for informer in self.informers.values():
+        syncing: list[Informer | GatewayApi] = [*self.informers.values()]
+        if self.gateway is not None:
+            syncing.append(self.gateway)
+        for informer in syncing:
             while not informer.wait_for_sync(0.1):
                 if stop.is_set():
                     return False
         self._synced.set()
         log.info("Caches synced", kinds=sorted(self.informers))
         return True
+
+    def _may_write(self) -> bool:
+        """Every write asks first: with leader election, only while the Lease
+        was renewed less than the renew deadline ago (``LeaderElector.may_write``)."""
+        return self.elector is None or self.elector.may_write()
 
     def _started_leading(self) -> None:
         self.metrics.leader.set(1)
@@ -305,7 +369,11 @@ class Manager:
 
     def _shut_down(self, started: list[Group]) -> None:
         log.info("Shutting down")
-        if not self._workers.stop() and self.elector is not None:
+        # No grace after a lost Lease: another replica may lead already.
+        # Writes are refused from here on anyway (``_may_write``); the workers
+        # are told to end and nobody waits for them.
+        grace = 0.0 if self._leadership_lost else None
+        if not self._workers.stop(grace) and self.elector is not None:
             # A successor must not start while our reconciles may still write:
             # keep the Lease and let it expire instead of releasing it.
             self.elector.config = replace(self.elector.config, release_on_cancel=False)
@@ -332,11 +400,26 @@ class Manager:
                 stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
             )
 
+    def _enqueue_all(self) -> None:
+        """Every DISVC, to be reconciled again: what the cluster serves changed."""
+        for disvc in self.informers[DISVC_KIND].store.list():
+            meta = disvc["metadata"]
+            self.queue.add(f"{meta.get('namespace', '')}/{meta['name']}")
+
     def _build_options(self) -> BuildOptions:
+        gateway = self.gateway
+        default = self.options.default_gateway
+        default_ref = None
+        if default:
+            namespace, _, name = default.partition("/")
+            default_ref = GatewayRef(name=name, namespace=namespace)
         return BuildOptions(
             ingress_domain=self.options.ingress_domain,
             ingress_class=self.options.ingress_class,
-            gateway_api=self.options.gateway_api,
+            gateway_api=gateway is not None and gateway.serves(HTTPROUTE_KIND),
+            grpc_route=gateway is not None and gateway.serves(GRPCROUTE_KIND),
+            session_persistence=gateway.persistence() if gateway is not None else frozenset(),
+            default_gateway=default_ref,
             default_deployment_mode=self.options.default_deployment_mode,
             now=rfc3339(self.clock.now()),
         )

@@ -1,6 +1,6 @@
 """What the controller exports to Prometheus, and the ``/metrics`` endpoint.
 
-Three groups, each under the names an operator's dashboards already know:
+Four groups, each under the names an operator's dashboards already know:
 
 - controller-runtime's reconcile metrics (``controller_runtime_*``, label
   ``controller``), recorded by the worker;
@@ -9,7 +9,11 @@ Three groups, each under the names an operator's dashboards already know:
 - our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, every API
   request by response code and the writes among them (counted by the
   client's transport through ``count_api_request``), Events dropped because the recorder's queue
-  was full, and whether this process is the leader.
+  was full, and whether this process is the leader;
+- the process's own (``process_*``: CPU seconds, resident and virtual
+  memory, open and maximum file descriptors, start time), from
+  prometheus_client's ``ProcessCollector``, as controller-runtime exports
+  them beside its own.
 
 ``Metrics`` registers everything on its own ``CollectorRegistry`` rather than
 the process-wide default, so a test can build as many as it likes and read
@@ -24,7 +28,7 @@ from typing import Final, Literal, TypeAlias, get_args
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -97,6 +101,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)
 
         self.reconcile_total = Counter(
             "controller_runtime_reconcile_total",

@@ -105,14 +105,18 @@ class MutationCache:
 
     def _resolve(self, key: str) -> Obj | None:
         pending = self._pending.get(key)
-        stored = self._store.get(key)
+        # One read of both: an event applied between reading the object and
+        # reading the store's version would make a store that has just
+        # caught up with our write look caught up while still showing the
+        # object before it (a created child read as missing, an older one).
+        stored, store_version = self._store.get_at(key)
         if pending is None:
             return stored
         if isinstance(pending, _Deleted):
             if stored is not None and is_newer(resource_version(stored), pending.resource_version) is True:
                 return stored  # still there, changed since we deleted it (a finalizer holds it)
             return None
-        if _caught_up(self._store.resource_version, resource_version(pending)):
+        if _caught_up(store_version, resource_version(pending)):
             return stored
         return pending
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
+from disvc import version
+
 LogFormat: TypeAlias = Literal["json", "console"]
 LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
 
@@ -43,7 +45,10 @@ class Options:
     """Everything the manager needs from the command line."""
 
     kubeconfig: str | None = None
-    """Path of a kubeconfig; None uses the in-cluster service account."""
+    """Path of a kubeconfig; None: ``$KUBECONFIG``, the in-cluster service
+    account, then ``~/.kube/config`` (``kube.auth.find``)."""
+    context: str | None = None
+    """Kubeconfig context to use; None: its current context."""
     namespace: str | None = None
     """Watch and reconcile only this namespace; None means every namespace."""
     ingress_domain: str = "example.com"
@@ -53,9 +58,12 @@ class Options:
     default_deployment_mode: Literal["Standard", "Knative"] | None = None
     """KServe deployment mode for DISVCs without a ``serving.kserve.io/deploymentMode``
     annotation, stamped on their ISVCs; None leaves it to KServe's ConfigMap."""
-    gateway_api: bool = False
-    """Watch and write Gateway API HTTPRoutes, for DISVCs that name a Gateway
-    (off by default: without the Gateway API CRDs the watch could never sync)."""
+    gateway_api: bool = True
+    """Use Gateway API where its CRDs are installed (found and followed at
+    run time, ``gateway_api.py``); False never looks for them."""
+    default_gateway: str | None = None
+    """``NAMESPACE/NAME`` of the Gateway for DISVCs that name none (and ask
+    for no Ingress class); None: those get an Ingress."""
     workers: int = 4
     """How many DISVCs are reconciled at once (one key is never on two workers)."""
     metrics_bind_address: BindAddress | None = BindAddress("", 8080)
@@ -122,6 +130,22 @@ def _flag(address: BindAddress | None) -> str:
     return DISABLED if address is None else str(address)
 
 
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not true or false: {value!r}")
+
+
+def _gateway(value: str) -> str:
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"not NAMESPACE/NAME: {value!r}")
+    return value
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -158,10 +182,17 @@ def parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=version.line("disvc-controller"))
     p.add_argument(
         "--kubeconfig",
         default=None,
-        help="Path to a kubeconfig file. When omitted, use the in-cluster service account.",
+        help="Path to a kubeconfig file. When omitted: $KUBECONFIG (a list of files, merged), "
+        "else the in-cluster service account, else ~/.kube/config.",
+    )
+    p.add_argument(
+        "--context",
+        default=None,
+        help="The kubeconfig context to use. When omitted, its current context.",
     )
     p.add_argument(
         "--namespace",
@@ -190,9 +221,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--gateway-api",
-        action="store_true",
-        help="Watch and manage Gateway API HTTPRoutes (gateway.networking.k8s.io/v1) for DISVCs "
-        "that set spec.ingress.gateway. Needs the Gateway API CRDs installed.",
+        type=_boolean,
+        nargs="?",
+        const=True,
+        default=DEFAULTS.gateway_api,
+        help="Route DISVCs through Gateway API (HTTPRoute, GRPCRoute) where its CRDs are installed; "
+        "the controller finds them, and notices them appear or go, without a restart. "
+        "'--gateway-api=false' never looks for them. A bare --gateway-api (once needed to turn it on) "
+        "is accepted and changes nothing.",
+    )
+    p.add_argument(
+        "--default-gateway",
+        type=_gateway,
+        default=None,
+        help="NAMESPACE/NAME of the Gateway that DISVCs naming no spec.ingress.gateway (and no "
+        "spec.ingress.className) route through, where Gateway API is installed. When omitted they "
+        "get an Ingress.",
     )
     p.add_argument(
         "--workers",
@@ -301,14 +345,18 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     ns = parser().parse_args(argv)
     if ns.renew_deadline >= ns.lease_duration:
         parser().error("--leader-election-renew-deadline must be shorter than --leader-election-lease-duration")
+    if ns.retry_period >= ns.renew_deadline:
+        parser().error("--leader-election-retry-period must be shorter than --leader-election-renew-deadline")
     log_format: LogFormat = ns.log_format if ns.log_format is not None else _default_log_format()
     return Options(
         kubeconfig=ns.kubeconfig,
+        context=ns.context or None,
         namespace=ns.namespace or None,
         ingress_domain=ns.ingress_domain,
         ingress_class=ns.ingress_class or None,
         default_deployment_mode=_DEPLOYMENT_MODES.get(ns.default_deployment_mode or ""),
         gateway_api=ns.gateway_api,
+        default_gateway=ns.default_gateway,
         workers=ns.workers,
         metrics_bind_address=ns.metrics_bind_address,
         health_probe_bind_address=ns.health_probe_bind_address,

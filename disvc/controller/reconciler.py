@@ -10,7 +10,9 @@ a raised error to a backoff and a ``Result`` to a requeue.
 
 Writes are ordered creates/updates, then deletes, then status, so a rollout
 never deletes a serving generation before its successor exists, and the
-status a user reads describes objects that are already there.
+status a user reads describes objects that are already there. The status
+write is conditional on the DISVC version it was worked out from
+(``ApiWriter.apply_status``).
 """
 
 from __future__ import annotations
@@ -52,23 +54,43 @@ class DisvcReconciler:
             return Result()  # children go by ownerReference garbage collection
         options = self.build_options_factory()
         want = desired.state(disvc, self.reader.children(key), options)
+        refusal: PermanentError | None = None
         try:
             want = self._write_children(key, disvc, want, options)
             if want.plan.create:
                 want = self._as_now(key, disvc, want, options)
         except PermanentError as refused:
-            # Retrying the same write cannot help: say so where users look.
+            # Say so where users look, claiming nothing the plan did not
+            # write; then raise, so the worker retries with backoff: an
+            # admin's fix (a quota, a webhook) sends no event to wake us.
+            refusal = refused
             want = desired.rejected(disvc, want, str(refused), options)
         if want.status != (disvc.get("status") or {}):
             try:
                 self.writer.apply_status(disvc, want.status)
             except NotFoundError:
                 return Result()  # deleted while we reconciled; its delete event is on the way
-        for event in want.events:
-            self.events.emit(disvc, event)
+            except ConflictError:
+                # Changed (or re-created) since we read it: the status is
+                # worked out again from the new version. The Events describe
+                # writes already made, so they are told now.
+                self._emit(disvc, want)
+                raise
+        self._emit(disvc, want)
+        if refusal is not None:
+            raise refusal
         if want.plan.is_empty and want.status == (disvc.get("status") or {}):
             log.debug("Already converged")
         return Result(requeue_after=want.recheck_after)
+
+    def _emit(self, disvc: Obj, want: Desired) -> None:
+        for event in want.events:
+            self.events.emit(disvc, event)
+            if event.type == "Warning":
+                # A problem a person must fix (InvalidSpec, ChildRejected,
+                # ChildConflict, ProgressDeadlineExceeded): the builders raise
+                # it once, when it appears or changes, so one line each.
+                log.warning("Problem reported on the DISVC", reason=event.reason, detail=event.message)
 
     def _as_now(self, key: ObjectKey, disvc: Obj, want: Desired, options: BuildOptions) -> Desired:
         """``want`` with the status of the world as the cache shows it after our writes.
@@ -141,7 +163,14 @@ class DisvcReconciler:
 ABSENT: Final = "1"
 """A resourceVersion no object has: etcd's revisions start at 1 and its first
 write is revision 2 (the loopback API counts the same way). As a precondition
-in an apply it makes the apply create-only."""
+in an apply it makes the apply create-only: the API server (1.23 and newer;
+``kube_version`` refuses to start below 1.25) ignores it when the name is
+free and fails the precondition (409) when it is taken. resourceVersions are
+opaque, so this leans on etcd's numbering; there is no other create-only
+apply (a ``metadata.uid`` in an apply of a free name is a 409 "uid
+mismatch", and a plain create leaves the fields owned by an Update entry no
+later apply can drop). A storage that gave an object version 1 would let
+this apply merge into it; etcd3 and kine, the ones Kubernetes runs on, never do."""
 
 
 def _if_absent(obj: Obj) -> Obj:

@@ -99,6 +99,7 @@ class EventRecorder:
         instance: str | None = None,
         clock: Clock | None = None,
         on_drop: Callable[[], None] | None = None,
+        may_write: Callable[[], bool] | None = None,
     ) -> None:
         """``on_drop`` is called (on the emitting thread) for every Event the
         full queue refuses; the manager counts them in
@@ -111,6 +112,8 @@ class EventRecorder:
         self._instance = instance or socket.gethostname()
         self._clock: Clock = clock or RealClock()
         self._on_drop = on_drop
+        self._may_write = may_write
+        """Asked before each write (leader election's gate); no: the Event is dropped."""
         self._recent: OrderedDict[_AggregationKey, _Recent] = OrderedDict()
         self._serial = itertools.count()
         self._thread = threading.Thread(target=self._drain, name="event-recorder", daemon=True)
@@ -168,6 +171,10 @@ class EventRecorder:
                 log.exception("Failed to record event", reason=event.reason)
 
     def _record(self, regarding: Obj, event: EventSpec) -> None:
+        if self._may_write is not None and not self._may_write():
+            self.failed += 1
+            log.info("Event not written: this replica may no longer lead", reason=event.reason)
+            return
         meta = regarding.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
         key: _AggregationKey = (

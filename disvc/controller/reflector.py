@@ -8,8 +8,9 @@ that is still possible:
 - the watch ends (server timeout, dropped connection, read timeout): watch
   again from the last resourceVersion seen. Bookmarks only advance that
   version, so a quiet watch does not fall behind the server's history;
-- the version is too old (410 Gone, in the response or as an ERROR event):
-  list again and ``replace`` the store. Objects that vanished meanwhile are
+- the version is too old (410 Gone, in the response or as an ERROR event),
+  or the server ended the watch with any other ERROR event (but 429): list
+  again and ``replace`` the store. Objects that vanished meanwhile are
   reported as ``DeletedFinalStateUnknown`` tombstones.
 
 Repeated failures back off exponentially with jitter (capped at about 30 s)
@@ -84,7 +85,10 @@ class Listener(Protocol):
 
     def on_add(self, obj: Obj) -> None: ...
 
-    def on_update(self, old: Obj, new: Obj) -> None: ...
+    def on_update(self, old: Obj, new: Obj, *, relisted: bool = False) -> None:
+        """``relisted``: found by a relist, so versions between ``old`` and
+        ``new`` went unseen."""
+        ...
 
     def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None: ...
 
@@ -185,8 +189,9 @@ class Reflector:
         self._resource_version = resource_version
         for obj in changes.added:
             self._listener.on_add(obj)
+        relisted = self._synced.is_set()
         for old, new in changes.updated:
-            self._listener.on_update(old, new)
+            self._listener.on_update(old, new, relisted=relisted)
         for obj in changes.deleted:
             self._listener.on_delete(DeletedFinalStateUnknown(object_key(obj), obj))
         self._backoff.reset()
@@ -224,6 +229,13 @@ class Reflector:
         except Exception as exc:  # noqa: BLE001 - a broken stream is resumed, never fatal
             if stop.is_set():
                 return "ended"
+            if _is_error_event(exc):
+                # The server ended the watch with an ERROR event: resuming from
+                # the same resourceVersion would get the same answer forever.
+                # Relist, as client-go does for any watch error but 429.
+                log.info("Watch ended with an error, relisting", kind=self.kind, error=str(exc),
+                         errorType=type(exc).__name__)
+                return "gone"
             log.info("Watch broke, resuming", kind=self.kind, error=str(exc), errorType=type(exc).__name__)
             return "failed"
         finally:
@@ -260,3 +272,14 @@ class Reflector:
                 continue
             for obj in self._store.list():
                 self._listener.on_update(obj, obj)
+
+
+def _is_error_event(exc: Exception) -> bool:
+    """An error the server sent (an HTTP status in an ERROR event), not a
+    broken connection; 429 asks us to slow down, not to relist."""
+    status = getattr(exc, "status", None)
+    return (
+        isinstance(exc, errors.ControllerError)
+        and isinstance(status, int)
+        and not isinstance(exc, errors.TooManyRequestsError)
+    )

@@ -73,16 +73,18 @@ class Group:
                 raise
             return True
 
-    def stop(self) -> bool:
-        """Stop the started members in reverse order; True if all ended in time."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the started members in reverse order; True if all ended in time.
+
+        ``timeout`` replaces each member's own (0: tell them, wait for none)."""
         with self._lock:
             self._stopped = True
             started, self._started = self._started, []
         ended = True
         for member in reversed(started):
-            if not member.runnable.stop(member.stop_timeout):
-                log.warning("Did not stop in time", group=self.name, runnable=member.name,
-                            timeout=member.stop_timeout)
+            wait = member.stop_timeout if timeout is None else timeout
+            if not member.runnable.stop(wait):
+                log.warning("Did not stop in time", group=self.name, runnable=member.name, timeout=wait)
                 ended = False
         return ended
 

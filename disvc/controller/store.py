@@ -105,6 +105,13 @@ class Store:
         with self._lock:
             return self._items.get(key)
 
+    def get_at(self, key: str) -> tuple[Obj | None, str]:
+        """``key``'s object and the store's resourceVersion, read together: no
+        event can be applied between the two (``MutationCache`` needs both
+        from one moment to tell whether the store has seen a write)."""
+        with self._lock:
+            return self._items.get(key), self._resource_version
+
     def list(self) -> list[Obj]:
         with self._lock:
             return list(self._items.values())

@@ -10,8 +10,11 @@ operations (the reconciler never sees the queue), as controller-runtime's
 - ``Result()``: forget; the next watch event brings the key back;
 - ``TransientError``: back off (or wait exactly ``retry_after`` if the API
   server said how long);
-- ``PermanentError``: forget and do not requeue; the user's fix arrives as
-  a watch event;
+- ``PermanentError``: the API refused the request as it stands (403, 422,
+  a webhook's denial): back off, as for a transient error, but log an
+  error; what refused it may be fixed (a quota raised) without any event;
+- ``NotLeaderError``: a write was refused because this replica may no
+  longer lead; forget the key (the next leader starts from its caches);
 - any other exception: a bug or a surprise. It is caught only here, logged
   once with its traceback, counted and retried with backoff, so one bad
   object cannot stop the controller.
@@ -33,7 +36,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from disvc.builders.types import ObjectKey
-from disvc.controller.errors import PermanentError, TransientError
+from disvc.controller.errors import ConflictError, NotLeaderError, PermanentError, TransientError
 from disvc.controller.metrics import RECONCILE_RESULTS, Metrics, ReconcileResult
 from disvc.controller.reconcile import Reconciler
 from disvc.controller.workqueue.rate_limiting import RateLimitingQueue
@@ -132,10 +135,20 @@ class Worker:
             # reconciler and the writer log during this reconcile.
             with structlog.contextvars.bound_contextvars(**fields):
                 result = self._reconciler.reconcile(object_key)
-        except PermanentError as error:
+        except NotLeaderError as error:
+            # Leadership is gone (the manager is stopping us): whoever leads
+            # next reconciles every key from its own caches.
             self._queue.forget(key)
+            self._count("error")
+            log.warning("Reconcile stopped: no longer leading", error=str(error))
+        except PermanentError as error:
+            # The same request would fail again, but what refused it (a
+            # quota, a webhook, RBAC) can be fixed without any event reaching
+            # us: retry with the per-key backoff (up to ~17 min apart), never
+            # wait for the resync.
+            self._queue.add_rate_limited(key)
             self._count("error", terminal=True)
-            log.error("Reconcile failed and will not be retried", error=str(error), reason=error.reason)
+            log.error("Reconcile refused by the API, retried with backoff", error=str(error), reason=error.reason)
         except TransientError as error:
             self._count("error")
             if error.retry_after is not None:
@@ -144,7 +157,10 @@ class Worker:
                 self._queue.add_after(key, error.retry_after)
             else:
                 self._queue.add_rate_limited(key)
-            log.warning("Reconcile failed and will be retried", error=str(error), retryAfter=error.retry_after)
+            # A 409 is optimistic concurrency doing its job (a write raced
+            # another, or read a stale cache): routine, so only at debug.
+            log_retry = log.debug if isinstance(error, ConflictError) else log.warning
+            log_retry("Reconcile failed and will be retried", error=str(error), retryAfter=error.retry_after)
         except Exception:
             self._count("error")
             self._queue.add_rate_limited(key)

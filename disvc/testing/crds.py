@@ -34,6 +34,12 @@ DEFAULT_CRD_CACHE: Final = REPO_ROOT / ".cache" / "kserve"
 """Where ``hack/fetch-kserve-crd.sh VERSION`` puts KServe's released CRD
 (git-ignored; ``$DISVC_CRD_CACHE`` moves it, for the script and this module alike)."""
 
+GATEWAY_API_DIR: Final = REPO_ROOT / "hack" / "testdata" / "gateway-api"
+"""The real Gateway API CRDs (v1.6.1, both channels), kept unchanged as test data."""
+GATEWAY_API_KINDS: Final = ("gatewayclasses", "gateways", "httproutes", "grpcroutes")
+BUNDLE_VERSION_ANNOTATION: Final = "gateway.networking.k8s.io/bundle-version"
+CHANNEL_ANNOTATION: Final = "gateway.networking.k8s.io/channel"
+
 ISVC_CRD_NAME: Final = "inferenceservices.serving.kserve.io"
 CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -106,7 +112,9 @@ KSERVE_CRD_MISSING: Final = (
 )
 
 
-def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = None) -> list[tuple[JsonObject, bool]]:
+def crds_to_install(
+    disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = None, *, with_external: bool = True
+) -> list[tuple[JsonObject, bool]]:
     """(CRD, replace-if-present) for every CRD the suite needs.
 
     Ours are replaced when present, so a session always tests the CRD in the
@@ -115,6 +123,8 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
     present: on a real cluster they belong to those installations. Without
     KServe's file a schema-less stand-in is installed
     (:data:`KSERVE_CRD_MISSING` says how to get the real one).
+    ``with_external=False`` leaves out the minimal copies: on someone's
+    cluster they would pass for the real thing.
     """
     isvc_file = isvc_file or kserve_crd_file()
     if not disvc_dir.is_dir():
@@ -123,7 +133,7 @@ def crds_to_install(disvc_dir: Path = DISVC_CRD_DIR, isvc_file: Path | None = No
         raise FileNotFoundError(f"{disvc_dir}: no CRD folder here (disvc.testing needs a source checkout)")
     wanted: list[tuple[JsonObject, bool]] = [(crd, True) for crd in _crds_in(sorted(disvc_dir.glob("*.yaml")))]
     external_dir = disvc_dir.parent / EXTERNAL_CRD_DIRNAME
-    if external_dir.is_dir():
+    if with_external and external_dir.is_dir():
         wanted.extend((crd, False) for crd in _crds_in(sorted(external_dir.glob("*.yaml"))))
     if isvc_file is not None:
         wanted.extend((crd, False) for crd in _crds_in([isvc_file]))
@@ -179,3 +189,24 @@ def install_crd(api_client: client.ApiClient, crd: JsonObject, replace: bool, ti
 def install_crds(api_client: client.ApiClient) -> None:
     for crd, replace in crds_to_install():
         install_crd(api_client, crd, replace)
+
+
+def install_gateway_api(api_client: client.ApiClient, channel: str = "experimental") -> None:
+    """Install the real Gateway API CRDs of ``channel`` (GatewayClass, Gateway,
+    HTTPRoute, GRPCRoute). A CRD of that name that is not the same release
+    and channel (our minimal HTTPRoute, the other channel) is replaced."""
+    for plural in GATEWAY_API_KINDS:
+        path = GATEWAY_API_DIR / channel / f"gateway.networking.k8s.io_{plural}.yaml"
+        (crd,) = _crds_in([path])
+        annotations = crd["metadata"].get("annotations") or {}
+        try:
+            live = request_json(api_client, "GET", f"{CRD_PATH}/{crd['metadata']['name']}")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            live = None
+        live_annotations = (live or {}).get("metadata", {}).get("annotations") or {}
+        same = all(
+            live_annotations.get(key) == annotations.get(key) for key in (BUNDLE_VERSION_ANNOTATION, CHANNEL_ANNOTATION)
+        )
+        install_crd(api_client, crd, replace=live is not None and not same)

@@ -184,6 +184,7 @@ def test_rolling_update_moves_traffic_only_after_the_new_generation_is_ready(
     doc = poc1()
     doc["spec"]["replicas"] = 2
     doc["spec"]["annotations"] = {"version": "v1"}
+    doc["spec"]["rollout"] = {"scaleDownDelaySeconds": 2}  # v1 outlives the switch by 2 s
     apply_disvc(kube, doc)
 
     def v1_created() -> None:
@@ -222,14 +223,18 @@ def test_rolling_update_moves_traffic_only_after_the_new_generation_is_ready(
 
     def switched() -> None:
         assert _ingress_backend(cluster) == f"{NAME}-v2"
-        assert set(cluster.isvcs()) == {f"{NAME}-v2-0", f"{NAME}-v2-1"}
-        assert f"{NAME}-v1" not in cluster.services()
         status = cluster.disvc(NAME).get("status") or {}
         assert (status.get("address") or {}).get("url") == f"http://{NAME}-v2.{ns}.svc.cluster.local"
         assert status.get("activeGeneration") == "v2"
         assert (condition(cluster.disvc(NAME), "Ready") or {}).get("status") == "True"
 
     eventually(switched)
+
+    def v1_gone() -> None:  # only after the switch, once scaleDownDelaySeconds has passed
+        assert set(cluster.isvcs()) == {f"{NAME}-v2-0", f"{NAME}-v2-1"}
+        assert f"{NAME}-v1" not in cluster.services()
+
+    eventually(v1_gone)
 
 
 def _ingress_backend(cluster: Cluster) -> str:

@@ -139,7 +139,7 @@ def test_an_invalid_spec_is_reported_and_keeps_serving_children(
 
 
 @needs_kserve_schema
-def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
+def test_an_isvc_the_api_refuses_is_reported_and_retried_with_backoff(
     kube: KubeEnv, controller: RunningController, cluster: Cluster
 ) -> None:
     broken = poc1()
@@ -155,7 +155,7 @@ def test_an_isvc_the_api_refuses_is_reported_not_retried_forever(
         assert "minReplicas" in ready["message"]
         progressing = condition(cluster.disvc(NAME), "Progressing")
         assert progressing is not None
-        # nothing is under way: the write is not retried until the spec changes
+        # nothing is under way: the write is only retried with backoff
         assert (progressing["status"], progressing["reason"]) == ("False", "ChildRejected")
         assert "ChildRejected" in [e["reason"] for e in cluster.events(NAME) if e["type"] == "Warning"]
 

@@ -12,9 +12,13 @@ that is already installed.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from kubernetes import client, config
 from disvc.controller.manager import Manager
 from disvc.controller.options import Options
 from disvc.testing.apiserver import ApiServer
-from disvc.testing.crds import CRD_PATH, install_crds
+from disvc.testing.crds import CRD_PATH, crds_to_install, install_crd, install_crds
 from disvc.testing.fixtures import KubeEnv, request_json
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.polling import eventually
@@ -35,6 +39,9 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 120.0
 DEMO_NAMESPACE = re.compile(r"namespace (disvc-demo-[0-9a-f]{6}) created")
 NAME = "sklearn-v2-iris-rest"
+KUBECONFIG_PRINTED = re.compile(r"\(kubeconfig: (\S+)\)")
+CONTROLLER_PID = re.compile(r"controller started \(pid (\d+),")
+CONTROLLER_LOG = re.compile(r"controller started \(pid \d+, log: (\S+)\)")
 
 
 def run_demo(*args: str) -> tuple[int, str]:
@@ -90,7 +97,51 @@ def test_demo_prints_the_children_and_the_urls_of_the_sample_disvc() -> None:
 
     assert code == 0, output
     assert_shows_the_walk_through(output, "kserve-demo")
+    # it ends where the seed ends: the seed's request answered through both host names
+    for host in (f"{NAME}.kserve-demo.svc.cluster.local", f"{NAME}-kserve-demo.example.com"):
+        assert f"POST http://{host}/v2/models/{NAME}/infer -> 200 prediction [1, 1] from {NAME}-v1-0" in output, output
+    kept = re.findall(rf"client 127\.0\.0\.1\d: 5 requests to \S+ answered by (\S+)$", output, re.MULTILINE)
+    assert len(kept) == 3 and all(name.startswith(f"{NAME}-v1-") for name in kept), output
     assert "controller stopped (exit code 0)" in output
+    kubeconfig = Path(KUBECONFIG_PRINTED.findall(output)[0])
+    assert not kubeconfig.parent.exists(), "the folder with the kubeconfig (a token) is left behind"
+
+
+@pytest.mark.substrate_only
+@pytest.mark.slow
+def test_demo_keep_stopped_by_sigterm_stops_its_controller_and_removes_its_folder() -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "hack/demo.py", "--keep"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        output = "".join(lines)
+        [pid] = [int(p) for p in CONTROLLER_PID.findall(output)]
+        workdir = Path(KUBECONFIG_PRINTED.findall(output)[0]).parent
+        assert workdir.exists()
+        # the README: the log the demo names gives the metrics address
+        [log_path] = CONTROLLER_LOG.findall(output)
+        [address] = [
+            json.loads(line)["address"] for line in Path(log_path).read_text().splitlines()
+            if '"Serving metrics"' in line
+        ]
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+            assert "controller_runtime_reconcile_total" in response.read().decode()
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "controller stopped (exit code 0)" in rest, output + rest
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # no orphan: the demo waited for it
+    assert not workdir.exists()
 
 
 @pytest.mark.slow
@@ -123,6 +174,23 @@ def test_demo_on_a_cluster_without_the_crds_installs_nothing_unless_asked(
     assert "not installed" in output and "--install-crds" in output
     assert crd_versions(api) == {}
     assert set(namespaces(api)) == namespaces_before
+
+
+@pytest.mark.slow
+def test_demo_on_a_cluster_needs_only_the_disvc_and_inferenceservice_crds(
+    loopback: tuple[ApiServer, str, client.ApiClient],
+) -> None:
+    _, kubeconfig, api = loopback
+    for crd, replace in crds_to_install():
+        if crd["spec"]["group"] == "serving.kserve.io":
+            install_crd(api, crd, replace)
+    installed = crd_versions(api)
+
+    code, output = run_demo("--kubeconfig", kubeconfig, "--timeout", "1")
+
+    assert code == 0, output  # no Gateway API CRD asked for
+    assert "not Ready after 1s" in output
+    assert crd_versions(api) == installed
 
 
 @pytest.mark.slow

@@ -173,9 +173,14 @@ def test_each_client_stays_on_one_replica_through_the_service(
 def test_ingress_nginx_does_not_apply_the_services_affinity(
     kube: KubeEnv, dataplane: DataPlane, controller: RunningController, cluster: Cluster
 ) -> None:
-    """The reason the README says affinity is not enforced through an Ingress
-    without the router's own annotations: the Service's ClientIP is kube-proxy's."""
-    apply(kube, manifest(replicas=3))
+    """The reason the controller writes ingress-nginx's own affinity
+    annotations: without them (here: sessionAffinity None) ingress-nginx
+    balances every request on its own, so one client meets every replica.
+    That it ignores a Service's ClientIP is pinned in the router's own tests
+    (tests/unit/dataplane/router/test_nginx.py)."""
+    doc = manifest(replicas=3)
+    doc["spec"]["sessionAffinity"] = {"type": "None"}
+    apply(kube, doc)
     wait_settled(cluster, 3, "v1")
     answers = _requests(dataplane, external_host(kube), ["127.0.0.4"], per_client=12)
     assert not failures(answers)

@@ -12,6 +12,7 @@ import fnmatch
 import json
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,3 +205,17 @@ def test_build_context_keeps_what_the_wheel_needs(path: str, ignore_patterns: li
 )
 def test_build_context_leaves_out_everything_else(path: str, ignore_patterns: list[str]) -> None:
     assert ignored(path, ignore_patterns)
+
+
+def test_the_version_label_is_the_build_arg_checked_against_the_installed_package(runtime: Stage) -> None:
+    assert any(arg.arguments == "VERSION" for arg in runtime.all("ARG")), "ARG VERSION without a default"
+    labels = " ".join(label.arguments for label in runtime.all("LABEL"))
+    assert 'org.opencontainers.image.version="${VERSION}"' in labels
+    checks = [run.arguments for run in runtime.all("RUN") if "--version" in run.arguments]
+    assert checks and 'grep -qxF "disvc-controller ${VERSION:?' in checks[0], "the build refuses a wrong VERSION"
+    documented = re.search(r"--build-arg VERSION=\$\((.+?)\)", DOCKERFILE.read_text(encoding="utf-8"))
+    assert documented, "the header says how to pass VERSION"
+
+    version = subprocess.run(["sh", "-c", documented.group(1)], cwd=REPO, capture_output=True, text=True, check=True)
+    setup = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    assert f"version = {version.stdout.strip()}\n" in setup

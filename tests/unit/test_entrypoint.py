@@ -5,6 +5,7 @@ connection settings, argparse's usage line for a bad flag."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -104,3 +105,41 @@ def test_a_port_already_taken_is_one_clear_error_and_exit_code_2(tmp_path: Path,
             *(part for option, address in servers.items() for part in (option, address)),
         )  # fmt: skip
     assert_one_cannot_start_line(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+UNUSABLE_SERVER_URLS = ["http://127.0.0.1:notaport", "notaurl", "ftp://127.0.0.1:6443", "https://:6443"]
+
+
+@pytest.mark.parametrize("url", UNUSABLE_SERVER_URLS)
+def test_an_unusable_server_url_names_kubeconfig_context_and_url(tmp_path: Path, url: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG_HEAD + f"clusters:\n- name: demo\n  cluster: {{server: {url!r}}}\n")
+
+    result = run_controller("--kubeconfig", str(kubeconfig), *NO_SERVERS)
+
+    assert_one_cannot_start_line(result, str(kubeconfig))
+    error = next(json.loads(line) for line in result.stderr.splitlines() if '"Cannot start"' in line)["error"]
+    assert "context demo" in error and repr(url) in error
+
+
+def test_kubeconfig_from_the_environment_and_its_context_are_used_and_logged(tmp_path: Path) -> None:
+    # $KUBECONFIG lists a missing file (skipped), then the real one; --context
+    # picks a context that is not the current one, whose URL is unusable.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        KUBECONFIG_HEAD.replace(
+            "contexts:\n", "contexts:\n- name: other\n  context: {cluster: other, user: demo}\n"
+        )
+        + "clusters:\n- name: demo\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
+        + "- name: other\n  cluster: {server: 'ftp://elsewhere'}\n"
+    )
+    env = {**os.environ, "KUBECONFIG": os.pathsep.join([str(tmp_path / "missing"), str(kubeconfig)])}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "disvc.controller", "--context", "other", *NO_SERVERS],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+
+    assert_one_cannot_start_line(result, "$KUBECONFIG")
+    assert "context other" in result.stderr and "ftp://elsewhere" in result.stderr

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from disvc.builders.types import Obj
 from disvc.controller import errors
 from disvc.controller.leader import LeaderElectionConfig, LeaderElector
@@ -225,3 +227,66 @@ def test_identity_defaults_to_hostname_and_a_unique_suffix() -> None:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+def test_a_leader_whose_renewal_hangs_stops_writing_at_the_renew_deadline() -> None:
+    """A paused or stuck leader (its renewal never returns) must refuse to write
+    once the renew deadline has passed since its last renewal, long before
+    the lease it holds lets anyone else in, whatever its renew loop is doing."""
+    leases = FakeLeases()
+    clock = SteppedClock()
+    stuck, release = threading.Event(), threading.Event()
+    elector = LeaderElector(
+        leases, LeaderElectionConfig(NS, NAME, identity="a", retry_period=2, renew_deadline=10, lease_duration=15),
+        on_started_leading=lambda: None, on_stopped_leading=lambda: None, clock=clock,
+    )
+    stop = threading.Event()
+
+    def hang() -> None:
+        stuck.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=elector.run, args=(stop,), daemon=True)
+    thread.start()
+    eventually(lambda: _assert(elector.is_leader()))
+    assert elector.may_write()
+    leases.before_update = hang  # the next renewal hangs inside its request
+    clock.t = 2.0  # the loop's wait is real time; wake it through a short deadline instead
+    eventually(lambda: _assert(stuck.is_set()), timeout=5)
+    clock.t = 9.9
+    assert elector.may_write()
+    clock.t = 10.0  # the renew deadline, measured from the renewal sent at 0
+    assert elector.is_leader()  # the loop is still inside the hung renewal...
+    assert not elector.may_write()  # ...and writes are already refused
+    release.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and not elector.is_leader()
+    stop.set()
+
+
+def test_a_renewal_that_returns_after_the_deadline_does_not_extend_leadership() -> None:
+    leases = FakeLeases()
+    clock = SteppedClock()
+    stopped: list[bool] = []
+    elector = LeaderElector(
+        leases, LeaderElectionConfig(NS, NAME, identity="a", retry_period=0.01, renew_deadline=5, lease_duration=15),
+        on_started_leading=lambda: None, on_stopped_leading=lambda: stopped.append(True), clock=clock,
+    )
+
+    def paused() -> None:
+        clock.t += 20  # SIGSTOP between sending the renewal and its reply
+    leases.before_update = paused
+    stop = threading.Event()
+    thread = threading.Thread(target=elector.run, args=(stop,), daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert stopped == [True] and not elector.may_write()
+
+
+@pytest.mark.parametrize(
+    ("lease", "deadline", "retry"),
+    [(15, 15, 2), (15, 20, 2), (15, 10, 10), (15, 10, 12), (15, 10, 0)],
+)
+def test_timings_must_keep_retry_below_deadline_below_lease(lease: float, deadline: float, retry: float) -> None:
+    with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
+        LeaderElectionConfig(NS, NAME, lease_duration=lease, renew_deadline=deadline, retry_period=retry)

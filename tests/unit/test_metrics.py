@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import urllib.request
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -27,6 +30,10 @@ REQUIRED = {
     "workqueue_retries_total",
     "workqueue_unfinished_work_seconds",
     "workqueue_longest_running_processor_seconds",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_open_fds",
+    "process_start_time_seconds",
     "disvc_managed",
     "disvc_ready_replicas",
     "disvc_replicas",
@@ -161,3 +168,27 @@ def test_serve_exposes_the_registry_on_an_ephemeral_port() -> None:
 
     assert server.port != 0
     assert "disvc_leader 1.0" in body
+
+
+def test_the_process_metrics_read_this_process() -> None:
+    metrics = Metrics()
+    read = metrics.registry.get_sample_value
+    assert (read("process_resident_memory_bytes") or 0) > 1 << 20
+    assert read("process_max_fds") == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # both count the descriptor that lists /proc/self/fd while it is open
+    assert read("process_open_fds") == len(os.listdir("/proc/self/fd"))
+
+
+def test_retries_count_a_requeue_a_reconcile_asked_for_as_the_readme_says() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [row] = [line for line in readme.splitlines() if line.startswith("| `workqueue_retries_total`")]
+    assert "retries after a failure and requeues a reconcile asked for" in row
+    metrics = Metrics()
+    limiter: ItemExponentialFailureRateLimiter[str] = ItemExponentialFailureRateLimiter()
+    queue = RateLimitingQueue(limiter, "disvc", clock=FakeClock(), metrics_provider=metrics.queue_metrics_provider())
+    try:
+        queue.add_after("ns/a", 30.0)  # the worker's answer to Result(requeue_after=30)
+        queue.add_rate_limited("ns/b")  # its answer to a failure
+        assert metrics.registry.get_sample_value("workqueue_retries_total", {"name": "disvc"}) == 2
+    finally:
+        queue.shut_down()

@@ -150,3 +150,38 @@ def test_writes_the_store_caught_up_with_are_swept_without_their_events() -> Non
     for i in range(100):
         cache.mutation(svc(f"later{i}", str(2000 + i), label=None))
     assert len(cache) == 100  # only the writes still ahead of the store
+
+
+class _EventLandsAfterEachRead(Store):
+    """A store whose watch event arrives the instant a reader has read an
+    object, the interleaving two separate reads (object, then version) allow."""
+
+    def __init__(self, event: Obj) -> None:
+        super().__init__(indexes.CHILD_INDEXERS, compact.compact)
+        self.event: Obj | None = event
+
+    def get(self, key: str) -> Obj | None:
+        found = super().get(key)
+        self._land()
+        return found
+
+    def get_at(self, key: str) -> tuple[Obj | None, str]:
+        found = super().get_at(key)
+        self._land()
+        return found
+
+    def _land(self) -> None:
+        if self.event is not None:
+            event, self.event = self.event, None
+            self.put(event)
+
+
+def test_a_just_created_object_never_reads_as_missing_while_its_event_lands() -> None:
+    created = svc("new", "12")
+    store = _EventLandsAfterEachRead(created)
+    store.replace([], "10")
+    cache = MutationCache(store)
+    cache.mutation(created)
+    # The object and the version the store is at are read as one: either
+    # both before the event (our write serves) or both after (the store does).
+    assert version(cache.get("ns/new")) == "12"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
+import structlog
 
 from disvc.builders import desired
 from disvc.builders.desired import BuildOptions, Desired
@@ -331,7 +332,8 @@ def test_a_write_the_api_refuses_for_good_is_reported_in_status_and_as_a_warning
         Desired(plan=Plan(update=(child("InferenceService", "iris-v1-0"),)), status={"observedGeneration": 1})
     ]
 
-    assert harness.reconciler.reconcile(KEY) == Result()
+    with pytest.raises(PermanentError):  # the worker retries it with backoff
+        harness.reconciler.reconcile(KEY)
 
     [(action, status)] = harness.writer.calls
     assert action == "status"
@@ -353,7 +355,23 @@ def test_a_refused_create_stops_the_plan_and_is_reported(harness: Harness) -> No
         )
     ]
 
-    harness.reconciler.reconcile(KEY)
+    with pytest.raises(PermanentError):
+        harness.reconciler.reconcile(KEY)
 
     assert [action for action, _ in harness.writer.calls] == ["status"]
     assert harness.events.emitted[0][1].reason == "ChildRejected"
+
+
+@pytest.mark.parametrize("reason", ["InvalidSpec", "ProgressDeadlineExceeded", "ChildConflict"])
+def test_a_problem_raised_as_a_warning_event_is_logged_at_warning_once(harness: Harness, reason: str) -> None:
+    warning = EventSpec("Warning", reason, "what went wrong, in words")
+    normal = EventSpec("Normal", "Created", "Created Service ns/iris")
+    harness.state.answers = [Desired(plan=Plan(), status={"replicas": 1}, events=(warning, normal))]
+
+    with structlog.testing.capture_logs() as logs:
+        harness.reconciler.reconcile(KEY)
+
+    warned = [line for line in logs if line["log_level"] == "warning"]
+    assert [(line["event"], line["reason"], line["detail"]) for line in warned] == [
+        ("Problem reported on the DISVC", reason, "what went wrong, in words")
+    ]

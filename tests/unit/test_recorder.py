@@ -230,7 +230,7 @@ def test_an_api_failure_loses_one_event_not_the_recorder() -> None:
 
 
 def test_the_manager_counts_dropped_events_in_the_exported_metric() -> None:
-    api_client = k8s_client.ApiClient()  # never called: the recorder is not started
+    api_client = k8s_client.ApiClient(k8s_client.Configuration(host="http://127.0.0.1:1"))  # never called
     manager = Manager(options.parse(["--kubeconfig", "unused"]), kube=Kube(api_client))
 
     for i in range(DEFAULT_CAPACITY + 3):

@@ -103,7 +103,7 @@ class RecordingListener:
     def on_add(self, obj: Obj) -> None:
         self.seen.append(("add", obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
 
-    def on_update(self, old: Obj, new: Obj) -> None:
+    def on_update(self, old: Obj, new: Obj, *, relisted: bool = False) -> None:
         self.seen.append(("update", new["metadata"]["name"], new["metadata"]["resourceVersion"]))
 
     def on_delete(self, obj: Obj | DeletedFinalStateUnknown) -> None:
@@ -322,3 +322,30 @@ def test_resync_redelivers_every_cached_object_as_an_update() -> None:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+@pytest.mark.parametrize(
+    "error",
+    [errors.TransientError("etcdserver: request timed out", status=500),
+     errors.PermanentError("forbidden", status=403)],
+)
+def test_a_watch_error_event_other_than_410_relists_instead_of_resuming_forever(error: Exception) -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([svc("a", "5")], "10"), ([svc("a", "20")], "30")],
+                            watches=[FakeStream([], end=error), FakeStream([], end=error)])
+    r = reflector_for(source, Store(), RecordingListener())
+    r.run(stop)
+    assert source.list_calls >= 2
+    assert source.watch_from[:2] == ["10", "30"]
+
+
+def test_a_relist_after_410_reports_a_foreign_change_hidden_behind_our_write() -> None:
+    """While the watch was down a user changed the object (rv 11) and our
+    write (rv 12, made from the state before it) returned it with that change
+    inside. The relist shows only rv 12: the same version as our write, but
+    not its echo, since the reconcile that wrote never saw rv 11."""
+    source = ScriptedSource(threading.Event(), lists=[([svc("a", "5")], "10"), ([svc("a", "12")], "40")],
+                            watches=[FakeStream([], end=errors.GoneError("too old")), FakeStream([])])
+    informer, queue, _ = informer_over(source, write_on_add=svc("a", "12"))
+    run_until_scripts_end(informer, source)
+    assert ("update", "a", "12") in queue.seen

@@ -190,3 +190,25 @@ def test_rollback_prints_the_disvc_with_the_previous_template(capsys: pytest.Cap
 
     code, _, err = _run(capsys, "rollback", "-f", str(current), "--to", "v9")
     assert code == 1 and "no kept template for generation v9" in err
+
+
+def test_render_reads_a_folder_as_kubectl_does(capsys: pytest.CaptureFixture[str]) -> None:
+    code, docs, err = _run(capsys, "render", "-f", str(SAMPLES))
+    assert (code, err) == (0, "")
+    # every sample (kustomization.yaml is kustomize's, not an object), in file-name order
+    samples = sorted(p for p in SAMPLES.glob("*.yaml") if p.name != "kustomization.yaml")
+    owners = [d["metadata"]["labels"]["disvc"] for d in docs]
+    expected = [yaml.safe_load(p.read_text())["metadata"]["name"] for p in samples]
+    assert list(dict.fromkeys(owners)) == expected
+
+
+def test_render_of_a_folder_without_manifests_names_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _run(capsys, "render", "-f", str(tmp_path))
+    assert code == 1
+    assert err == f"disvc render: {tmp_path}: no .yaml, .yml, .json files in the folder\n"
+
+
+def test_step_without_from_is_an_error_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "render", "-f", str(SEED), "--step", "2")
+    assert code == 2
+    assert "--step needs --from" in err

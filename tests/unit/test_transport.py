@@ -1,20 +1,27 @@
 """The controller's HTTP/1.1 transport against a scripted server on loopback:
 bodies by length and by chunks, kept-alive connections, connections the
-server drops, and TLS verified against a CA."""
+server drops, TLS verified against a CA, and each finding of issue 24's
+review (path prefix, Retry-After, certificate rotation, resent writes,
+bytes past an answer, CR/LF in headers, descriptors past 1024, lenient
+parsing), each pinned by a test that fails on the transport it replaced."""
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import urllib3
+import structlog
+from kubernetes import client as k8s_client
 
-from disvc.controller import tls
-from disvc.controller.kube import transport
+from disvc.controller import errors, tls
+from disvc.controller.kube import Kube, retry, transport
 
 TIMEOUT = (2.0, 5.0)
 Answer = Callable[[bytes], bytes | None]
@@ -29,6 +36,7 @@ class ScriptedServer:
         self._context = context
         self.requests: list[bytes] = []
         self.connections = 0
+        self.on_connection: Callable[[ssl.SSLSocket], None] | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
@@ -49,6 +57,8 @@ class ScriptedServer:
                     conn = self._context.wrap_socket(conn, server_side=True)
                 except (OSError, ssl.SSLError):
                     continue  # a client that refused our certificate
+                if self.on_connection is not None:
+                    self.on_connection(conn)
             threading.Thread(target=self._serve_connection, args=(conn,), daemon=True).start()
 
     def _serve_connection(self, conn: socket.socket) -> None:
@@ -166,26 +176,26 @@ def test_a_kept_connection_the_server_dropped_is_replaced(serve: Callable[..., S
 
 def test_a_fresh_connection_closed_without_an_answer_is_an_error(serve: Callable[..., ScriptedServer]) -> None:
     server = serve([lambda _r: None])
-    with pytest.raises(OSError, match="closed before an answer"):
+    with pytest.raises(transport.MaybeSentError, match="closed before an answer"):
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
 
 
 def test_a_garbled_answer_is_an_error(serve: Callable[..., ScriptedServer]) -> None:
     server = serve([lambda _r: b"SSH-2.0-OpenSSH\r\n\r\n"])
-    with pytest.raises(transport.ProtocolError, match="not an HTTP/1.x status line"):
+    with pytest.raises(transport.ProtocolError):
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
 
 
 def test_a_body_cut_short_is_an_error(serve: Callable[..., ScriptedServer]) -> None:
     server = serve([lambda _r: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{}"])
-    with pytest.raises(transport.ProtocolError, match="cut short"):
+    with pytest.raises(transport.ProtocolError):
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
 
 
 def test_a_silent_server_times_out(serve: Callable[..., ScriptedServer]) -> None:
     never = threading.Event()
     server = serve([lambda _r: (never.wait(3), None)[1]])
-    with pytest.raises(TimeoutError):
+    with pytest.raises(transport.MaybeSentError, match="TimeoutError"):
         transport.Connections(server.url).request("GET", "/", {}, None, (1.0, 0.3))
     never.set()
 
@@ -216,19 +226,248 @@ def test_unreadable_numbers_are_protocol_errors(serve: Callable[..., ScriptedSer
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
 
 
-def test_a_kubeconfig_with_a_proxy_goes_through_urllib3(serve: Callable[..., ScriptedServer]) -> None:
-    from kubernetes import client as k8s_client
+# -- issue 24's findings, one test (or two) each --------------------------------
 
-    configuration = k8s_client.Configuration()
-    configuration.host = "https://10.0.0.1:6443"
-    configuration.proxy = "http://proxy.example:3128"
-    assert isinstance(transport.from_api_client(k8s_client.ApiClient(configuration)), transport.ProxiedConnections)
-    configuration.proxy = None
-    assert isinstance(transport.from_api_client(k8s_client.ApiClient(configuration)), transport.Connections)
 
-    # The urllib3 path answers in the same shape (a plain pool stands in for the proxy's).
-    server = serve([lambda _r: b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nAudit-Id: a1\r\n\r\n{}"])
-    response = transport.ProxiedConnections(server.url, urllib3.PoolManager()).request(
-        "GET", "/api/v1/x", {"Accept": "application/json"}, None, TIMEOUT
+def kube_for(url: str, token: str | None = None, **kwargs: object) -> Kube:
+    configuration = k8s_client.Configuration(host=url)
+    if token is not None:
+        configuration.api_key = {"BearerToken": token}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    return Kube(k8s_client.ApiClient(configuration), **kwargs)  # type: ignore[arg-type]
+
+
+def status(code: int, *headers: str, body: bytes = b"{}") -> Answer:
+    extra = "".join(f"{h}\r\n" for h in headers)
+    return lambda _r: f"HTTP/1.1 {code} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+def request_lines(server: ScriptedServer) -> list[bytes]:
+    return [r.split(b"\r\n", 1)[0] for r in server.requests]
+
+
+def test_1_the_server_urls_path_prefix_goes_before_every_path(serve: Callable[..., ScriptedServer]) -> None:
+    items = b'{"kind":"ServiceList","metadata":{"resourceVersion":"7"},"items":[]}'
+    watch = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    server = serve([ok(b'{"metadata":{"name":"a"}}'), ok(items), lambda _r: watch])
+    kube = kube_for(server.url + "/k8s/clusters/c-x/")
+
+    kube.get("Service", "ns", "a")
+    kube.list("Service", "ns")
+    list(kube.watch("Service", "7", "ns"))
+
+    lines = request_lines(server)
+    assert lines[0] == b"GET /k8s/clusters/c-x/api/v1/namespaces/ns/services/a HTTP/1.1"
+    assert lines[1].startswith(b"GET /k8s/clusters/c-x/api/v1/namespaces/ns/services?")
+    assert lines[2].startswith(b"GET /k8s/clusters/c-x/api/v1/namespaces/ns/services?watch=true")
+
+
+def test_2_a_long_retry_after_header_reaches_the_queue(serve: Callable[..., ScriptedServer]) -> None:
+    # kube-apiserver's overload answer: the wait in a header, the body plain text.
+    server = serve([status(429, "Retry-After: 7", "Content-Type: text/plain", body=b"Too many requests")])
+    with pytest.raises(errors.TooManyRequestsError) as raised:
+        kube_for(server.url).get("Service", "ns", "a")
+    assert raised.value.retry_after == 7
+    assert len(server.requests) == 1
+
+
+def test_2_a_short_retry_after_header_is_waited_out_and_logged(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([status(503, "Retry-After: 1", body=b"busy"), ok(b'{"metadata":{"name":"a"}}')])
+    started = time.monotonic()
+    with structlog.testing.capture_logs() as logs:
+        assert kube_for(server.url).get("Service", "ns", "a") is not None
+    assert time.monotonic() - started >= 1.0
+    assert [entry["retryAfter"] for entry in logs if entry["event"] == "Waiting as the API server asked"] == [1.0]
+
+
+def test_3_a_rotated_ca_file_is_read_again(tmp_path: Path, serve: Callable[..., ScriptedServer]) -> None:
+    def certificate(name: str) -> Path:
+        cert_pem, key_pem = tls.self_signed_pem(["127.0.0.1"])
+        (tmp_path / f"{name}.crt").write_bytes(cert_pem)
+        (tmp_path / f"{name}.key").write_bytes(key_pem)
+        return tmp_path / f"{name}.crt"
+
+    old, new = certificate("old"), certificate("new")
+    server = serve([ok(b"{}"), ok(b'{"after":"rotation"}')], tls.server_context(new, tmp_path / "new.key"))
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(old.read_bytes())
+    connections = transport.Connections(server.url, transport.TlsSettings(ca_file=str(ca)))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        connections.request("GET", "/", {}, None, TIMEOUT)
+
+    ca.write_bytes(new.read_bytes() + b"\n")  # the rotation on disk (a new size, a new mtime)
+
+    assert connections.request("GET", "/", {}, None, TIMEOUT).body == b"{}"
+
+
+def test_3_a_rotated_client_certificate_is_presented_on_new_connections(
+    tmp_path: Path, serve: Callable[..., ScriptedServer]
+) -> None:
+    server_cert, server_key = tls.self_signed_pem(["127.0.0.1"])
+    (tmp_path / "server.crt").write_bytes(server_cert)
+    (tmp_path / "server.key").write_bytes(server_key)
+    clients = {}
+    for name in ("first", "second"):
+        cert_pem, key_pem = client_certificate(name)
+        (tmp_path / f"{name}.crt").write_bytes(cert_pem)
+        (tmp_path / f"{name}.key").write_bytes(key_pem)
+        clients[name] = cert_pem
+    context = tls.server_context(tmp_path / "server.crt", tmp_path / "server.key")
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=(clients["first"] + clients["second"]).decode())
+    seen: list[bytes] = []
+    server = serve([ok(b"{}"), ok(b"{}")], context)
+    server.on_connection = lambda conn: seen.append(conn.getpeercert(binary_form=True) or b"")
+
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_bytes(clients["first"])
+    key.write_bytes((tmp_path / "first.key").read_bytes())
+    connections = transport.Connections(
+        server.url, transport.TlsSettings(ca_file=str(tmp_path / "server.crt"), cert_file=str(cert), key_file=str(key))
     )
-    assert (response.status, response.body, response.headers["audit-id"]) == (404, b"{}", "a1")
+    connections.request("GET", "/", {}, None, TIMEOUT)
+    cert.write_bytes(clients["second"] + b"\n")
+    key.write_bytes((tmp_path / "second.key").read_bytes())
+    transport_module_recheck(connections)
+    connections.request("GET", "/", {}, None, TIMEOUT)
+
+    assert server.connections == 2  # the connection made with the old certificate was dropped
+    assert [ssl.DER_cert_to_PEM_cert(der).encode() for der in seen] == [
+        ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(clients[n].decode())).encode() for n in ("first", "second")
+    ]
+
+
+def client_certificate(name: str) -> tuple[bytes, bytes]:
+    """A self-signed client certificate (``clientAuth``) and its key, PEM."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def transport_module_recheck(connections: transport.Connections) -> None:
+    """Make the next call check the certificate files (instead of waiting CERT_RECHECK_SECONDS)."""
+    connections._tls_checked = float("-inf")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_4_a_write_is_not_resent_when_a_reused_connection_closes_after_sending(
+    serve: Callable[..., ScriptedServer], method: str
+) -> None:
+    # The server reads the write, then the connection dies before an answer.
+    server = serve([ok(b"{}"), lambda _r: None, ok(b"{}")])
+    connections = transport.Connections(server.url)
+    connections.request("GET", "/", {}, None, TIMEOUT)
+
+    with pytest.raises(transport.MaybeSentError):
+        connections.request(method, "/x", {}, b"{}", TIMEOUT)
+
+    assert [line.split(b" ")[0] for line in request_lines(server)] == [b"GET", method.encode()]
+
+
+def test_4_a_read_is_resent_once_and_the_resend_is_counted(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([ok(b"{}"), lambda _r: None, ok(b'{"metadata":{"name":"a"}}')])
+    counted: list[tuple[str, str, str]] = []
+    kube = kube_for(server.url, on_request=lambda *r: counted.append(r))
+    kube.get("Service", "ns", "a")
+
+    assert kube.get("Service", "ns", "a") is not None
+
+    assert counted == [("get", "Service", "200"), ("get", "Service", "<error>"), ("get", "Service", "200")]
+
+
+def test_4_a_create_whose_fate_is_unknown_is_not_retried(serve: Callable[..., ScriptedServer]) -> None:
+    never = threading.Event()
+    server = serve([lambda _r: (never.wait(2), None)[1], ok(b"{}")])
+    kube = kube_for(server.url, request_timeout=(1.0, 0.3))
+    lease = {"spec": {"holderIdentity": "me"}}
+
+    with pytest.raises(errors.UnknownOutcomeError):
+        kube.create_lease("ns", "leader", lease)
+
+    never.set()
+    assert len(server.requests) == 1
+    assert not retry._is_retryable(errors.UnknownOutcomeError("x"), replayable=True)
+
+
+def test_4_a_create_answered_500_without_retry_after_is_not_retried(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([status(500), ok(b"{}")])
+    with pytest.raises(errors.TransientError):
+        kube_for(server.url).create_lease("ns", "leader", {})
+    assert len(server.requests) == 1
+
+
+def test_5_bytes_past_an_answer_never_answer_the_next_call(serve: Callable[..., ScriptedServer]) -> None:
+    stale = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + b'{"old":1}'
+    server = serve([lambda r: ok(b'{"n":1}')(r) + stale, ok(b'{"n":2}')])
+    connections = transport.Connections(server.url)
+    assert connections.request("GET", "/", {}, None, TIMEOUT).body == b'{"n":1}'
+    time.sleep(0.1)  # the extra bytes arrive
+    assert connections.request("GET", "/", {}, None, TIMEOUT).body == b'{"n":2}'
+    assert server.connections == 2
+
+
+def test_6_a_header_value_with_a_newline_is_refused_unsent(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([ok(b"{}")])
+    with pytest.raises(ValueError, match="malformed request"):
+        transport.Connections(server.url).request("GET", "/", {"Authorization": "Bearer abc\r\nX: y"}, None, TIMEOUT)
+    assert server.requests == []
+
+
+def test_6_a_token_ending_in_a_newline_is_sent_without_it(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([ok(b'{"metadata":{"name":"a"}}')])
+    kube_for(server.url, token="abc\n").get("Service", "ns", "a")
+    assert b"\r\nAuthorization: Bearer abc\r\n" in server.requests[0]
+
+
+def test_7_connections_are_reused_with_descriptors_past_1024(serve: Callable[..., ScriptedServer]) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the descriptor limit is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        server = serve([ok(b"{}"), ok(b"{}")])
+        connections = transport.Connections(server.url)
+        connections.request("GET", "/", {}, None, TIMEOUT)
+        connections.request("GET", "/", {}, None, TIMEOUT)
+        assert server.connections == 1
+    finally:
+        for fd in filler:
+            os.close(fd)
+        connections.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_8_connection_close_among_other_tokens_is_honoured(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([ok(b"{}", "Connection: keep-alive, close"), ok(b"{}")])
+    connections = transport.Connections(server.url)
+    connections.request("GET", "/", {}, None, TIMEOUT)
+    connections.request("GET", "/", {}, None, TIMEOUT)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [["X-Long: " + "a" * 70_000], [f"X-{i}: v" for i in range(10_000)]],
+    ids=["one-line-past-64k", "ten-thousand-headers"],
+)
+def test_8_an_unbounded_header_block_is_refused(serve: Callable[..., ScriptedServer], headers: list[str]) -> None:
+    server = serve([ok(b"{}", *headers)])
+    with pytest.raises(transport.ProtocolError):
+        transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)

@@ -146,21 +146,23 @@ def test_transient_error_with_retry_after_waits_exactly_that_long(env: Env) -> N
     eventually(lambda: env.ready(1))
 
 
-def test_permanent_error_is_not_retried_and_is_logged_as_an_error(env: Env) -> None:
+def test_a_refusal_is_retried_with_backoff_and_logged_as_an_error(env: Env) -> None:
+    """A 403 from a quota or a webhook's denial can be fixed by an admin
+    without any event reaching us: back off and try again, never drop the key
+    until the resync (issue 23 row 3)."""
     env.queue.rate_limiter.when("ns/a")
-    env.reconciler.reconcile.side_effect = PermanentError("spec invalid", status=422, reason="InvalidSpec")
+    env.reconciler.reconcile.side_effect = PermanentError("exceeded quota", status=403, reason="Forbidden")
 
     with structlog.testing.capture_logs() as logs:
         _reconcile_once(env)
 
-    assert env.queue.num_requeues("ns/a") == 0
-    assert env.queue.waiting() == 0
-    assert len(env.queue) == 0
+    assert env.queue.num_requeues("ns/a") == 2
+    assert env.queue.waiting() == 1
     assert env.sample("controller_runtime_reconcile_total", result="error") == 1
     assert env.sample("controller_runtime_terminal_reconcile_errors_total") == 1
     [line] = logs
     assert line["log_level"] == "error"
-    assert line["reason"] == "InvalidSpec"
+    assert line["reason"] == "Forbidden"
 
 
 def test_unexpected_exception_is_logged_once_with_traceback_and_retried(env: Env) -> None:
@@ -323,3 +325,24 @@ def test_process_next_item_reports_a_shut_down_queue(env: Env) -> None:
     env.queue.shut_down()
 
     assert env.make_worker().process_next_item() is False
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (ConflictError("stale read", status=409), "debug"),
+        (TooManyRequestsError("slow down", status=429, retry_after=None), "warning"),
+    ],
+    ids=["conflict", "throttled"],
+)
+def test_a_conflict_is_routine_and_logged_at_debug_other_retries_at_warning(
+    env: Env, error: Exception, level: str
+) -> None:
+    env.reconciler.reconcile.side_effect = error
+
+    with structlog.testing.capture_logs() as logs:
+        _reconcile_once(env)
+
+    [line] = logs
+    assert (line["event"], line["log_level"]) == ("Reconcile failed and will be retried", level)
+    assert env.queue.num_requeues("ns/a") == 1

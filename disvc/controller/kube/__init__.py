@@ -4,11 +4,12 @@ One concept per module, as kopf's ``_cogs/clients``:
 
 - ``resources``: the API surface, which kinds live where and exactly which
   calls the controller may make (``API_CALLS``, what RBAC must grant);
-- ``auth``: connection settings from a kubeconfig or the service account;
+- ``auth``: where the connection settings come from (as kubectl finds
+  them) and the connections made from them;
 - ``api``: ``Kube``, raw JSON requests; it counts every request
   (``on_request``) and maps failures;
-- ``transport``: kept-alive HTTP/1.1 connections for request/response calls
-  (watches stream over the ApiClient's urllib3 pool);
+- ``transport``: kept-alive HTTP/1.1 connections for every call, watches
+  included, framed and parsed by h11;
 - ``lists``: a LIST answer decoded item by item, each item transformed at once;
 - ``responses``: an HTTP status and ``Status`` body to a controller error;
 - ``retry``: the brief in-call retry of transient failures;

@@ -7,8 +7,13 @@ objects (SSA bodies, both CRDs) are dicts anyway. Each method checks its call
 against the permission table (``resources.resource``), sends one request
 through ``_request`` (over ``transport.Connections``; it counts the request
 and maps a failed response with ``responses``), and retries transient
-failures (``retry``). Watches go through the ApiClient's urllib3 pool
-(``_stream``) and are returned as ``watching.Watch`` streams, not retried.
+failures (``retry``). Watches go over the same connections (``_stream``)
+and are returned as ``watching.Watch`` streams, not retried.
+
+A write whose connection failed after it went out may or may not have been
+applied: it raises ``errors.UnknownOutcomeError`` and is never resent here.
+The caller's next attempt starts from a read (the reconciler from its cache
+and the child's watch; the leader elector from a GET of the Lease).
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ from collections.abc import Callable, Mapping
 from typing import Final, TypeAlias
 from urllib.parse import urlencode
 
-import urllib3
 from kubernetes import client as k8s_client
 
 from disvc import __version__
 from disvc.builders import names
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller.kube import lists, responses, retry, transport
+from disvc.controller.kube import auth, lists, responses, retry, transport
 from disvc.controller.kube.resources import (
     EVENT_KIND,
     LEASE_KIND,
@@ -81,11 +85,8 @@ class Kube:
         """Attached by the metrics layer; told of every request sent."""
         self._timeout = request_timeout
         self._retrying = retry.policy(retry_attempts)
-        # Read once: Configuration.host consults the environment's proxy
-        # settings on every access.
-        self._host = str(api_client.configuration.host).rstrip("/")
-        self._pool: urllib3.PoolManager = api_client.rest_client.pool_manager
-        self._connections = connections if connections is not None else transport.from_api_client(api_client)
+        self._retrying_once_only = retry.policy(retry_attempts, replayable=False)
+        self._connections = connections if connections is not None else auth.connections(api_client.configuration)
         self._auth_value: str | None = None
         self._auth_checked = float("-inf")
 
@@ -119,6 +120,7 @@ class Kube:
     def list(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None,
         *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False,
+        field_selector: str | None = None,
     ) -> tuple[list[Obj], str]:
         """Every matching object (apiVersion/kind filled in) and the list's resourceVersion.
 
@@ -130,15 +132,17 @@ class Kube:
         """
         res = resource(kind, "list")
         try:
-            return self._list_pages(res, namespace, label_selector, LIST_PAGE_SIZE, transform, any_version)
+            return self._list_pages(
+                res, namespace, label_selector, LIST_PAGE_SIZE, transform, any_version, field_selector
+            )
         except errors.GoneError:
             # The continue token expired between pages: one unpaginated list
             # is consistent by construction.
-            return self._list_pages(res, namespace, label_selector, None, transform, False)
+            return self._list_pages(res, namespace, label_selector, None, transform, False, field_selector)
 
     def _list_pages(
         self, res: Resource, namespace: str | None, label_selector: str | None, limit: int | None,
-        transform: Callable[[Obj], Obj] | None, any_version: bool,
+        transform: Callable[[Obj], Obj] | None, any_version: bool, field_selector: str | None = None,
     ) -> tuple[builtins.list[Obj], str]:
         def each(item: Obj) -> Obj:
             item.setdefault("apiVersion", res.api_version)
@@ -151,6 +155,8 @@ class Kube:
             query: dict[str, str | int] = {}
             if label_selector:
                 query["labelSelector"] = label_selector
+            if field_selector:
+                query["fieldSelector"] = field_selector
             if limit:
                 query["limit"] = limit
             if token:
@@ -175,6 +181,7 @@ class Kube:
         label_selector: str | None = None,
         timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
         allow_bookmarks: bool = True,
+        field_selector: str | None = None,
     ) -> Watch:
         """Start a watch from ``resource_version``; events stream as they arrive.
 
@@ -191,6 +198,8 @@ class Kube:
             query["allowWatchBookmarks"] = "true"
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         # No in-call retry: the reflector owns the backoff for watches.
         response = self._stream(
             res, res.path(namespace), query, (self._timeout[0], timeout_seconds + WATCH_READ_MARGIN)
@@ -295,6 +304,24 @@ class Kube:
         body: Obj = {"apiVersion": res.api_version, "kind": res.kind, "spec": spec}
         return self._call("create", res, "POST", res.path(), body=body)
 
+    def server_version(self) -> Obj:
+        """``GET /version``: the API server's build (``major``, ``minor``, ``gitVersion``)."""
+        headers = self._headers("application/json")
+
+        def attempt() -> bytes:
+            try:
+                response = self._connections.request("GET", "/version", headers, None, self._timeout)
+            except responses.TRANSPORT_ERRORS as exc:
+                raise responses.transport_error("get /version", exc, "GET") from exc
+            if not 200 <= response.status < 300:
+                raise responses.status_error(
+                    response.status, responses.decode_status(response.body), response.headers, "get /version"
+                )
+            return response.body
+
+        decoded: Obj = json.loads(self._retrying(attempt))
+        return decoded
+
     # -- transport ---------------------------------------------------------
 
     def _call(
@@ -320,9 +347,13 @@ class Kube:
         def attempt() -> bytes:
             try:
                 response = self._connections.request(method, target, headers, data, self._timeout)
+            except ValueError as exc:
+                raise errors.PermanentError(f"{what}: {exc}") from exc  # refused before sending
             except responses.TRANSPORT_ERRORS as exc:
                 self._count(verb, res, NO_RESPONSE)
-                raise responses.transport_error(what, exc) from exc
+                raise responses.transport_error(what, exc, method) from exc
+            for _ in range(response.sends - 1):
+                self._count(verb, res, NO_RESPONSE)  # a read that went out on a connection the server had closed
             self._count(verb, res, str(response.status))
             if not 200 <= response.status < 300:
                 raise responses.status_error(
@@ -330,11 +361,17 @@ class Kube:
                 )
             return response.body
 
-        result: bytes = self._retrying(attempt)
+        # An apply, a merge patch or a delete with preconditions lands the
+        # same way twice; a second create or resourceVersion-guarded update
+        # after a first that landed fails with 409.
+        retrying = self._retrying_once_only if method in ("POST", "PUT") else self._retrying
+        result: bytes = retrying(attempt)
         return result
 
-    def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": self._user_agent}
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        if content_type:
+            headers["Content-Type"] = content_type
         authorization = self._authorization()
         if authorization:
             headers["Authorization"] = authorization
@@ -342,22 +379,21 @@ class Kube:
 
     def _stream(
         self, res: Resource, path: str, query: Mapping[str, str | int], timeout: tuple[float, float]
-    ) -> urllib3.BaseHTTPResponse:
-        """A watch's GET through the ApiClient's urllib3 pool, which reads a
-        chunked stream as it arrives; the unread response on 2xx, a mapped
-        error otherwise."""
+    ) -> transport.Stream:
+        """A watch's GET, its body left to stream as it arrives; the unread
+        stream on 2xx, a mapped error otherwise."""
         what = f"watch {res.plural}"
         try:
-            raw: urllib3.BaseHTTPResponse = self._pool.urlopen(
-                "GET", f"{self._host}{path}?{urlencode(query)}", headers=self._headers("application/json"),
-                preload_content=False, redirect=False, retries=False,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-            )
+            stream = self._connections.stream("GET", f"{path}?{urlencode(query)}", self._headers(None), timeout)
+        except ValueError as exc:
+            raise errors.PermanentError(f"{what}: {exc}") from exc
         except responses.TRANSPORT_ERRORS as exc:
             self._count("watch", res, NO_RESPONSE)
-            raise responses.transport_error(what, exc) from exc
-        self._count("watch", res, str(raw.status))
-        return responses.check(raw, what)
+            raise responses.transport_error(what, exc, "GET") from exc
+        for _ in range(stream.sends - 1):
+            self._count("watch", res, NO_RESPONSE)
+        self._count("watch", res, str(stream.status))
+        return responses.check(stream, what)
 
     def _authorization(self) -> str | None:
         """The ``Authorization`` header, looked up at most once a second:
@@ -368,7 +404,9 @@ class Kube:
             # What param_serialize would add: the client's BearerToken setting.
             setting = self._api.configuration.auth_settings().get("BearerToken") or {}
             value = setting.get("value") if setting.get("in") == "header" else None
-            self._auth_value, self._auth_checked = value or None, now
+            # A token file's trailing newline is not part of the token (and
+            # would make the header malformed).
+            self._auth_value, self._auth_checked = (value or "").strip() or None, now
         return self._auth_value
 
     def _count(self, verb: Verb, res: Resource, code: str) -> None:

@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 from urllib.parse import quote
 
-from disvc.builders.types import DISVC_KIND, HTTPROUTE_KIND, INGRESS_KIND, ISVC_KIND, SERVICE_KIND
+from disvc.builders.types import (
+    DISVC_KIND,
+    GRPCROUTE_KIND,
+    HTTPROUTE_KIND,
+    INGRESS_KIND,
+    ISVC_KIND,
+    SERVICE_KIND,
+)
 
 Verb: TypeAlias = Literal["get", "list", "watch", "create", "update", "patch", "delete"]
 
 LEASE_KIND: Final = "Lease"
+CRD_KIND: Final = "CustomResourceDefinition"
 EVENT_KIND: Final = "Event"
 TOKEN_REVIEW_KIND: Final = "TokenReview"
 SUBJECT_ACCESS_REVIEW_KIND: Final = "SubjectAccessReview"
@@ -74,6 +82,10 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         Resource("", "v1", "services", SERVICE_KIND, True),
         Resource("networking.k8s.io", "v1", "ingresses", INGRESS_KIND, True),
         Resource("gateway.networking.k8s.io", "v1", "httproutes", HTTPROUTE_KIND, True),
+        Resource("gateway.networking.k8s.io", "v1", "grpcroutes", GRPCROUTE_KIND, True),
+        # Read only, by name: whether the Gateway API route CRDs are installed,
+        # and whether they serve sessionPersistence (gateway_api.py).
+        Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", CRD_KIND, False),
         Resource("coordination.k8s.io", "v1", "leases", LEASE_KIND, True),
         # core/v1 Events: the form `kubectl describe` shows and the
         # EventRecorder contract names.
@@ -85,8 +97,8 @@ RESOURCES: Final[Mapping[str, Resource]] = {
     )
 }
 
-_WATCHED: Final = frozenset({DISVC_KIND, ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
-_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND})
+_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND, GRPCROUTE_KIND})
+_WATCHED: Final = frozenset({DISVC_KIND, CRD_KIND, *_CHILDREN})
 
 _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {
     "get": frozenset({(k, None) for k in _WATCHED | {LEASE_KIND}}),

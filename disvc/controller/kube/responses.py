@@ -6,34 +6,36 @@ what retrying can do (``disvc.controller.errors``): 404 ``NotFoundError``,
 5xx ``TransientError`` with the server's ``Retry-After`` when it gave one,
 anything else ``PermanentError``. A request that got no response at all (a
 reset, a timeout) is transient too. Watches report the same statuses as
-``ERROR`` events, mapped here by the same function.
+``ERROR`` events, mapped here by the same function. A write that went out
+and got no answer is ``UnknownOutcomeError``: its fate is unknown.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-
-import urllib3
+from email.utils import parsedate_to_datetime
 
 from disvc.builders.types import Obj
 from disvc.controller import errors
+from disvc.controller.kube import transport
 
-TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+TRANSPORT_ERRORS = (OSError,)
 """What a request that got no (complete) response raises."""
 
 
-def check(response: urllib3.BaseHTTPResponse, what: str) -> urllib3.BaseHTTPResponse:
-    """The response, unread, when it is 2xx; otherwise read it, release it and raise."""
-    if 200 <= response.status < 300:
-        return response
+def check(stream: transport.Stream, what: str) -> transport.Stream:
+    """The stream, unread, when it is 2xx; otherwise read it, close it and raise."""
+    if 200 <= stream.status < 300:
+        return stream
     try:
-        data = response.data
+        data = stream.read()
     except TRANSPORT_ERRORS:
         data = b""
     finally:
-        response.release_conn()
-    raise status_error(response.status, decode_status(data), response.headers, what)
+        stream.close()
+    raise status_error(stream.status, decode_status(data), stream.headers, what)
 
 
 def status_error(code: int, status: Obj, headers: Mapping[str, str] | None, what: str) -> errors.ControllerError:
@@ -53,9 +55,13 @@ def status_error(code: int, status: Obj, headers: Mapping[str, str] | None, what
     return errors.PermanentError(message, status=code, reason=reason or None)
 
 
-def transport_error(what: str, exc: BaseException) -> errors.TransientError:
-    """The error for a request that got no (complete) response."""
-    return errors.TransientError(f"{what}: {type(exc).__name__}: {exc}")
+def transport_error(what: str, exc: BaseException, method: str) -> errors.TransientError:
+    """The error for a request that got no (complete) response: unknown
+    outcome for a write that may have reached the server."""
+    message = f"{what}: {type(exc).__name__}: {exc}"
+    if method != "GET" and not isinstance(exc, transport.NotSentError):
+        return errors.UnknownOutcomeError(message)
+    return errors.TransientError(message)
 
 
 def decode_status(body: bytes) -> Obj:
@@ -68,11 +74,25 @@ def decode_status(body: bytes) -> Obj:
 
 
 def _retry_after_seconds(status: Obj, headers: Mapping[str, str] | None) -> float | None:
-    header = headers.get("Retry-After") if headers else None
+    """Seconds the server asked us to wait: its ``Retry-After`` header
+    (``headers`` has lower-case names), else the Status body's details."""
+    header = headers.get("retry-after") if headers else None
     if header:
-        try:
-            return float(header)
-        except ValueError:
-            pass  # an HTTP-date: fall back to the Status details
-    seconds = (status.get("details") or {}).get("retryAfterSeconds")
-    return float(seconds) if seconds else None
+        seconds = retry_after_header(header)
+        if seconds is not None:
+            return seconds
+    details = status.get("details")
+    value = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def retry_after_header(value: str, now: float | None = None) -> float | None:
+    """A ``Retry-After`` value (delay-seconds or an HTTP-date) in seconds from now."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))

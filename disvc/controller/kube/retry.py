@@ -1,12 +1,18 @@
 """The brief in-call retry of one API request.
 
 Transient failures (5xx, 429, resets) are tried again a few times, with a
-short jittered backoff or the server's ``Retry-After`` when it is short.
-A longer ``Retry-After`` ends the call at once: the error carries it and the
-workqueue waits instead, without holding a worker. Conflicts are never
-retried here: the workqueue requeues the key and the reconcile reads again,
-which is what resolves a conflict. Watches are not retried either: the
-reflector owns their backoff.
+short jittered backoff or the server's ``Retry-After`` when it is short (the
+wait is logged). A longer ``Retry-After`` ends the call at once: the error
+carries it and the workqueue waits instead, without holding a worker.
+Conflicts are never retried here: the workqueue requeues the key and the
+reconcile reads again, which is what resolves a conflict. Watches are not
+retried either: the reflector owns their backoff.
+
+A call that is not safe to replay (``replayable=False``: a create, or an
+update guarded by a resourceVersion, where a second copy fails with 409 if
+the first one landed) is retried only when the server answered that it did
+not act: 429, or a 5xx that carries ``Retry-After`` (client-go's rule). A
+write with no answer at all (``UnknownOutcomeError``) is never retried here.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Final, TypeVar
 
+import structlog
 import tenacity
 
 from disvc.controller import errors
@@ -28,14 +35,20 @@ RETRY_AFTER_CAP: Final = 2.0
 
 T = TypeVar("T")
 
+log = structlog.get_logger(__name__)
 
-def _is_retryable(exc: BaseException) -> bool:
-    if not isinstance(exc, errors.TransientError) or isinstance(exc, errors.ConflictError):
+
+def _is_retryable(exc: BaseException, replayable: bool) -> bool:
+    if not isinstance(exc, errors.TransientError):
+        return False
+    if isinstance(exc, errors.ConflictError | errors.UnknownOutcomeError):
+        return False
+    if not replayable and not (isinstance(exc, errors.TooManyRequestsError) or exc.retry_after is not None):
         return False
     return exc.retry_after is None or exc.retry_after <= RETRY_AFTER_CAP
 
 
-def policy(attempts: int = ATTEMPTS) -> Callable[[Callable[[], T]], T]:
+def policy(attempts: int = ATTEMPTS, *, replayable: bool = True) -> Callable[[Callable[[], T]], T]:
     """Runs a call, retrying as the module docstring says; re-raises the last error.
 
     The first attempt runs outside tenacity: nearly every call succeeds at
@@ -50,7 +63,7 @@ def policy(attempts: int = ATTEMPTS) -> Callable[[Callable[[], T]], T]:
         return _wait(exc, backoff, state.attempt_number)
 
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_retryable),
+        retry=tenacity.retry_if_exception(lambda exc: _is_retryable(exc, replayable)),
         wait=wait,
         stop=tenacity.stop_after_attempt(attempts - 1),
         reraise=True,
@@ -60,7 +73,7 @@ def policy(attempts: int = ATTEMPTS) -> Callable[[Callable[[], T]], T]:
         try:
             return fn()
         except errors.TransientError as exc:
-            if attempts <= 1 or not _is_retryable(exc):
+            if attempts <= 1 or not _is_retryable(exc, replayable):
                 raise
             time.sleep(_wait(exc, backoff, 0))
         result: T = retrying(fn)
@@ -72,5 +85,6 @@ def policy(attempts: int = ATTEMPTS) -> Callable[[Callable[[], T]], T]:
 def _wait(exc: BaseException | None, backoff: Backoff, retries_so_far: int) -> float:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
+        log.info("Waiting as the API server asked", retryAfter=float(retry_after), error=str(exc))
         return float(retry_after)
     return backoff.delay(retries_so_far)

@@ -1,50 +1,83 @@
-"""How a request/response call reaches the API server: kept-alive HTTP/1.1 connections.
+"""How every call reaches the API server: a small pool of HTTP/1.1 connections
+whose framing and parsing is h11's.
 
-Why not urllib3 for these calls: converging 5000 DISVCs sends about 36,000
-requests, and urllib3 over ``http.client`` spends about 700 µs of CPU on each
-one (building the request, parsing headers with ``email.feedparser``, its
-response wrapper), against under 200 µs for the same call made here. On a
-2-core machine that CPU is taken from the API server (hack/bench/README.md,
-"Where the time went"). What this module needs of HTTP is small: the API
-server answers every call but a watch with one JSON body, sized by
-``Content-Length`` or chunked, on a connection it keeps open.
+Why a pool of our own and not urllib3: converging 5000 DISVCs sends about
+36,000 requests, and urllib3 over ``http.client`` spends several times the
+CPU per request that this pool does (figures in hack/bench/README.md, "The
+HTTP stack"); on a 2-core machine that CPU is taken from the API server. Why
+h11 under it: parsing HTTP is where a hand-written client goes wrong (bytes
+past a response's framing, CR/LF smuggled into a header, unbounded or folded
+header lines, ``Connection`` token lists); h11 is a maintained sans-IO
+parser that gets those right and leaves sockets, TLS and pooling to us.
 
-``Connections`` keeps a pool of idle connections to one server. Each call
-takes one (or opens one: TCP, then TLS with the kubeconfig's CA, client
-certificate and server name), writes the request, reads the whole response
-and puts the connection back unless the server asked to close it. A
-connection the server closed while it sat idle is noticed before reuse; a
-reused one that fails before any byte of the answer came back is replaced
-and the request sent once more (the server never read it).
+``Connections`` serves one API server, with the path prefix of its URL
+(``https://host/k8s/clusters/c-x``, as Rancher gives) put before every
+request's path. A call takes an idle connection (or opens one: TCP, an HTTP
+CONNECT tunnel when the kubeconfig names a proxy, then TLS), sends the
+request and reads the answer. ``request`` reads it whole; ``stream`` hands a
+watch's body out as it arrives. A connection goes back to the pool only when
+both sides finished the exchange cleanly and nothing is left unread.
 
-Watches stream for minutes and stay on urllib3 (``api.Kube.watch``), as do
-all calls when the kubeconfig names a proxy (``ProxiedConnections``).
+What is resent, and what is not: a request is sent again, once, only when
+the connection it went out on was a reused one that closed before any byte
+of an answer came back *and* the method is GET (reads change nothing). Any
+other method raises ``MaybeSentError`` instead: the server may have acted on
+it, and only a fresh read can tell (``api.Kube`` maps it to
+``errors.UnknownOutcomeError``, which is never retried in-call). Failures
+before any byte was written (connect, TLS handshake, proxy) raise
+``NotSentError``, safe to retry for every method.
+
+Certificate files (CA, client certificate and key) are checked for changes
+on every new connection and every few seconds otherwise; after a rotation on
+disk the TLS context is rebuilt and idle connections made with the old one
+are dropped, as client-go's certificate rotation does.
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import os
 import select
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Final, Protocol
-from urllib.parse import urlsplit
+from typing import Final, Protocol
+from urllib.parse import unquote, urlsplit
 
-import urllib3
-from kubernetes import client as k8s_client
+import h11
 
 MAX_IDLE: Final = 32
 """Idle connections kept per server: the workers, the recorder and the
-leader elector each hold at most one at a time."""
+leader elector each hold at most one at a time; watches hold theirs."""
 READ_BUFFER: Final = 65536
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
+MAX_HEADERS_SIZE: Final = 32 * 1024
+"""Bound on a response's status line and headers while incomplete (h11
+refuses more): a head can exceed it only by what one read brings."""
+CERT_RECHECK_SECONDS: Final = 5.0
+"""How often, at most, the certificate files are checked for a rotation."""
+RESENDABLE_METHODS: Final = frozenset({"GET", "HEAD"})
+"""Methods sent again on a fresh connection when a reused one closed first.
+PUT, PATCH and DELETE are idempotent in HTTP's terms but not in the API's:
+a resent Lease update fails with 409, a resent delete with 404."""
+
+
+class NotSentError(OSError):
+    """No byte of the request left this process (connect, proxy or TLS failed)."""
+
+
+class MaybeSentError(OSError):
+    """The request may have reached the server, and no answer came back."""
 
 
 class ProtocolError(OSError):
-    """The server's answer was not HTTP/1.1 as expected (a transport failure, retried)."""
+    """The server's answer was not HTTP/1.1 as expected."""
+
+
+class ClosedError(ProtocolError):
+    """The server closed the connection before its answer was complete."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +86,54 @@ class Response:
     headers: Mapping[str, str]
     """Header names in lower case."""
     body: bytes
+    sends: int = 1
+    """How many times the request went out: 2 when a reused connection had
+    closed under a read, which was then sent again on a new one."""
+
+
+class Stream:
+    """An answer whose body is read as it arrives (a watch); owns its connection
+    until ``close``, which any thread may call to end a blocked read."""
+
+    def __init__(
+        self, pool: Connections, conn: _Connection, status: int, headers: Mapping[str, str], sends: int,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.sends = sends
+        self._pool = pool
+        self._conn: _Connection | None = conn
+        self._lock = threading.Lock()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's bytes as the server sends them; ends with the body."""
+        while True:
+            conn = self._conn
+            if conn is None:
+                return
+            event = conn.next_event()
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._finish(reusable=True)
+                return
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def close(self) -> None:
+        """Give the connection up; a read blocked on it in another thread returns."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.shutdown()
+            conn.close()
+
+    def _finish(self, reusable: bool) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.give_back(conn) if reusable else conn.close()
 
 
 class Transport(Protocol):
@@ -61,6 +142,10 @@ class Transport(Protocol):
         timeout: tuple[float, float],
     ) -> Response:
         """Send one request (``target`` is the path and query) and read the whole answer."""
+        ...
+
+    def stream(self, method: str, target: str, headers: Mapping[str, str], timeout: tuple[float, float]) -> Stream:
+        """Send a bodiless request; the answer's head, its body left to read."""
         ...
 
     def close(self) -> None: ...
@@ -89,79 +174,131 @@ class TlsSettings:
             context.load_cert_chain(self.cert_file, self.key_file)
         return context
 
+    def files_state(self) -> tuple[tuple[int, int, int], ...]:
+        """What changes when a certificate file is rewritten or replaced (a
+        Secret volume swaps a symlink): inode, size, modification time."""
+        state = []
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            try:
+                info = os.stat(path) if path else None
+            except OSError:
+                info = None
+            state.append((info.st_ino, info.st_size, info.st_mtime_ns) if info else (0, 0, 0))
+        return tuple(state)
+
 
 class _Connection:
-    """One socket and its buffered reader; used by one thread at a time."""
+    """One socket and its h11 state machine; used by one thread at a time."""
 
-    __slots__ = ("reader", "reused", "sock")
+    __slots__ = ("generation", "h11", "reused", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, generation: int) -> None:
         self.sock = sock
-        self.reader = io.BufferedReader(socket.SocketIO(sock, "rb"), READ_BUFFER)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS_SIZE)
         self.reused = False
+        self.generation = generation
+
+    def next_event(self) -> h11.Event:
+        """The next event of the answer, reading from the socket as needed."""
+        while True:
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ProtocolError(f"malformed answer: {exc}") from exc
+            if event is h11.NEED_DATA:
+                data = self.sock.recv(READ_BUFFER)
+                if not data and self.h11.their_state is h11.SEND_RESPONSE and not self.h11.trailing_data[0]:
+                    raise ClosedError("connection closed before an answer")
+                self.h11.receive_data(data)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ClosedError("connection closed before an answer")
+            elif isinstance(event, h11.Event):
+                return event
+            else:
+                raise ProtocolError("the server answered past the end of its answer")
+
+    def is_reusable(self) -> bool:
+        """Both sides finished cleanly, and the server sent nothing past its answer."""
+        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+            return False
+        leftover, closed = self.h11.trailing_data
+        return not leftover and not closed
 
     def is_dropped(self) -> bool:
-        """True when the idle connection has something to read: the server closed
-        it (EOF) or broke protocol. Either way it cannot carry a request."""
+        """True when the idle connection has something to read: the server
+        closed it (EOF) or sent bytes nobody asked for. Either way it cannot
+        carry a request. ``poll``, unlike ``select``, takes any descriptor."""
         if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
             return True
+        poller = select.poll()
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            poller.register(self.sock, select.POLLIN | select.POLLPRI)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
+
+    def shutdown(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by the peer or by us
 
     def close(self) -> None:
-        try:
-            self.reader.close()
-        finally:
-            self.sock.close()
+        self.sock.close()
 
 
 class Connections:
     """Kept-alive HTTP/1.1 connections to one API server; thread-safe."""
 
-    def __init__(self, url: str, tls: TlsSettings | None = None, max_idle: int = MAX_IDLE) -> None:
+    def __init__(
+        self, url: str, tls: TlsSettings | None = None, max_idle: int = MAX_IDLE, proxy: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL with a host: {url!r}")
         self._secure = parts.scheme == "https"
-        self._host = parts.hostname or "localhost"
+        self._host = parts.hostname
         self._port = parts.port or (443 if self._secure else 80)
         self._host_header = parts.netloc.rpartition("@")[2]
-        tls = tls or TlsSettings()
-        self._context = tls.context() if self._secure else None
-        self._server_hostname = tls.server_hostname or self._host
+        self._prefix = parts.path.rstrip("/")
+        self._tls = tls or TlsSettings()
+        self._proxy = _Proxy.parse(proxy) if proxy else None
+        self._tls_state = self._tls.files_state() if self._secure else ()
+        self._context = self._tls.context() if self._secure else None
+        self._generation = 0
+        self._tls_checked = time.monotonic()
+        self._server_hostname = self._tls.server_hostname or self._host
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._max_idle = max_idle
+
+    @property
+    def prefix(self) -> str:
+        """The server URL's path, put before every request's."""
+        return self._prefix
 
     def request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
         timeout: tuple[float, float],
     ) -> Response:
-        head = self._head(method, target, headers, body)
-        while True:
-            conn = self._take(timeout[0])
-            try:
-                conn.sock.settimeout(timeout[1])
-                try:
-                    conn.sock.sendall(head + body if body else head)
-                    status_line = _status_line(conn.reader)
-                except (ConnectionError, _ClosedBeforeAnswer) as exc:
-                    if not conn.reused:
-                        raise ProtocolError(f"connection closed before an answer: {exc}") from exc
-                    # No byte of an answer: the server closed this kept
-                    # connection while it was idle and never read the request.
-                    conn.close()
-                    continue
-                response, keep = _read_response(conn.reader, status_line, method)
-            except BaseException:
-                conn.close()
-                raise
-            if keep:
-                self._give_back(conn)
-            else:
-                conn.close()
-            return response
+        conn, status, response_headers, sends = self._send(method, target, headers, body, timeout)
+        try:
+            parts = []
+            while True:
+                event = conn.next_event()
+                if isinstance(event, h11.Data):
+                    parts.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+        except BaseException:
+            conn.close()
+            raise
+        self.give_back(conn)
+        return Response(status, response_headers, b"".join(parts), sends)
+
+    def stream(self, method: str, target: str, headers: Mapping[str, str], timeout: tuple[float, float]) -> Stream:
+        conn, status, response_headers, sends = self._send(method, target, headers, None, timeout)
+        return Stream(self, conn, status, response_headers, sends)
 
     def close(self) -> None:
         with self._lock:
@@ -169,153 +306,178 @@ class Connections:
         for conn in idle:
             conn.close()
 
-    def _head(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
+    def give_back(self, conn: _Connection) -> None:
+        """Keep a connection whose exchange ended cleanly for the next call; close any other."""
+        if conn.is_reusable() and conn.generation == self._generation:
+            conn.h11.start_next_cycle()
+            with self._lock:
+                if len(self._idle) < self._max_idle:
+                    self._idle.append(conn)
+                    return
+        conn.close()
+
+    def _send(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+        timeout: tuple[float, float],
+    ) -> tuple[_Connection, int, dict[str, str], int]:
+        """Send the request on a connection; the connection, status and headers
+        of the final answer, and how many times the request went out."""
+        request = self._request(method, target, headers, body)
+        sends = 0
+        while True:
+            sends += 1
+            conn = self._take(timeout[0])
+            answered = False
+            try:
+                conn.sock.settimeout(timeout[1])
+                try:
+                    data = conn.h11.send(request)
+                    if body:
+                        data = (data or b"") + (conn.h11.send(h11.Data(data=body)) or b"")
+                    data = (data or b"") + (conn.h11.send(h11.EndOfMessage()) or b"")
+                except h11.LocalProtocolError as exc:
+                    # Nothing was written: a header value holding CR or LF, say.
+                    raise ValueError(f"refused to send a malformed request: {exc}") from exc
+                try:
+                    conn.sock.sendall(data)
+                    while True:
+                        event = conn.next_event()
+                        answered = True
+                        if isinstance(event, h11.Response):
+                            return conn, event.status_code, {
+                                name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
+                            }, sends
+                        # an InformationalResponse (100 Continue) precedes the real one
+                except (ConnectionError, ClosedError, TimeoutError, ssl.SSLError) as exc:
+                    if answered:
+                        raise
+                    closed_early = isinstance(exc, (ConnectionError, ClosedError))
+                    if conn.reused and closed_early and method in RESENDABLE_METHODS:
+                        # The server closed this kept connection while it sat
+                        # idle; a read is safe to send again on a new one.
+                        conn.close()
+                        continue
+                    raise MaybeSentError(
+                        f"{method} sent, no answer ({type(exc).__name__}: {exc}); the server may have acted on it"
+                    ) from exc
+            except BaseException:
+                conn.close()
+                raise
+
+    def _request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None) -> h11.Request:
+        path = self._prefix + target
+        if self._proxy is not None and not self._secure:
+            path = f"http://{self._host_header}{path}"  # a plain-HTTP proxy takes the absolute form
+        fields = [("Host", self._host_header), *headers.items()]
+        if self._proxy is not None and not self._secure and self._proxy.authorization:
+            fields.append(("Proxy-Authorization", self._proxy.authorization))
         if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body) if body else 0}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            fields.append(("Content-Length", str(len(body) if body else 0)))
+        try:
+            return h11.Request(method=method, target=path, headers=fields)
+        except h11.LocalProtocolError as exc:
+            raise ValueError(f"refused to send a malformed request: {exc}") from exc
 
     def _take(self, connect_timeout: float) -> _Connection:
+        self._check_certificates()
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 return self._open(connect_timeout)
-            if conn.is_dropped():
+            if conn.generation != self._generation or conn.is_dropped():
                 conn.close()
                 continue
             conn.reused = True
             return conn
 
+    def _check_certificates(self, force: bool = False) -> None:
+        """Rebuild the TLS context when a certificate file changed on disk."""
+        if not self._secure:
+            return
+        now = time.monotonic()
+        if not force and now < self._tls_checked + CERT_RECHECK_SECONDS:
+            return
+        self._tls_checked = now
+        state = self._tls.files_state()
+        if state == self._tls_state:
+            return
+        try:
+            context = self._tls.context()
+        except (OSError, ssl.SSLError):
+            return  # caught mid-rotation (a key not matching its certificate yet): next time
+        with self._lock:
+            self._context, self._tls_state = context, state
+            self._generation += 1
+            stale, self._idle = self._idle, []
+        for conn in stale:
+            conn.close()
+
     def _open(self, connect_timeout: float) -> _Connection:
-        sock = socket.create_connection((self._host, self._port), timeout=connect_timeout)
+        self._check_certificates(force=True)
+        generation, context = self._generation, self._context
+        try:
+            if self._proxy is not None:
+                sock = socket.create_connection((self._proxy.host, self._proxy.port), timeout=connect_timeout)
+            else:
+                sock = socket.create_connection((self._host, self._port), timeout=connect_timeout)
+        except OSError as exc:
+            raise NotSentError(f"cannot connect: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._context is not None:
-                sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)
+            if self._proxy is not None and self._secure:
+                self._proxy.tunnel(sock, f"{self._host}:{self._port}")
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=self._server_hostname)
+        except (OSError, ProtocolError) as exc:
+            sock.close()
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise  # a setup mistake worth its own name
+            raise NotSentError(f"cannot set up the connection: {exc}") from exc
         except BaseException:
             sock.close()
             raise
-        return _Connection(sock)
-
-    def _give_back(self, conn: _Connection) -> None:
-        with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
-                return
-        conn.close()
+        return _Connection(sock, generation)
 
 
-class _ClosedBeforeAnswer(Exception):
-    pass
+@dataclass(frozen=True, slots=True)
+class _Proxy:
+    """An HTTP proxy from the kubeconfig's ``proxy-url``."""
 
+    host: str
+    port: int
+    authorization: str | None
 
-def _status_line(reader: BinaryIO) -> bytes:
-    line = reader.readline(65537)
-    if not line:
-        raise _ClosedBeforeAnswer("EOF")
-    return line
+    @classmethod
+    def parse(cls, url: str) -> _Proxy:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"unsupported proxy {url!r}: only http:// proxies are spoken")
+        authorization = None
+        if parts.username is not None:
+            user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            authorization = "Basic " + base64.b64encode(user_pass.encode()).decode("ascii")
+        return cls(parts.hostname, parts.port or 80, authorization)
 
-
-def _read_response(reader: BinaryIO, status_line: bytes, method: str) -> tuple[Response, bool]:
-    """The whole response whose status line was read, and whether the
-    connection may carry another request."""
-    while True:
-        version, _, rest = status_line.partition(b" ")
-        if not version.startswith(b"HTTP/1.") or not rest[:3].isdigit():
-            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-        status = int(rest[:3])
-        headers: dict[str, str] = {}
+    def tunnel(self, sock: socket.socket, authority: str) -> None:
+        """Ask the proxy for a tunnel to ``authority`` (HTTP CONNECT)."""
+        machine = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS_SIZE)
+        fields = [("Host", authority)]
+        if self.authorization:
+            fields.append(("Proxy-Authorization", self.authorization))
+        sock.sendall(machine.send(h11.Request(method="CONNECT", target=authority, headers=fields)) or b"")
         while True:
-            line = reader.readline(65537)
-            if line in (b"\r\n", b"\n"):
-                break
-            if not line:
-                raise ProtocolError("connection closed inside the response headers")
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-        if status >= 200 or status == 101:
-            break
-        status_line = reader.readline(65537)  # 1xx answers (100 Continue) precede the real one
-    keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
-    if method == "HEAD" or status in _NO_BODY_STATUSES:
-        body = b""
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        body = _read_chunked(reader)
-    elif "content-length" in headers:
-        length = _number(headers["content-length"], 10)
-        body = reader.read(length)
-        if len(body) != length:
-            raise ProtocolError(f"body cut short: {len(body)} of {length} bytes")
-    else:
-        body, keep = reader.read(), False  # delimited by the server closing the connection
-    return Response(status, headers, body), keep
-
-
-def _read_chunked(reader: BinaryIO) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        size_line = reader.readline(65537)
-        if not size_line:
-            raise ProtocolError("connection closed inside a chunked body")
-        size = _number(size_line.split(b";", 1)[0].decode("latin-1"), 16)
-        if size == 0:
-            while reader.readline(65537) not in (b"\r\n", b"\n", b""):
-                pass  # trailers: none that matter here
-            return b"".join(parts)
-        chunk = reader.read(size + 2)
-        if len(chunk) != size + 2:
-            raise ProtocolError("connection closed inside a chunk")
-        parts.append(chunk[:size])
-
-
-def _number(text: str, base: int) -> int:
-    try:
-        return int(text.strip(), base)
-    except ValueError:
-        raise ProtocolError(f"not a length: {text[:40]!r}") from None
-
-
-class ProxiedConnections:
-    """Every call through urllib3's pool: for kubeconfigs that name a proxy
-    (HTTP CONNECT or SOCKS), which ``Connections`` does not speak."""
-
-    def __init__(self, url: str, pool: urllib3.PoolManager) -> None:
-        self._url = url.rstrip("/")
-        self._pool = pool
-
-    def request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
-        timeout: tuple[float, float],
-    ) -> Response:
-        raw = self._pool.urlopen(
-            method, self._url + target, body=body, headers=dict(headers), redirect=False, retries=False,
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-        )
-        return Response(raw.status, {k.lower(): v for k, v in raw.headers.items()}, raw.data)
-
-    def close(self) -> None:
-        pass  # the pool belongs to the ApiClient
-
-
-def from_api_client(api_client: k8s_client.ApiClient) -> Transport:
-    """Kept-alive connections with the client's TLS settings; urllib3 when it goes through a proxy."""
-    configuration = api_client.configuration
-    host = str(configuration.host)
-    pool = api_client.rest_client.pool_manager
-    # The client made a ProxyManager or SOCKSProxyManager: the kubeconfig names a proxy.
-    if type(pool) is not urllib3.PoolManager:
-        return ProxiedConnections(host, pool)
-    assert_hostname = getattr(configuration, "assert_hostname", None)
-    tls = TlsSettings(
-        verify=bool(configuration.verify_ssl),
-        ca_file=configuration.ssl_ca_cert,
-        ca_data=getattr(configuration, "ca_cert_data", None),
-        cert_file=configuration.cert_file,
-        key_file=configuration.key_file,
-        server_hostname=getattr(configuration, "tls_server_name", None)
-        or (assert_hostname if isinstance(assert_hostname, str) else None),
-        check_hostname=assert_hostname is not False,
-    )
-    return Connections(host, tls)
+            try:
+                event = machine.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise ProtocolError(f"proxy answered CONNECT badly: {exc}") from exc
+            if event is h11.NEED_DATA:
+                machine.receive_data(sock.recv(READ_BUFFER))
+            elif isinstance(event, h11.Response):
+                if not 200 <= event.status_code < 300:
+                    raise ProtocolError(f"proxy refused the tunnel: {event.status_code}")
+                if machine.trailing_data[0]:
+                    raise ProtocolError("proxy sent bytes past its CONNECT answer")
+                return
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ProtocolError("proxy closed the connection during CONNECT")

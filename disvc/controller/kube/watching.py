@@ -1,7 +1,8 @@
 """A running watch: the response stream decoded into events as they arrive.
 
 The API server sends one JSON event per line (and, in practice, per HTTP
-chunk). ``Watch`` yields ``{"type", "object"}`` events with ``apiVersion``
+chunk), over the same kind of connection as every other call
+(``transport.Stream``). ``Watch`` yields ``{"type", "object"}`` events with ``apiVersion``
 and ``kind`` filled in (the server leaves them out of list items and some
 events); an ``ERROR`` event raises the same error as the equivalent HTTP
 status (``responses.status_error``), so 410 Gone reaches the reflector as
@@ -17,17 +18,15 @@ import threading
 from collections.abc import Iterator
 from typing import Self
 
-import urllib3
-
 from disvc.builders.types import Obj
 from disvc.controller import errors
-from disvc.controller.kube import responses
+from disvc.controller.kube import responses, transport
 
 
 class Watch(Iterator[Obj]):
     """Iterates the events of one watch response; see the module docstring."""
 
-    def __init__(self, response: urllib3.BaseHTTPResponse, kind: str, api_version: str) -> None:
+    def __init__(self, response: transport.Stream, kind: str, api_version: str) -> None:
         self._response = response
         self._kind = kind
         self._api_version = api_version
@@ -51,28 +50,12 @@ class Watch(Iterator[Obj]):
         if self._closed.is_set():
             return
         self._closed.set()
-        raw = self._response
-        try:
-            raw.shutdown()
-        except (ValueError, RuntimeError, OSError):
-            pass  # already released or never had a socket: close() suffices
-        raw.close()
-        raw.release_conn()
-
-    def _chunks(self) -> Iterator[bytes]:
-        raw = self._response
-        if isinstance(raw, urllib3.HTTPResponse) and raw.chunked and raw.supports_chunked_reads():
-            # amt=None yields each HTTP chunk as it arrives: the API server
-            # sends one event per chunk, so nothing waits for a full buffer.
-            yield from raw.read_chunked(None, decode_content=True)
-        else:
-            while data := raw.read1(65536):
-                yield data
+        self._response.close()
 
     def _read_events(self) -> Iterator[Obj]:
         pending = b""
         try:
-            for chunk in self._chunks():
+            for chunk in self._response.chunks():
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:

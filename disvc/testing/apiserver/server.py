@@ -65,8 +65,12 @@ class ApiServer:
         history: int = 1000,
         bookmark_interval: float = 1.0,
         garbage_collection: bool = True,
+        path_prefix: str = "",
     ) -> None:
         self._host = host
+        self._path_prefix = path_prefix.rstrip("/")
+        """Served under this path only, as behind Rancher's proxy
+        (``/k8s/clusters/<id>``); the prefix is in :attr:`url`."""
         self._port = port
         self._bookmark_interval = bookmark_interval
         self._registry = Registry(auth.RESOURCE_TYPES)
@@ -166,7 +170,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        return f"http://{self._host}:{self._port}{self._path_prefix}"
 
     def kubeconfig(self) -> Obj:
         """A kubeconfig whose current context is this server. Requests are not
@@ -271,6 +275,11 @@ class ApiServer:
     # --- HTTP entry point -------------------------------------------------------
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if self._path_prefix:
+            if not request.path.startswith(self._path_prefix + "/"):
+                return web.Response(status=404, text="404 page not found\n")
+            unprefixed = request.rel_url.with_path(request.path.removeprefix(self._path_prefix))
+            request = request.clone(rel_url=unprefixed.with_query(request.rel_url.query))
         user_agent = request.headers.get("User-Agent", "")
         call: Call | None = None
         code = 500

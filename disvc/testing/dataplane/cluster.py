@@ -23,8 +23,10 @@ PATHS: Final = {
     "httproutes": "/apis/gateway.networking.k8s.io/v1/httproutes",
     "grpcroutes": "/apis/gateway.networking.k8s.io/v1/grpcroutes",
     "gateways": "/apis/gateway.networking.k8s.io/v1/gateways",
+    "gatewayclasses": "/apis/gateway.networking.k8s.io/v1/gatewayclasses",
 }
 USER_AGENT: Final = "disvc-dataplane-router"
+CLUSTER_SCOPED: Final = frozenset({"gatewayclasses"})
 
 
 class InformerView:
@@ -32,7 +34,9 @@ class InformerView:
 
     def __init__(self, api_client: client.ApiClient, namespace: str | None = None) -> None:
         self._informers = {
-            kind: Informer(api_client, path, namespace=namespace, user_agent=USER_AGENT)
+            kind: Informer(
+                api_client, path, namespace=None if kind in CLUSTER_SCOPED else namespace, user_agent=USER_AGENT
+            )
             for kind, path in PATHS.items()
         }
 
@@ -69,3 +73,6 @@ class InformerView:
 
     def gateways(self) -> list[JsonObject]:
         return self._informers["gateways"].items()
+
+    def gateway_classes(self) -> list[JsonObject]:
+        return self._informers["gatewayclasses"].items()

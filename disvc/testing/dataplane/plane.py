@@ -2,8 +2,9 @@
 
 ``DataPlane(api_client).start()`` brings up, in order: the pod registry; the
 KServe stand-in with model-server pods (every ISVC gets real KServe model
-servers and is reported Ready only once they are); the router's watches;
-and the router itself on a loopback port. ``stop()`` takes them down in the
+servers and is reported Ready only once they are); the router's watches,
+and the route status it writes as a Gateway implementation would
+(``gateway_status``); and the router itself on a loopback port. ``stop()`` takes them down in the
 reverse order and leaves no model-server process behind.
 """
 
@@ -17,6 +18,7 @@ from typing import Self
 from kubernetes import client
 
 from disvc.testing.dataplane.cluster import InformerView
+from disvc.testing.dataplane.gateway_status import GatewayStatusWriter
 from disvc.testing.dataplane.launcher import PodLauncher
 from disvc.testing.dataplane.pods import PodRegistry
 from disvc.testing.dataplane.router.server import Router
@@ -41,6 +43,8 @@ class DataPlane:
         self.launcher = PodLauncher(self.registry, self.log_dir)
         self.stub = KServeStub(api_client, namespace=namespace, domain=domain, pods=self.launcher)
         self.view = InformerView(api_client, namespace=namespace)
+        self.gateway_status = GatewayStatusWriter(api_client, self.view)
+        """Writes route status for Gateways of a GatewayClass the router claims."""
         self.router = Router(self.view, self.registry, port=router_port, apply_delay=apply_delay)
         self.address: tuple[str, int] = ("127.0.0.1", 0)
 
@@ -52,6 +56,7 @@ class DataPlane:
         try:
             self.stub.start()
             self.view.start()
+            self.gateway_status.start()
             self.address = self.router.start()
         except BaseException:
             self.stop()
@@ -60,6 +65,7 @@ class DataPlane:
 
     def stop(self) -> None:
         self.router.stop()
+        self.gateway_status.stop()
         self.view.stop()
         self.stub.stop()
         self.launcher.stop()

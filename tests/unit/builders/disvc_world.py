@@ -109,7 +109,9 @@ def as_live(obj: Obj, ready: bool = False, version: int = 1) -> Obj:
     meta["generation"] = 1
     if obj["kind"] == "Service":
         live["spec"]["clusterIP"] = "10.0.0.10"
-        live["spec"]["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
+        if live["spec"].get("sessionAffinity") == "ClientIP":
+            # the API server defaults the timeout for ClientIP only
+            live["spec"].setdefault("sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 10800}})
         live["spec"]["internalTrafficPolicy"] = "Cluster"
     if obj["kind"] == "InferenceService":
         live["status"] = {"conditions": [ready_condition(ready)]}

@@ -105,7 +105,11 @@ def test_ingress_host_class_and_annotations(case: IngressCase) -> None:
     ingress = find(desired.children(disvc(spec={"ingress": case.ingress}), 1, case.options), "Ingress", "model")
     assert ingress["spec"]["rules"][0]["host"] == case.host
     assert ingress["spec"].get("ingressClassName") == case.class_name
-    annotations = {k: v for k, v in ingress["metadata"]["annotations"].items() if k != names.APPLIED_HASH_ANNOTATION}
+    annotations = {
+        k: v
+        for k, v in ingress["metadata"]["annotations"].items()
+        if k not in (names.APPLIED_HASH_ANNOTATION, "nginx.ingress.kubernetes.io/upstream-hash-by")
+    }
     assert annotations == case.annotations
 
 

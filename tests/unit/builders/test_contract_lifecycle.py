@@ -171,8 +171,11 @@ STATUS_CASES = [
 def test_status_reports_the_active_generation(case: StatusCase) -> None:
     obj, live = case.world()
     status = obj["status"]
-    # history and per-generation counts have their own tests (test_strategies.py)
-    reported = {k: v for k, v in status.items() if k not in ("conditions", "history", "generations")}
+    # history, per-generation counts and affinity have their own tests
+    # (test_strategies.py, test_affinity.py)
+    reported = {
+        k: v for k, v in status.items() if k not in ("conditions", "history", "generations", "sessionAffinity")
+    }
     assert reported == case.expected
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing"]
     for c in status["conditions"]:

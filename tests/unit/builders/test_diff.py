@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from disvc_world import OPTIONS, UID, as_live, disvc, named
+from disvc_world import OPTIONS, SKLEARN, UID, as_live, disvc, named
 
 from disvc.builders import desired, diff
 
@@ -43,6 +43,16 @@ def _server_defaults(obj: dict[str, Any]) -> None:
     obj["metadata"]["managedFields"] = [{"manager": "kserve"}]
 
 
+WITH_RESOURCES = {"predictor": {"model": {**SKLEARN["predictor"]["model"],
+                                          "resources": {"limits": {"cpu": "1", "memory": "2Gi"}}}}}
+CHILDREN_WITH_RESOURCES = desired.children(disvc(template=WITH_RESOURCES), 1, OPTIONS)
+
+
+def _webhook_respells_quantities(obj: dict[str, Any]) -> None:
+    # as a defaulting webhook (or a user's kubectl edit) writes the same values
+    obj["spec"]["predictor"]["model"]["resources"] = {"limits": {"cpu": 1, "memory": "2048Mi"}}
+
+
 @dataclass(frozen=True)
 class DiffCase:
     id: str
@@ -55,6 +65,14 @@ class DiffCase:
     keep: frozenset[tuple[str, str]] = frozenset()
 
 
+def _respelled(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    live = [as_live(c, ready=True) for c in children]
+    for obj in live:
+        if obj["kind"] == "InferenceService":
+            _webhook_respells_quantities(obj)
+    return live
+
+
 CASES = [
     DiffCase("missing-creates", CHILDREN, [], create=named(CHILDREN)),
     DiffCase("converged-does-nothing", CHILDREN, LIVE),
@@ -64,6 +82,10 @@ CASES = [
     DiffCase("extra-replicas-delete-highest-first", CHILDREN[1:], LIVE + [as_live(c) for c in desired.children(disvc(replicas=4), 1, OPTIONS)[2:4]], delete=["model-v1-3", "model-v1-2", "model-v1-0"]),
     DiffCase("foreign-is-conflict-not-applied", CHILDREN, _edit("model-v1-1", _foreign), conflicts=["model-v1-1"]),
     DiffCase("foreign-not-desired-not-deleted", CHILDREN[1:], _edit("model-v1-0", _foreign)),
+    DiffCase(
+        "respelled-quantities-still-converged", CHILDREN_WITH_RESOURCES,
+        _respelled(CHILDREN_WITH_RESOURCES),
+    ),
     DiffCase("kept-not-deleted", CHILDREN[1:], LIVE, keep=frozenset({("InferenceService", "model-v1-0")})),
 ]
 
@@ -98,6 +120,15 @@ def test_live_list_items_without_kind_are_still_matched() -> None:
         ({"a": True}, {"a": 1}, False),
         ({"a": 80}, {"a": "80"}, False),
         ({"a": 1}, {}, False),
+        # resource quantities compare by value, as Kubernetes reads them
+        ({"limits": {"cpu": "1", "memory": "2Gi"}}, {"limits": {"cpu": 1, "memory": "2048Mi"}}, True),
+        ({"requests": {"cpu": "500m"}}, {"requests": {"cpu": "0.5"}}, True),
+        ({"requests": {"memory": "1e3"}}, {"requests": {"memory": "1k"}}, True),
+        ({"limits": {"cpu": "1"}}, {"limits": {"cpu": "1001m"}}, False),
+        ({"limits": {"memory": "1Gi"}}, {"limits": {"memory": "1G"}}, False),
+        ({"limits": {"cpu": "1"}}, {"limits": {}}, False),
+        # elsewhere a string is not a quantity
+        ({"args": {"n": "1k"}}, {"args": {"n": "1000"}}, False),
     ],
 )
 def test_desired_is_compared_as_a_subset_of_live(want: Any, have: Any, subset: bool) -> None:

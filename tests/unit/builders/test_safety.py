@@ -16,6 +16,7 @@ from disvc_world import (
     disvc,
     find,
     named,
+    reconcile,
     settle,
     with_spec,
 )
@@ -203,3 +204,32 @@ def test_a_rejection_reported_again_is_no_news() -> None:
 
     assert again.status == first.status  # same transition times: no status write
     assert again.events == ()
+
+
+def test_a_refused_switch_reports_the_generation_that_still_serves() -> None:
+    """The route's update was refused: status must not claim the new
+    generation (activeGeneration, address) that the plan meant to serve."""
+    served, live = settle(disvc(replicas=1))
+    assert served["status"]["activeGeneration"] == "v1"
+    changed = with_spec(served, inferenceService={"predictor": {"model": {**SKLEARN["predictor"]["model"],
+                                                                          "runtimeVersion": "2"}}})
+    obj = changed
+    switch = None
+    for _ in range(6):  # up to the reconcile whose plan moves traffic to v2
+        want = desired.state(obj, as_ready(live), OPTIONS)
+        if want.status.get("activeGeneration") == "v2":
+            switch = want
+            break
+        obj, live, _ = reconcile(obj, as_ready(live), ready=lambda n: True)
+    assert switch is not None and switch.plan.update, "no switch found"
+
+    refused = desired.rejected(obj, switch, "services is forbidden: exceeded quota", LATER)
+
+    assert refused.status["activeGeneration"] == "v1"
+    assert refused.status.get("address") == obj["status"].get("address")
+    assert refused.status["observedGeneration"] == 2
+    assert condition(refused.status, "Ready")["reason"] == "ChildRejected"
+
+
+def as_ready(live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [as_live(o, ready=True) if o["kind"] == "InferenceService" else o for o in live]
