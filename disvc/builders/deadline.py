@@ -31,7 +31,7 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(value)  # 3.11 reads the Z suffix
     except ValueError:
         return None
 

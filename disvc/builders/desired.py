@@ -184,6 +184,9 @@ class _Decision:
     leaving: Mapping[int, scaledown.Leaving]
     """Generations traffic has left (before or in this step) that the step
     keeps up for the scale-down delay; the strategy never saw them."""
+    reverted: scaledown.Leaving | None
+    """The target, when a revert picked it up during its delay and this step
+    keeps ISVCs of it that the strategy would have deleted (see ``_step``)."""
     mode_problem: tuple[str, str] | None = None
     """(reason, message) when the target generation's ISVCs are not in the
     mode asked for (``mode.problem``)."""
@@ -212,7 +215,7 @@ def _decide(
     # ...but a revert to its template picks it up again (it is whole and was
     # Ready a moment ago), and a new generation is numbered above it
     target = generation.target(template_hash, serving, generations)
-    leaving.pop(target, None)
+    reverted = leaving.pop(target, None)
     check_name_lengths(spec, target)
     requested = mode.requested(spec)
     target_isvcs = generations[target].isvcs if target in generations else {}
@@ -221,21 +224,33 @@ def _decide(
     mode_problem = mode.problem(requested, mode.generation_isvcs(spec.name, target_isvcs, target))
     strategy = strategies.for_spec(spec.rollout)
     situation = Situation(
-        spec, {n: gen for n, gen in generations.items() if n not in leaving}, serving, target
+        spec,
+        {n: gen for n, gen in generations.items() if n not in leaving},
+        serving,
+        target,
+        held_isvcs=sum(len(generations[n].isvcs) for n in leaving),
     )
-    step, kept = _step(strategy, situation, generations, leaving, options)
-    plan = _step_plan(spec, situation, step, template_hash, live, options, True, target_mode)
+    step, kept, held = _step(strategy, situation, generations, leaving, reverted, options)
+    plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True, target_mode=target_mode)
     if situation.is_rolling_out and plan.conflicts:
         # a name clash may mean the new generation is not really ours to route to
         situation = replace(situation, may_switch=False)
-        step, kept = _step(strategy, situation, generations, leaving, options)
-        plan = _step_plan(spec, situation, step, template_hash, live, options, True, target_mode)
+        step, kept, held = _step(strategy, situation, generations, leaving, reverted, options)
+        plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True, target_mode=target_mode)
     conflict_ids = {diff.child_id(obj) for obj in plan.conflicts}
     routed = not (routes.routed_services(spec, step.traffic) & conflict_ids)
     if not routed:
-        plan = _step_plan(spec, situation, step, template_hash, live, options, False, target_mode)
+        plan = _step_plan(spec, situation, step, template_hash, live, options, routed=False, target_mode=target_mode)
     return _Decision(
-        situation, step, plan, template_hash, routed, kept, mode_problem, target_mode
+        situation,
+        step,
+        plan,
+        template_hash,
+        routed,
+        kept,
+        held,
+        mode_problem=mode_problem,
+        target_mode=target_mode,
     )
 
 
@@ -244,11 +259,25 @@ def _step(
     situation: Situation,
     generations: Mapping[int, generation.LiveGeneration],
     leaving: Mapping[int, scaledown.Leaving],
+    reverted: scaledown.Leaving | None,
     options: BuildOptions,
-) -> tuple[Step, dict[int, scaledown.Leaving]]:
+) -> tuple[Step, dict[int, scaledown.Leaving], scaledown.Leaving | None]:
     """The strategy's step with the generations traffic has left kept up:
-    those it left earlier, and the one it leaves in this step."""
+    those it left earlier, and the one it leaves in this step.
+
+    ``reverted`` is the target when a revert picked it up during its delay:
+    it is the strategy's again, but until traffic is back on it (the step
+    makes it active) routers that have not yet moved off it still send it
+    requests, so it loses none of its live ISVCs before its delay ends (a
+    blue/green hold would trim it to ``replicas`` at once). The third value
+    is ``reverted`` when that kept something, so the caller comes back when
+    the delay ends."""
     step = strategy.step(situation)
+    held = None
+    if reverted is not None and step.active != situation.target:
+        kept_up = scaledown.keep(step, {reverted.number: reverted}, generations)
+        if kept_up != step:
+            step, held = kept_up, reverted
     kept = dict(leaving)
     serving = situation.serving
     if serving is not None and step.active != serving:
@@ -272,7 +301,7 @@ def _step(
                         },
                     ),
                 }
-    return scaledown.keep(step, kept, generations), kept
+    return scaledown.keep(step, kept, generations), kept, held
 
 
 def _step_plan(
@@ -381,7 +410,8 @@ def _converge(
         if warning is not None
     ]
     written = status.status(observed, previous_status, options.now)
-    recheck = _recheck(spec, plan, after, written, verdict, leaving, options)
+    waits = [*leaving.values(), *([decision.reverted] if decision.reverted else [])]
+    recheck = _recheck(spec, plan, after, written, verdict, waits, options)
     return Desired(
         plan=plan,
         status=written,
@@ -396,7 +426,7 @@ def _recheck(
     after: Sequence[Obj],
     written: Obj,
     verdict: deadline.Verdict,
-    leaving: Mapping[int, scaledown.Leaving],
+    waits: Sequence[scaledown.Leaving],
     options: BuildOptions,
 ) -> float | None:
     """When to reconcile again without a watch event: the earliest of the
@@ -404,7 +434,7 @@ def _recheck(
     recheck, and at once."""
     rechecks = [verdict.recheck_after]
     # nothing else happens when a delay ends: come back then to delete
-    rechecks.extend(kept.seconds_left for kept in leaving.values())
+    rechecks.extend(kept.seconds_left for kept in waits)
     if plan.conflicts:
         # Our watches see only labelled objects, so nothing tells us when a
         # foreign object gives a name back: look again on our own.

@@ -17,10 +17,16 @@ When the status write after a switch was lost, the old generation is still
 starts then (later, never earlier). Without a history entry (a status wiped
 by hand) a generation that no longer serves goes at once, as with a delay of 0.
 
+A revert to a generation still in its delay makes it the target again: it
+stops being one that leaves, but until a step routes traffic back to it
+``desired`` keeps every live ISVC it had, so routers that have not moved off
+it still find the replicas they were sent to.
+
 Neighbours: ``desired`` hides the leaving generations from the strategy and
-adds them back to its step with ``keep``; ``conditions`` reports the delay
-(``Progressing=True ScaleDownDelay``); ``status`` lists them with
-``trafficPercent: 0``.
+adds them back to its step with ``keep`` (the strategy is told how many
+ISVCs that holds: a rolling one counts them against ``maxSurge``);
+``conditions`` reports the delay (``Progressing=True ScaleDownDelay``);
+``status`` lists them with ``trafficPercent: 0``.
 """
 
 from __future__ import annotations

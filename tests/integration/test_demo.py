@@ -100,7 +100,7 @@ def test_demo_prints_the_children_and_the_urls_of_the_sample_disvc() -> None:
     # it ends where the seed ends: the seed's request answered through both host names
     for host in (f"{NAME}.kserve-demo.svc.cluster.local", f"{NAME}-kserve-demo.example.com"):
         assert f"POST http://{host}/v2/models/{NAME}/infer -> 200 prediction [1, 1] from {NAME}-v1-0" in output, output
-    kept = re.findall(rf"client 127\.0\.0\.1\d: 5 requests to \S+ answered by (\S+)$", output, re.MULTILINE)
+    kept = re.findall(r"client 127\.0\.0\.1\d: 5 requests to \S+ answered by (\S+)$", output, re.MULTILINE)
     assert len(kept) == 3 and all(name.startswith(f"{NAME}-v1-") for name in kept), output
     assert "controller stopped (exit code 0)" in output
     kubeconfig = Path(KUBECONFIG_PRINTED.findall(output)[0])

@@ -111,7 +111,7 @@ def test_rolling_replaces_isvcs_one_at_a_time_behind_the_disvc_service(
     for index, gone in ((0, "v1-2"), (1, "v1-1")):
         mark_ready(cluster, f"v2-{index}")
         # the old replica goes and the next new one comes without any outside event
-        eventually(lambda: _replaced(isvcs(cluster), f"v2-{index + 1}", gone), TIMEOUT)
+        eventually(lambda index=index, gone=gone: _replaced(isvcs(cluster), f"v2-{index + 1}", gone), TIMEOUT)
         assert len(isvcs(cluster)) <= 4
     mark_ready(cluster, "v2-2")
     eventually(lambda: serving(cluster, 3, "v2"), TIMEOUT)

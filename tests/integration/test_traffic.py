@@ -33,7 +33,7 @@ from .harness import POC1, Cluster, RunningController, condition
 
 pytest.importorskip("kserve", reason="needs the dataplane extra: pip install -e '.[dataplane]'")
 
-from disvc.testing.dataplane.plane import DataPlane  # noqa: E402 - after the skip
+from disvc.testing.dataplane.plane import DataPlane
 
 SEED = yaml.safe_load(POC1.read_text())
 NAME = SEED["metadata"]["name"]
@@ -184,7 +184,7 @@ def test_ingress_nginx_does_not_apply_the_services_affinity(
     wait_settled(cluster, 3, "v1")
     answers = _requests(dataplane, external_host(kube), ["127.0.0.4"], per_client=12)
     assert not failures(answers)
-    assert len(set(a.pod for a in answers)) > 1
+    assert len({a.pod for a in answers}) > 1
 
 
 def test_ingress_hashing_on_the_client_address_keeps_each_client(

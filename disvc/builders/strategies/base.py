@@ -39,6 +39,10 @@ class Situation:
     may_switch: bool = True
     """False when a child's name is held by a foreign object: traffic must
     not move to a generation that may not be ours."""
+    held_isvcs: int = 0
+    """Live ISVCs of generations traffic has left that wait out the
+    scale-down delay (``scaledown``): not in ``generations`` and never the
+    strategy's to delete, but they take capacity until they go."""
 
     @property
     def is_rolling_out(self) -> bool:

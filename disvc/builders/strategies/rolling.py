@@ -37,7 +37,8 @@ def step(situation: Situation) -> Step:
     wanted = range(replicas)
     target_live = set(generations[target].isvcs) if target in generations else set()
 
-    total = sum(len(gen.isvcs) for gen in generations.values())
+    # ISVCs the scale-down delay holds count against the surge until they go
+    total = sum(len(gen.isvcs) for gen in generations.values()) + situation.held_isvcs
     room = max(0, replicas + spec.rollout.surge(replicas) - total)
     create = sorted(set(wanted) - target_live)[:room]
 

@@ -6,21 +6,43 @@ Pod objects and their readiness. The router (kube-proxy's part) selects
 endpoints here with a Service's selector, exactly as it would select Ready
 pods by label, so a selector that misses the predictor pods finds nothing.
 
-Each pod has a loopback address of its own (``127.1.x.y``), as a pod has its
-own IP: its containers listen on their declared container ports there, so a
-Service's ``targetPort`` resolves against real listening ports.
+Each pod has a loopback address of its own, as a pod has its own IP: its
+containers listen on their declared container ports there, so a Service's
+``targetPort`` resolves against real listening ports. Each registry draws
+its addresses from a /16 of 127.0.0.0/8 picked at random (never 127.0/16,
+where clients live), and skips an address whose model-server ports someone
+already listens on: two data planes on one machine (parallel test runs)
+never share a pod address, so no request reaches another run's pod.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-POD_NETWORK: Final = ipaddress.IPv4Network("127.1.0.0/16")
-"""Pod addresses: loopback, so traffic never leaves the machine."""
+PROBED_PORTS: Final = (8080, 8081)
+"""Model-server ports an address must have free before a pod gets it."""
+
+
+def random_pod_network() -> ipaddress.IPv4Network:
+    """A /16 of loopback addresses for one registry's pods (not 127.0/16)."""
+    return ipaddress.IPv4Network(f"127.{secrets.randbelow(254) + 1}.0.0/16")
+
+
+def _ports_free(address: str) -> bool:
+    """Nobody listens on the model-server ports of ``address``."""
+    for port in PROBED_PORTS:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +98,21 @@ class PodRegistry:
     _listeners: list[Callable[[], None]] = field(default_factory=list)
     _free_ips: list[str] = field(default_factory=list)
     _next_ip: int = 1
+    network: ipaddress.IPv4Network = field(default_factory=random_pod_network)
     version: int = 0
 
     def allocate_ip(self) -> str:
         """A pod address nobody holds (released ones are reused last-in first)."""
         with self._lock:
-            if self._free_ips:
-                return self._free_ips.pop()
+            while self._free_ips:
+                address = self._free_ips.pop()
+                if _ports_free(address):
+                    return address
             while True:
-                address = POD_NETWORK[self._next_ip]
+                address = str(self.network[self._next_ip])
                 self._next_ip += 1
-                if str(address).split(".")[-1] not in ("0", "255"):
-                    return str(address)
+                if address.split(".")[-1] not in ("0", "255") and _ports_free(address):
+                    return address
 
     def release_ip(self, ip: str) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from disvc_world import condition, disvc, named, reconcile, settle, with_spec
+from disvc_world import condition, disvc, named, reconcile, set_ready, settle, with_spec
 
 from disvc.builders import desired
 from disvc.builders.desired import BuildOptions
@@ -174,3 +174,91 @@ def test_a_scale_during_the_delay_scales_the_serving_generation_only() -> None:
     assert obj["status"]["replicas"] == 3  # the kept generation is not counted
     progressing = condition(obj["status"], "Progressing")
     assert progressing["reason"] == "Scaling" and "generation v1 takes no traffic" in progressing["message"]
+
+
+def test_a_revert_that_cannot_switch_back_at_once_keeps_the_waiting_generation_whole() -> None:
+    obj, live, _ = _switched(30)
+    # v1 waits with both ISVCs; one of them stops being Ready, then the user
+    # reverts and scales down in one edit: v1 is the target again but not
+    # complete, so traffic stays on v2 and v1 is held beside it
+    live = set_ready(live, {"model-v1-0"}, ready=False)
+    obj, live, reverted = reconcile(with_spec(obj, annotations={"version": "v1"}, replicas=1), live, at(4))
+    assert _backend(live) == "model-v2" and obj["status"]["activeGeneration"] == "v2"
+    # routers that have not moved off v1 still reach its Ready model-v1-1:
+    # it is surplus now, but goes only once v1's delay has passed
+    assert not reverted.plan.delete
+    assert "model-v1-1" in named(live, "InferenceService")
+    assert reverted.recheck_after == 26.0
+    assert not desired.state(obj, live, at(29)).plan.delete
+    obj, live, trimmed = reconcile(obj, live, at(30))
+    assert [r.name for r in trimmed.plan.delete] == ["model-v1-1"]
+    assert _backend(live) == "model-v2"
+    assert condition(obj["status"], "Progressing")["reason"] == "RollingOut"
+
+
+def test_a_revert_at_zero_replicas_switches_back_and_scales_the_returning_generation() -> None:
+    """The sequence the property test found (blue/green, replicas 1, no ISVC
+    ever Ready, one clock): a no-op template edit, a new template, a scale to
+    0 (v2 is complete at 0 replicas: the switch), then the revert to v1.
+    Traffic returns to v1 in that reconcile, so its ISVC goes as the serving
+    generation's scale-down to 0, not as a generation traffic left; v2, which
+    traffic leaves, waits out its own delay."""
+    clock = BuildOptions(now="2024-01-01T00:00:00Z")
+    obj = disvc(replicas=1, annotations={"version": "a"}, scale_down_delay=30)
+    live: list[Obj] = []
+    changes: list[dict[str, Any]] = [
+        {"annotations": {"version": "a"}}, {"annotations": {"version": "b"}}, {"replicas": 0},
+        {"annotations": {"version": "a"}},
+    ]
+    steps = []
+    for change in changes:
+        obj, live, want = reconcile(with_spec(obj, **change), live, clock)
+        steps.append(want)
+        while want.recheck_after == 0.0:
+            obj, live, want = reconcile(obj, live, clock)
+            steps.append(want)
+    switch, revert = steps[-2], steps[-1]
+    assert [r.name for r in switch.plan.delete] == ["model-v2-0"]  # v2's scale to 0; v1 waits whole
+    assert [r.name for r in revert.plan.delete] == ["model-v1-0"]
+    assert revert.plan.create == ()
+    assert _backend(live) == "model-v1" and obj["status"]["activeGeneration"] == "v1"
+    assert [(h["generation"], "servedUntil" in h) for h in obj["status"]["history"]] == [
+        ("v1", True), ("v2", True), ("v1", False),
+    ]
+    assert sorted(named(live, "Service")) == ["model", "model-v1", "model-v2"]
+    progressing = condition(obj["status"], "Progressing")
+    assert progressing["reason"] == "ScaleDownDelay"
+    assert "generation v2 takes no traffic and is deleted at 2024-01-01T00:00:30Z" in progressing["message"]
+    assert revert.recheck_after == 30.0
+    assert not desired.state(obj, live, BuildOptions(now="2024-01-01T00:00:29Z")).plan.delete
+    ended = desired.state(obj, live, BuildOptions(now="2024-01-01T00:00:30Z"))
+    assert [r.name for r in ended.plan.delete] == ["model-v2"]
+
+
+def test_isvcs_the_delay_holds_count_against_a_rolling_surge() -> None:
+    """Rolling, maxSurge 0: v1 waits out its delay (its Service only) when a
+    revert to it creates model-v1-0, and a second revert abandons v1 again
+    before the delay ends. v1 waits once more, model-v1-0 with it; v2's new
+    ISVC must wait for that room rather than take the ISVC count above
+    ``replicas + maxSurge``."""
+    clock = BuildOptions(now="2024-01-01T00:00:00Z")
+    rollout = {"strategy": "Rolling", "maxSurge": 0, "maxUnavailable": 1}
+    obj = disvc(replicas=0, annotations={"version": "a"}, spec={"rollout": rollout}, scale_down_delay=30)
+    live: list[Obj] = []
+    changes: list[dict[str, Any]] = [
+        {"annotations": {"version": "b"}}, {"annotations": {"version": "a"}}, {"replicas": 1},
+        {"annotations": {"version": "b"}}, {"annotations": {"version": "a"}},
+    ]
+    for change in changes:
+        obj, live, want = reconcile(with_spec(obj, **change), live, clock)
+        while want.recheck_after == 0.0:
+            obj, live, want = reconcile(obj, live, clock)
+        assert len(named(live, "InferenceService")) <= 1
+    assert named(live, "InferenceService") == ["model-v1-0"]
+    assert obj["status"]["activeGeneration"] == "v2"
+    assert want.recheck_after == 30.0
+    later = BuildOptions(now="2024-01-01T00:00:30Z")
+    obj, live, ended = reconcile(obj, live, later)
+    assert sorted(r.name for r in ended.plan.delete) == ["model-v1", "model-v1-0"]
+    obj, live, _ = reconcile(obj, live, later)
+    assert named(live, "InferenceService") == ["model-v2-0"]

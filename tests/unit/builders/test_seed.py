@@ -71,7 +71,7 @@ def test_seed_ingress_routes_the_namespaced_host_to_the_generation_service() -> 
 
 
 def test_seed_reports_urls_only_once_an_isvc_is_ready() -> None:
-    obj, live, first = reconcile(seed(), [])
+    _, _, first = reconcile(seed(), [])
     assert "url" not in first.status and "address" not in first.status
     status = _ready_status()
     assert status["url"] == f"http://{N}-kserve-demo.example.com"
