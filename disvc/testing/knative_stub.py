@@ -19,6 +19,13 @@ core Services the two controllers create (``research/knative-mode.md``):
   revision ``n``'s Services. Knative puts the ISVC's labels on these, so
   they carry ``disvc`` and ``disvc.group`` like the pods do.
 
+With ``pods`` (a :class:`~disvc.testing.dataplane.launcher.PodLauncher`)
+each Knative-mode ISVC's pods are revision ``n``'s: Knative's revision
+labels, queue-proxy's ``queue-port`` and a queue-proxy hop in front of the
+model server that counts requests per revision; Standard-mode ISVCs get a
+Deployment's pods as with ``kserve_stub``. Without Knative Serving
+(``knative_installed=False``) a Knative-mode ISVC gets none.
+
 Knative's Route, Configuration, Revision and PodAutoscaler are left out:
 their CRDs are not installed here. The ISVC owns every Service written, so
 the garbage collector removes them with it (in Knative the Route and the
@@ -73,6 +80,16 @@ def revision_name(isvc_name: str, number: int) -> str:
     return f"{isvc_name}-predictor-{number:05d}"
 
 
+def revision_labels(isvc_name: str, number: int) -> dict[str, str]:
+    """The labels Knative puts on revision ``number``'s Services and pods."""
+    return {
+        "serving.knative.dev/configuration": f"{isvc_name}-predictor",
+        "serving.knative.dev/service": f"{isvc_name}-predictor",
+        CONFIGURATION_GENERATION_LABEL: str(number),
+        REVISION_LABEL: revision_name(isvc_name, number),
+    }
+
+
 def mode_of(isvc: JsonObject, default_mode: str) -> str:
     """The mode KServe picks for ``isvc`` (see the module docstring)."""
     recorded = MODES.get((isvc.get("status") or {}).get("deploymentMode", ""))
@@ -92,8 +109,6 @@ class KnativeKServeStub(KServeStub):
         knative_installed: bool = True,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("pods") is not None:
-            raise ValueError("the Knative-mode stand-in has no model-server pods yet")
         if default_mode not in ("Standard", "Knative"):
             raise ValueError(f"unknown mode {default_mode!r}")
         super().__init__(api_client, **kwargs)
@@ -113,6 +128,18 @@ class KnativeKServeStub(KServeStub):
         with self._lock:
             self._isvcs.pop((isvc.get("metadata") or {}).get("uid", ""), None)
         super()._forget(isvc)
+
+    def _ensure_pods(self, isvc: JsonObject) -> None:
+        assert self.pods is not None
+        if mode_of(isvc, self.default_mode) == "Standard":
+            self.pods.ensure(isvc)
+        elif self.knative_installed:
+            from disvc.testing.dataplane.launcher import KnativeRevision
+
+            meta = isvc["metadata"]
+            generation = int(meta.get("generation", 0))
+            name = revision_name(meta["name"], generation)
+            self.pods.ensure(isvc, KnativeRevision(name, revision_labels(meta["name"], generation)))
 
     def _has_verdict(self, isvc: JsonObject, generation: int) -> bool:
         if mode_of(isvc, self.default_mode) == "Knative" and not self.knative_installed:
@@ -192,13 +219,7 @@ class KnativeKServeStub(KServeStub):
         labels["serving.kserve.io/inferenceservice"] = name
         labels["component"] = "predictor"
         revision = revision_name(name, generation)
-        revision_labels = {
-            **labels,
-            "serving.knative.dev/configuration": f"{name}-predictor",
-            "serving.knative.dev/service": f"{name}-predictor",
-            CONFIGURATION_GENERATION_LABEL: str(generation),
-            REVISION_LABEL: revision,
-        }
+        knative_labels = {**labels, **revision_labels(name, generation)}
         owner = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "InferenceService",
@@ -213,14 +234,14 @@ class KnativeKServeStub(KServeStub):
         self._upsert(
             namespace,
             revision,
-            revision_labels,
+            knative_labels,
             owner,
             {"ports": [_port("http", 80, 80), _port("https", 443, 443)]},
         )
         self._upsert(
             namespace,
             f"{revision}-private",
-            revision_labels,
+            knative_labels,
             owner,
             {
                 "selector": {REVISION_LABEL: revision},

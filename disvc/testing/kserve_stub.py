@@ -272,7 +272,7 @@ class KServeStub:
         metadata = isvc.get("metadata", {})
         uid, generation = metadata.get("uid", ""), int(metadata.get("generation", 0))
         if self.pods is not None and not metadata.get("deletionTimestamp"):
-            self.pods.ensure(isvc)
+            self._ensure_pods(isvc)
             with self._lock:
                 self._latest[uid] = max(generation, self._latest.get(uid, 0))
         elif metadata.get("deletionTimestamp") or self._has_verdict(isvc, generation):
@@ -292,6 +292,11 @@ class KServeStub:
                 ),
             )
             self._lock.notify_all()
+
+    def _ensure_pods(self, isvc: JsonObject) -> None:
+        """The ISVC's pods (a Deployment's, in Standard mode)."""
+        assert self.pods is not None
+        self.pods.ensure(isvc)
 
     def _has_verdict(self, isvc: JsonObject, generation: int) -> bool:
         status = isvc.get("status") or {}

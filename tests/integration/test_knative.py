@@ -227,3 +227,78 @@ def test_a_restart_mid_rollout_in_knative_mode_resumes(
     knative.ready_after = 1.0  # slow enough that the restart lands mid-rollout
     first = start_controller()
     _rollout_to_v2(kube, cluster, rollout, restart=start_controller, first=first)
+
+
+# --- requests through queue-proxy (the data plane) ---------------------------------
+
+
+KNATIVE_SAMPLE = POC1.parent / "serving_v1alpha1_distributedinferenceservice_knative.yaml"
+READY_TIMEOUT = 120.0
+"""Model servers take seconds each to start on a busy 2-core machine."""
+
+
+def _revision_counts(counts: dict[str, int], number: int) -> dict[str, int]:
+    return {revision: n for revision, n in counts.items() if revision.endswith(f"-predictor-{number:05d}")}
+
+
+def test_the_knative_sample_is_answered_through_queue_proxy_and_a_new_revision_takes_the_load(
+    kube: KubeEnv, controller: RunningController, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytest.importorskip("kserve", reason="needs the dataplane extra: pip install -e '.[dataplane]'")
+    from disvc.testing.dataplane.plane import DataPlane
+    from disvc.testing.dataplane.traffic import SEED_ANSWER, Client, client_addresses, prediction
+
+    plane = DataPlane(kube.api_client, namespace=kube.namespace, log_dir=tmp_path_factory.mktemp("pods"), knative=True)
+    with plane:
+        doc: Obj = yaml.safe_load(KNATIVE_SAMPLE.read_text())
+        doc["metadata"].pop("namespace", None)
+        name = doc["metadata"]["name"]
+        apply(kube, doc)
+        isvcs = [f"{name}-v1-{i}" for i in range(2)]
+
+        def ready(revision: int) -> None:
+            disvc = cluster.disvc(name)
+            assert (condition(disvc, "Ready") or {}).get("status") == "True", disvc.get("status")
+            for svc in our_services(cluster).values():
+                assert svc["spec"]["ports"][0]["targetPort"] == "queue-port", svc["spec"]
+                assert svc["spec"]["selector"][CONFIGURATION_GENERATION_LABEL] == str(revision), svc["spec"]
+
+        eventually(lambda: ready(1), READY_TIMEOUT, interval=0.2)
+        pods = [p for p in plane.registry.all() if p.namespace == kube.namespace]
+        assert {p.revision for p in pods} == {f"{isvc}-predictor-00001" for isvc in isvcs}
+        for pod in pods:  # a revision's pod: Knative's labels, queue-proxy's named port
+            assert pod.labels["serving.knative.dev/revision"] == pod.revision
+            assert pod.labels[CONFIGURATION_GENERATION_LABEL] == "1"
+            assert pod.port("queue-port") == 8012
+
+        def send(count: int) -> None:
+            # through Service N: the router resolves targetPort queue-port on each pod
+            host = f"{name}.{kube.namespace}.svc.cluster.local"
+            for source in client_addresses(count, first=40):
+                answer = Client(source).infer(plane.address, host, name)
+                assert answer.ok, answer
+                assert prediction(answer.body) == SEED_ANSWER
+
+        send(20)
+        first = plane.launcher.queue_proxies.counts()
+        # every request passed a queue-proxy, which counted it against revision 1
+        assert sum(_revision_counts(first, 1).values()) == 20, first
+        assert set(_revision_counts(first, 1)) <= {f"{isvc}-predictor-00001" for isvc in isvcs}
+
+        # KServe re-renders the ISVCs: Knative makes revision 2 beside revision 1
+        for isvc in isvcs:
+            cluster.raw(
+                "PATCH",
+                cluster.isvcs_path(isvc),
+                body={"spec": {"predictor": {"timeout": 120}}},
+                content_type="application/merge-patch+json",
+            )
+        eventually(lambda: ready(2), READY_TIMEOUT, interval=0.2)
+        before = plane.launcher.queue_proxies.counts()
+        send(20)
+        after = plane.launcher.queue_proxies.counts()
+        gained = {revision: n - before.get(revision, 0) for revision, n in after.items()}
+        # the new revision's pods take every request; the old revision's get none
+        assert sum(_revision_counts(gained, 2).values()) == 20, gained
+        assert sum(_revision_counts(gained, 1).values()) == 0, gained
+        assert set(_revision_counts(gained, 2)) <= {f"{isvc}-predictor-00002" for isvc in isvcs}

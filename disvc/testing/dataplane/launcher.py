@@ -16,6 +16,15 @@ the :class:`~.pods.PodRegistry`. The behaviour follows the Kubernetes docs:
 - termination ("Termination of Pods"): the pod leaves the endpoints first,
   then its process gets SIGTERM, and SIGKILL after a grace period.
 
+In KServe's Knative mode (``ensure`` given a :class:`KnativeRevision`) a
+pod is a revision's: it carries Knative's revision labels, declares
+queue-proxy's ``queue-port`` (8012, or 8013 for an h2c model) next to the
+model's ports, and has a queue-proxy hop there (:mod:`.queueproxy`) that
+forwards to the model server and counts requests per revision. A new
+revision's pods start beside the old ones, and the old revision's pods stay
+``REVISION_LINGER_SECONDS`` after the new ones are Ready (Knative scales a
+revision down only once traffic has left it).
+
 Processes start in their own session, with stdout and stderr in per-pod files
 under ``log_dir``; every process is killed when the launcher stops, or when
 the interpreter exits, so no model server outlives a test session.
@@ -40,7 +49,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-from disvc.testing.dataplane.pods import Pod, PodRegistry, predictor_labels
+from disvc.testing.dataplane.pods import ContainerPort, Pod, PodRegistry, predictor_labels
+from disvc.testing.dataplane.queueproxy import (
+    QUEUE_H2C_PORT,
+    QUEUE_HTTP_PORT,
+    QUEUE_PORT_NAME,
+    Hop,
+    QueueProxies,
+)
 from disvc.testing.dataplane.runtime import Container, UnsupportedRuntime, predictor_container
 
 MAX_REPLICAS: Final = 3
@@ -50,10 +66,24 @@ GRACE_SECONDS: Final = 5.0
 BACKOFF_START: Final = 1.0
 BACKOFF_CAP: Final = 10.0
 LOAD_FAILED: Final = "ModelLoadFailed"
+REVISION_LINGER_SECONDS: Final = 10.0
+"""How long a Knative revision's pods outlive the Ready pods of the next one."""
+GRPC_PORT_NAMES: Final = frozenset({"h2c", "grpc"})
+"""KServe's convention: a container port of these names serves gRPC (h2c)."""
 _PROBE_PATH: Final = "/v2/health/ready"
 _TICK: Final = 0.1
 
 State = Literal["ready", "pending", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class KnativeRevision:
+    """The Knative revision an ISVC's pods belong to (Knative mode)."""
+
+    name: str
+    """``X-predictor-0000n``."""
+    labels: Mapping[str, str]
+    """Knative's labels on the revision's pods (``serving.knative.dev/...``)."""
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +117,9 @@ class _ReplicaSet:
     labels: Mapping[str, str]
     unsupported: UnsupportedRuntime | None = None
     replicas: list[_Replica] = field(default_factory=list)
+    revision: KnativeRevision | None = None
+    superseded_at: float | None = None
+    """Knative mode: when the next revision's pods were all Ready."""
 
     def all_ready(self) -> bool:
         return bool(self.replicas) and all(r.ready for r in self.replicas)
@@ -111,6 +144,8 @@ class PodLauncher:
         self._sets: dict[tuple[str, str], list[_ReplicaSet]] = {}
         """Per ISVC, its replica sets, oldest first: the last is the current one."""
         self._processes: set[subprocess.Popen[bytes]] = set()
+        self.queue_proxies = QueueProxies()
+        """Knative-mode pods' queue-proxy hops, and the requests they counted."""
         self._stopping = threading.Event()
         self._terminations: list[threading.Thread] = []
         self._supervisor = threading.Thread(target=self._supervise, name="pod-launcher", daemon=True)
@@ -120,8 +155,9 @@ class PodLauncher:
 
     # --- the API the KServe stand-in uses ------------------------------------
 
-    def ensure(self, isvc: Mapping[str, Any]) -> None:
-        """Pods for this ISVC's uid and generation, started if not running."""
+    def ensure(self, isvc: Mapping[str, Any], revision: KnativeRevision | None = None) -> None:
+        """Pods for this ISVC's uid and generation, started if not running
+        (with ``revision``: Knative-mode pods of that revision)."""
         metadata = isvc.get("metadata") or {}
         namespace, name = str(metadata["namespace"]), str(metadata["name"])
         uid, generation = str(metadata.get("uid", "")), int(metadata.get("generation", 0))
@@ -135,16 +171,22 @@ class PodLauncher:
                     self._retire(old)
                 sets.clear()
             labels = predictor_labels(name, (metadata.get("labels") or {}).items())
+            if revision is not None:
+                labels.update(revision.labels)
             try:
                 container: Container | None = predictor_container(isvc)
                 unsupported = None
             except UnsupportedRuntime as error:
                 container, unsupported = None, error
-            new = _ReplicaSet(namespace, name, uid, generation, container, labels, unsupported)
+            new = _ReplicaSet(namespace, name, uid, generation, container, labels, unsupported, revision=revision)
             if container is not None:
                 for _ in range(replica_count(isvc)):
-                    replica = _Replica(f"{name}-predictor-{secrets.token_hex(3)[:5]}", self.registry.allocate_ip())
-                    self.registry.add(self._pod(new, replica))
+                    prefix = revision.name if revision is not None else f"{name}-predictor"
+                    replica = _Replica(f"{prefix}-{secrets.token_hex(3)[:5]}", self.registry.allocate_ip())
+                    pod = self._pod(new, replica)
+                    if revision is not None:
+                        self._open_queue_proxy(new, replica, pod)
+                    self.registry.add(pod)
                     new.replicas.append(replica)
             sets.append(new)
 
@@ -201,6 +243,7 @@ class PodLauncher:
         for replica_set in everything:
             for replica in replica_set.replicas:
                 self.registry.release_ip(replica.ip)
+        self.queue_proxies.stop()
         self._finalizer.detach()
 
     # --- the supervisor: start, probe, restart, roll --------------------------
@@ -275,13 +318,33 @@ class PodLauncher:
             connection.close()
 
     def _finish_rollouts(self) -> None:
-        """Once the current set is all Ready, the older sets go (a finished rollout)."""
+        """Once the current set is all Ready, the older sets go (a finished
+        rollout); an older Knative revision's after ``REVISION_LINGER_SECONDS``."""
+        now = time.monotonic()
         with self._lock:
             for sets in self._sets.values():
                 if len(sets) > 1 and sets[-1].all_ready():
+                    going = []
                     for old in sets[:-1]:
+                        if old.revision is not None and sets[-1].revision is not None:
+                            old.superseded_at = old.superseded_at or now
+                            if now - old.superseded_at < REVISION_LINGER_SECONDS:
+                                continue
+                        going.append(old)
+                    for old in going:
                         self._retire(old)
-                    del sets[:-1]
+                    sets[:] = [s for s in sets if not any(s is g for g in going)]
+
+    # --- Knative's queue-proxy ----------------------------------------------------
+
+    def _open_queue_proxy(self, replica_set: _ReplicaSet, replica: _Replica, pod: Pod) -> None:
+        assert replica_set.revision is not None and replica_set.container is not None
+        ports = replica_set.container.ports
+        grpc = next((p.port for p in ports if p.name in GRPC_PORT_NAMES), None)
+        user_port = grpc if grpc is not None else next((p.port for p in ports), 8080)
+        queue_port = next(p.port for p in pod.ports if p.name == QUEUE_PORT_NAME)
+        hop = Hop(replica_set.namespace, replica.name, replica_set.revision.name, replica.ip, queue_port, user_port)
+        self.queue_proxies.open(hop)
 
     # --- termination ------------------------------------------------------------
 
@@ -292,6 +355,9 @@ class PodLauncher:
             self.registry.remove(replica_set.namespace, replica.name)
         replicas = list(replica_set.replicas)
         replica_set.replicas = []  # the supervisor no longer tends (or restarts) them
+        if replica_set.revision is not None:
+            for replica in replicas:
+                self.queue_proxies.close(replica_set.namespace, replica.name)
         thread = threading.Thread(target=self._terminate, args=(replicas,), name="pod-terminate", daemon=True)
         self._terminations = [t for t in self._terminations if t.is_alive()] + [thread]
         thread.start()
@@ -319,14 +385,20 @@ class PodLauncher:
 
     def _pod(self, replica_set: _ReplicaSet, replica: _Replica) -> Pod:
         container = replica_set.container
+        ports = container.ports if container is not None else ()
+        revision = replica_set.revision
+        if revision is not None:
+            h2c = any(p.name in GRPC_PORT_NAMES for p in ports)
+            ports = (*ports, ContainerPort(QUEUE_H2C_PORT if h2c else QUEUE_HTTP_PORT, QUEUE_PORT_NAME))
         return Pod(
             namespace=replica_set.namespace,
             name=replica.name,
             isvc=replica_set.isvc,
             labels=dict(replica_set.labels),
             ip=replica.ip,
-            ports=container.ports if container is not None else (),
+            ports=ports,
             ready=False,
+            revision=revision.name if revision is not None else None,
         )
 
 

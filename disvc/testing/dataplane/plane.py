@@ -5,7 +5,10 @@ KServe stand-in with model-server pods (every ISVC gets real KServe model
 servers and is reported Ready only once they are); the router's watches,
 and the route status it writes as a Gateway implementation would
 (``gateway_status``); and the router itself on a loopback port. ``stop()`` takes them down in the
-reverse order and leaves no model-server process behind.
+reverse order and leaves no model-server process behind. With ``knative=True``
+the KServe stand-in is the Knative-mode one (``knative_stub``): ISVCs in
+Knative mode get revision pods behind a queue-proxy hop
+(``launcher.queue_proxies`` counts their requests per revision).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from disvc.testing.dataplane.gateway_status import GatewayStatusWriter
 from disvc.testing.dataplane.launcher import PodLauncher
 from disvc.testing.dataplane.pods import PodRegistry
 from disvc.testing.dataplane.router.server import Router
+from disvc.testing.knative_stub import KnativeKServeStub
 from disvc.testing.kserve_stub import KServeStub
 
 
@@ -37,11 +41,16 @@ class DataPlane:
         domain: str = "example.com",
         router_port: int = 0,
         apply_delay: float = 0.0,
+        knative: bool = False,
     ) -> None:
         self.registry = PodRegistry()
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="disvc-pods-"))
         self.launcher = PodLauncher(self.registry, self.log_dir)
-        self.stub = KServeStub(api_client, namespace=namespace, domain=domain, pods=self.launcher)
+        self.stub: KServeStub
+        if knative:
+            self.stub = KnativeKServeStub(api_client, namespace=namespace, domain=domain, pods=self.launcher)
+        else:
+            self.stub = KServeStub(api_client, namespace=namespace, domain=domain, pods=self.launcher)
         self.view = InformerView(api_client, namespace=namespace)
         self.gateway_status = GatewayStatusWriter(api_client, self.view)
         """Writes route status for Gateways of a GatewayClass the router claims."""
