@@ -35,6 +35,9 @@ Reason: TypeAlias = Literal[
     "ProgressDeadlineExceeded",
     "CanaryRunning",
     "ScaleDownDelay",
+    "AnalysisRunning",
+    "AnalysisPaused",
+    "AnalysisFailed",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")

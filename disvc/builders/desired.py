@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from disvc.builders import (
+    analysis,
     conditions,
     deadline,
     diff,
@@ -60,6 +61,9 @@ class BuildOptions:
     only then may a DISVC name a Gateway."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339 time stamped on conditions whose status changes (builders read no clock)."""
+    measured: analysis.Measured | None = None
+    """The canary analysis's queries as the controller measured them at ``now``
+    (set only on the second build of a reconcile that ``Desired.queries`` asked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,9 @@ class Desired:
     recheck_after: float | None = None
     """Seconds after which to reconcile again even without a watch event
     (0: at once, rate limited: the plan leaves another step to take)."""
+    queries: tuple[analysis.Query, ...] = field(default=())
+    """A canary analysis's measurement is due: measure these and build again
+    with ``BuildOptions.measured`` (the plan and status here do not count it yet)."""
 
 
 def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
@@ -139,6 +146,8 @@ class _Decision:
     leaving: Mapping[int, scaledown.Leaving]
     """Generations traffic has left (before or in this step) that the step
     keeps up for the scale-down delay; the strategy never saw them."""
+    analysed: analysis.Progress | None = None
+    """Where a canary under automated analysis stands (None: no such canary)."""
 
 
 def _decide(
@@ -165,8 +174,23 @@ def _decide(
     leaving.pop(target, None)
     check_name_lengths(spec, target)
     strategy = strategies.for_spec(spec.rollout)
+    canary = generations.get(target)
+    analysed = analysis.progress(
+        spec,
+        previous_status,
+        serving,
+        target,
+        template_hash,
+        canary is not None and canary.has_service and canary.is_complete(spec.replicas),
+        options.now,
+        options.measured,
+    )
     situation = Situation(
-        spec, {n: gen for n, gen in generations.items() if n not in leaving}, serving, target
+        spec,
+        {n: gen for n, gen in generations.items() if n not in leaving},
+        serving,
+        target,
+        gate=analysed.gate if analysed is not None else None,
     )
     step, kept = _step(strategy, situation, generations, leaving, options)
     plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True)
@@ -179,7 +203,7 @@ def _decide(
     routed = not (routes.routed_services(spec, step.traffic) & conflict_ids)
     if not routed:
         plan = _step_plan(spec, situation, step, template_hash, live, options, routed=False)
-    return _Decision(situation, step, plan, template_hash, routed, kept)
+    return _Decision(situation, step, plan, template_hash, routed, kept, analysed)
 
 
 def _step(
@@ -256,6 +280,10 @@ def _converge(
     progressing = conditions.progressing(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )
+    analysed = decision.analysed
+    if analysed is not None and analysed.condition is not None:
+        if analysed.gate.aborted or not verdict.overdue:
+            progressing = analysed.condition
     counted = status.counted_generations(step.traffic, after_generations)
     active_hash = (
         decision.template_hash
@@ -304,12 +332,19 @@ def _converge(
         if warning is not None
     ]
     written = status.status(observed, previous_status, options.now)
+    kept_analysis = analysed.entry if analysed is not None else previous_status.get("analysis")
+    if isinstance(kept_analysis, Mapping):
+        # the last analysis stays readable after its rollout ended
+        written["analysis"] = dict(kept_analysis)
     recheck = _recheck(spec, plan, after, written, verdict, leaving, options)
+    if analysed is not None and analysed.recheck_after is not None:
+        recheck = analysed.recheck_after if recheck is None else min(recheck, analysed.recheck_after)
     return Desired(
         plan=plan,
         status=written,
-        events=(*warnings, *emitted),
+        events=(*warnings, *(analysed.events if analysed is not None else ()), *emitted),
         recheck_after=recheck,
+        queries=analysed.queries if analysed is not None else (),
     )
 
 

@@ -26,6 +26,18 @@ from disvc.builders.spec import DisvcSpec
 
 
 @dataclass(frozen=True, slots=True)
+class CanaryGate:
+    """What automated analysis (``builders.analysis``) lets a canary do now."""
+
+    weight: int
+    """The canary's share of external requests at the current step."""
+    promote: bool = False
+    """Every step passed: switch to the canary."""
+    aborted: bool = False
+    """The analysis failed: traffic back to the serving generation, the canary goes."""
+
+
+@dataclass(frozen=True, slots=True)
 class Situation:
     """What a strategy decides from: everything is derived from live objects."""
 
@@ -39,6 +51,8 @@ class Situation:
     may_switch: bool = True
     """False when a child's name is held by a foreign object: traffic must
     not move to a generation that may not be ours."""
+    gate: CanaryGate | None = None
+    """Set when a canary runs under automated analysis: its weight, or promote, or abort."""
 
     @property
     def is_rolling_out(self) -> bool:
