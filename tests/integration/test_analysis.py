@@ -245,13 +245,15 @@ def test_a_restarted_controller_resumes_the_walk_at_the_same_step(
     assert started_at and len(history) == 4
 
 
-def test_the_crd_refuses_an_analysis_without_a_canary_or_with_bad_steps(kube: KubeEnv) -> None:
+def test_the_crd_refuses_an_analysis_without_a_canary_or_with_bad_steps(cluster: Cluster) -> None:
     def refused(rollout: Obj) -> str:
         doc = manifest("v1", rollout)
         if "canaryTrafficPercent" in rollout and rollout["canaryTrafficPercent"] is None:
             del doc["spec"]["rollout"]["canaryTrafficPercent"]
+        # a create: kube-apiserver 1.28 answers a server-side apply with a
+        # duplicate in a set-typed list with 500, before validation
         with pytest.raises(client.ApiException) as raised:
-            kube.apply_yaml(yaml.safe_dump(doc))
+            cluster.raw("POST", cluster.disvcs_path(), body=doc)
         assert raised.value.status == 422
         return str(raised.value.body)
 
