@@ -151,16 +151,12 @@ def progress(
     label = names.generation_label(target)
     entry = _current(previous_status, label, template_hash, analysis.retry)
     if entry is not None and entry.get("phase") == "Failed":
-        return Progress(
-            CanaryGate(0, aborted=True), entry, _failed_condition(str(entry.get("message", "")))
-        )
+        return Progress(CanaryGate(0, aborted=True), entry, _failed_condition(str(entry.get("message", ""))))
     if entry is None or entry.get("phase") == "Waiting":
         if not canary_ready:
             waiting: Obj = {**_identity(label, template_hash, analysis), "phase": "Waiting"}
             return Progress(CanaryGate(analysis.steps[0]), waiting)
-        started = _step_entry(
-            _identity(label, template_hash, analysis), analysis, 1, now, errors=0, measurements=[]
-        )
+        started = _step_entry(_identity(label, template_hash, analysis), analysis, 1, now, errors=0, measurements=[])
         return Progress(
             CanaryGate(analysis.steps[0]),
             started,
@@ -342,9 +338,7 @@ def _step_entry(
     return entry
 
 
-def _current(
-    previous_status: Mapping[str, Any], label: str, template_hash: str, retry: str
-) -> Obj | None:
+def _current(previous_status: Mapping[str, Any], label: str, template_hash: str, retry: str) -> Obj | None:
     """``status.analysis`` when it is about this canary: same generation, same
     template, and no retry asked for since."""
     entry = previous_status.get("analysis")
@@ -442,7 +436,6 @@ def _failed_condition(message: str) -> Condition:
 
 def _number(value: float) -> str:
     return f"{value:g}"
-
 
 
 def _value(sample: Sample) -> str:

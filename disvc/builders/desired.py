@@ -281,9 +281,8 @@ def _converge(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )
     analysed = decision.analysed
-    if analysed is not None and analysed.condition is not None:
-        if analysed.gate.aborted or not verdict.overdue:
-            progressing = analysed.condition
+    if analysed is not None and analysed.condition is not None and (analysed.gate.aborted or not verdict.overdue):
+        progressing = analysed.condition
     counted = status.counted_generations(step.traffic, after_generations)
     active_hash = (
         decision.template_hash

@@ -12,6 +12,7 @@ Reads the input, never mutates it: the DISVC comes from a shared cache.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -442,7 +443,7 @@ def _analysis(value: object, retry: str) -> AnalysisSpec | None:
         not isinstance(steps, list)
         or not steps
         or not all(_is_int(step) and 1 <= step <= 99 for step in steps)
-        or any(a >= b for a, b in zip(steps, steps[1:]))
+        or any(a >= b for a, b in itertools.pairwise(steps))
     ):
         raise InvalidSpec(f"{field}.steps", "must be increasing canary weights from 1 to 99, e.g. [10, 30, 60]")
     interval = value.get("interval", DEFAULT_ANALYSIS_INTERVAL) or DEFAULT_ANALYSIS_INTERVAL

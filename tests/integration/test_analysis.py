@@ -78,9 +78,7 @@ def prometheus() -> Iterator[ScriptedPrometheus]:
 
 
 @pytest.fixture
-def running(
-    start_controller: StartController, prometheus: ScriptedPrometheus, kserve: KServeStub
-) -> RunningController:
+def running(start_controller: StartController, prometheus: ScriptedPrometheus, kserve: KServeStub) -> RunningController:
     return start_controller(prometheus_url=prometheus.url)
 
 
@@ -142,9 +140,10 @@ def test_a_passing_canary_walks_every_step_and_is_promoted(
     )
     # one measurement per step: each step lasts an interval and is measured once
     assert len(prometheus.received()) == 3
-    assert running.metric(
-        "disvc_analysis_measurements_total", namespace=ns, name=NAME, metric="error-rate", result="pass"
-    ) == 3
+    assert (
+        running.metric("disvc_analysis_measurements_total", namespace=ns, name=NAME, metric="error-rate", result="pass")
+        == 3
+    )
     reasons = [e.get("reason") for e in cluster.events(NAME)]
     assert reasons.count("AnalysisStep") == 3 and "AnalysisSuccessful" in reasons
 
@@ -171,9 +170,7 @@ def test_a_failing_canary_is_aborted_and_stays_so_until_retried(
     assert len(prometheus.received()) == 2
 
     prometheus.script = lambda query: prometheus_api.value("0.0")
-    cluster.merge_patch_disvc(
-        NAME, {"metadata": {"annotations": {"disvc.serving.kserve.io/analysis-retry": "1"}}}
-    )
+    cluster.merge_patch_disvc(NAME, {"metadata": {"annotations": {"disvc.serving.kserve.io/analysis-retry": "1"}}})
     eventually(lambda: _canary_back(cluster), timeout=TIMEOUT)
     eventually(
         lambda: (cluster.disvc(NAME).get("status") or {}).get("activeGeneration") == "v2" or _fail(),
@@ -257,9 +254,7 @@ def test_the_crd_refuses_an_analysis_without_a_canary_or_with_bad_steps(cluster:
         assert raised.value.status == 422
         return str(raised.value.body)
 
-    assert "spec.rollout.analysis needs a canary" in refused(
-        {"canaryTrafficPercent": None, "analysis": analysis([10])}
-    )
+    assert "spec.rollout.analysis needs a canary" in refused({"canaryTrafficPercent": None, "analysis": analysis([10])})
     assert "must be increasing" in refused({"analysis": analysis([30, 10])})
     assert "Duplicate value" in refused({"analysis": analysis([10, 10])})
     assert "an analysis metric needs a bound" in refused(

@@ -32,7 +32,7 @@ pytest.importorskip("kserve", reason="needs the dataplane extra: pip install -e 
 if monitoring.binary() is None:
     pytest.skip("needs a prometheus binary: apt-get install prometheus", allow_module_level=True)
 
-from disvc.testing.dataplane.plane import DataPlane  # noqa: E402 - after the skips
+from disvc.testing.dataplane.plane import DataPlane
 
 NAME = yaml.safe_load(POC1.read_text())["metadata"]["name"]
 INTERVAL = 5.0
@@ -170,7 +170,7 @@ def settled_after_abort(cluster: Cluster) -> None:
 
 
 def _seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _no() -> list[Obj]:

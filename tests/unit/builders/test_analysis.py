@@ -12,19 +12,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from disvc_world import condition, disvc, named, reconcile, set_ready, settle
 
 from disvc.builders import analysis, desired, spec
 from disvc.builders.analysis import Measured, Query, Sample
 from disvc.builders.desired import BuildOptions
 from disvc.builders.types import Obj
 
-from disvc_world import condition, disvc, named, reconcile, set_ready, settle
-
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 V2 = {"version": "v2"}
 
 ANALYSIS: dict[str, Any] = {
@@ -152,7 +151,7 @@ def test_a_good_canary_walks_every_step_and_is_promoted() -> None:
 def test_queries_have_their_placeholders_filled_in() -> None:
     world = canary_world()
     world.step(30, value(0.0))
-    (_, queries), = world.measured
+    ((_, queries),) = world.measured
     assert [q.promql for q in queries] == [
         'sum(rate(errors{service="model-v2",ns="ns"}[30s]))',
         'p99{generation="v2",disvc="model"}',
@@ -288,5 +287,3 @@ def test_invalid_analysis_is_named(rollout: dict[str, Any], field: str, words: s
 )
 def test_verdicts(sample: Sample, expected: str) -> None:
     assert analysis.verdict(Query("m", "q", max=0.5, min=0.1), sample) == expected
-
-
