@@ -37,6 +37,8 @@ class Reply:
     error: str = ""
     status: int = 200
     drop: bool = False
+    series: int = 1
+    """How many series carry ``value`` (more than one: an unaggregated query)."""
 
 
 NO_DATA: Final = Reply()
@@ -46,6 +48,11 @@ UNAVAILABLE: Final = Reply(error_type="unavailable", error="scripted outage", st
 
 def value(number: float | str) -> Reply:
     return Reply(value=str(number))
+
+
+def series(count: int) -> Reply:
+    """A vector of ``count`` series (an unaggregated query)."""
+    return Reply(value="1", series=count)
 
 
 def bad_data(message: str) -> Reply:
@@ -58,6 +65,8 @@ class ScriptedPrometheus:
     def __init__(self, script: Callable[[str], Reply] = lambda query: NO_DATA) -> None:
         self.script = script
         self.queries: list[tuple[float, str]] = []
+        self.authorization: list[str | None] = []
+        """The ``Authorization`` header of each query, in order."""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -92,6 +101,7 @@ class ScriptedPrometheus:
                 query = (urllib.parse.parse_qs(form).get("query") or [""])[0]
                 with outer._lock:
                     outer.queries.append((time.time(), query))
+                    outer.authorization.append(self.headers.get("Authorization"))
                 reply = outer.script(query)
                 if reply.drop:
                     self.close_connection = True
@@ -117,5 +127,10 @@ class ScriptedPrometheus:
 def _body(reply: Reply) -> dict[str, Any]:
     if reply.error_type is not None:
         return {"status": "error", "errorType": reply.error_type, "error": reply.error}
-    result = [] if reply.value is None else [{"metric": {}, "value": [time.time(), reply.value]}]
+    count = reply.series
+    result = (
+        []
+        if reply.value is None
+        else [{"metric": {"series": str(i)}, "value": [time.time(), reply.value]} for i in range(count)]
+    )
     return {"status": "success", "data": {"resultType": "vector", "result": result}}
