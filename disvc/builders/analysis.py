@@ -6,7 +6,10 @@ measured against its bounds. A measurement in which every metric passes ends
 the step (a step therefore lasts at least one interval): the next weight, or,
 after the last step, the blue/green switch. More failed measurements than
 ``failureLimit`` within one step abort: traffic goes back to the serving
-generation and the canary's ISVCs are deleted; it stays so until the
+generation at once and the canary's ISVCs are deleted once the scale-down
+delay has passed (timed from the failed measurement, as ``scaledown`` times
+a switch, so a late router never meets a Service without endpoints); it
+stays so until the
 template changes or the user retries (``spec.RETRY_ANNOTATION``). A query
 with no data (or NaN) is inconclusive: neither pass nor fail, measured again.
 Prometheus unreachable or answering errors ``ERROR_LIMIT`` times in a row (or
@@ -151,7 +154,13 @@ def progress(
     label = names.generation_label(target)
     entry = _current(previous_status, label, template_hash, analysis.retry)
     if entry is not None and entry.get("phase") == "Failed":
-        return Progress(CanaryGate(0, aborted=True), entry, _failed_condition(str(entry.get("message", ""))))
+        left = _kept_for(entry, spec.rollout.scale_down_delay_seconds, now)
+        return Progress(
+            CanaryGate(0, aborted=True, keep_canary=left > 0),
+            entry,
+            _failed_condition(str(entry.get("message", ""))),
+            recheck_after=left if left > 0 else None,
+        )
     if entry is None or entry.get("phase") == "Waiting":
         if not canary_ready:
             waiting: Obj = {**_identity(label, template_hash, analysis), "phase": "Waiting"}
@@ -247,15 +256,17 @@ def _judge(
             f"Analysis of canary {label} failed at {where}: {query.metric} = {_value(sample)} "
             f"is outside {bound_text(query)} ({failures} failed measurement"
             f"{'' if failures == 1 else 's'}, failureLimit {analysis.failure_limit}); traffic is back "
-            f"on the serving generation and {label}'s ISVCs are deleted; change the template or "
-            f"run kubectl disvc retry {spec.name}"
+            f"on the serving generation and {label}'s ISVCs {_going(spec, now)}; change the template "
+            f"or run kubectl disvc retry {spec.name}"
         )
         aborted: Obj = {**base, "phase": "Failed", "message": message}
+        delay = float(spec.rollout.scale_down_delay_seconds)
         return Progress(
-            CanaryGate(0, aborted=True),
+            CanaryGate(0, aborted=True, keep_canary=delay > 0),
             aborted,
             _failed_condition(message),
             events=(EventSpec("Warning", "AnalysisFailed", message),),
+            recheck_after=delay if delay > 0 else None,
         )
     if errors >= ERROR_LIMIT:
         paused: Obj = {**base, "phase": "Paused"}
@@ -305,6 +316,25 @@ def _judge(
         _running_condition(base, analysis),
         recheck_after=analysis.interval_seconds,
     )
+
+
+def _kept_for(entry: Mapping[str, Any], delay_seconds: int, now: str) -> float:
+    """Seconds the aborted canary's ISVCs stay (0: they go now): the
+    scale-down delay, timed from the measurement that failed it."""
+    failed_at = deadline.parse_time(entry.get("lastMeasuredAt"))
+    current = deadline.parse_time(now)
+    if delay_seconds <= 0 or failed_at is None or current is None:
+        return 0.0
+    return min(float(delay_seconds), (failed_at + timedelta(seconds=delay_seconds) - current).total_seconds())
+
+
+def _going(spec: DisvcSpec, now: str) -> str:
+    delay = spec.rollout.scale_down_delay_seconds
+    current = deadline.parse_time(now)
+    if delay <= 0 or current is None:
+        return "are deleted"
+    until = (current + timedelta(seconds=delay)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"are deleted at {until}, {delay}s later (spec.rollout.scaleDownDelaySeconds), taking no traffic meanwhile"
 
 
 def _identity(label: str, template_hash: str, analysis: AnalysisSpec) -> Obj:

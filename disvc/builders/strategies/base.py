@@ -35,6 +35,10 @@ class CanaryGate:
     """Every step passed: switch to the canary."""
     aborted: bool = False
     """The analysis failed: traffic back to the serving generation, the canary goes."""
+    keep_canary: bool = False
+    """Aborted, but the canary's ISVCs and Service stay (without traffic) for
+    the scale-down delay: a router that applies the route change late must
+    not send the canary's share to a Service without endpoints."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ def step(situation: Situation) -> Step:
         return steady(situation)
     gate = situation.gate
     if gate is not None and gate.aborted:
-        return serving_alone(situation)
+        return serving_alone(situation, keep_target=gate.keep_canary)
     held = bluegreen.hold(situation)
     if not (situation.may_switch and situation.target_is_complete()):
         return held
@@ -39,13 +39,22 @@ def step(situation: Situation) -> Step:
     )
 
 
-def serving_alone(situation: Situation) -> Step:
-    """The serving generation with every live ISVC and all the traffic; nothing else."""
+def serving_alone(situation: Situation, keep_target: bool = False) -> Step:
+    """The serving generation with every live ISVC and all the traffic; the
+    target's live ISVCs and Service stay too, without traffic, if ``keep_target``."""
     serving = situation.serving
     assert serving is not None
+    isvcs = {serving: frozenset(situation.generations[serving].isvcs)}
+    services = {serving}
+    target = situation.generations.get(situation.target)
+    if keep_target and target is not None:
+        if target.isvcs:
+            isvcs[situation.target] = frozenset(target.isvcs)
+        if target.has_service:
+            services.add(situation.target)
     return Step(
-        isvcs={serving: frozenset(situation.generations[serving].isvcs)},
-        services=frozenset({serving}),
+        isvcs=isvcs,
+        services=frozenset(services),
         active=serving,
         traffic=Traffic(primary=serving),
     )

@@ -179,6 +179,22 @@ def test_failures_beyond_the_limit_abort_and_free_the_canary() -> None:
     assert world.writes == writes and len(world.measured) == 2
 
 
+def test_an_aborted_canary_waits_out_the_scale_down_delay_without_traffic() -> None:
+    world = canary_world({"analysis": {**ANALYSIS, "failureLimit": 0}, "scaleDownDelaySeconds": 10})
+    want = world.step(30, value(1.0))
+    assert world.canary_weight() is None  # traffic back on v1 at once
+    assert "model-v2-0" in named(world.live, "InferenceService") and "model-v2" in named(world.live, "Service")
+    assert want.recheck_after == pytest.approx(10)
+    assert "are deleted at 2024-01-01T00:00:40Z, 10s later" in world.progressing()["message"]
+    writes = world.writes
+    want = world.step(35)
+    assert want.plan.is_empty and want.recheck_after == pytest.approx(5) and world.writes == writes
+    world.step(40)
+    assert named(world.live, "InferenceService") == ["model-v1-0", "model-v1-1"]
+    assert "model-v2" not in named(world.live, "Service")
+    assert world.progressing()["reason"] == "AnalysisFailed"
+
+
 def test_a_retry_starts_the_aborted_analysis_over() -> None:
     world = canary_world({"analysis": {**ANALYSIS, "failureLimit": 0}})
     world.step(30, value(1.0))
