@@ -38,6 +38,9 @@ Reason: TypeAlias = Literal[
     "DeploymentModeMismatch",
     "ServerlessModeRejected",
     "RouteNotAccepted",
+    "AnalysisRunning",
+    "AnalysisPaused",
+    "AnalysisFailed",
 ]
 
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = ("Ready", "Progressing")

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from disvc.builders import (
     affinity,
+    analysis,
     conditions,
     deadline,
     diff,
@@ -75,6 +76,9 @@ class BuildOptions:
     (``--default-deployment-mode``); None leaves the choice to KServe."""
     now: str = "1970-01-01T00:00:00Z"
     """RFC 3339 time stamped on conditions whose status changes (builders read no clock)."""
+    measured: analysis.Measured | None = None
+    """The canary analysis's queries as the controller measured them at ``now``
+    (set only on the second build of a reconcile that ``Desired.queries`` asked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,9 @@ class Desired:
     recheck_after: float | None = None
     """Seconds after which to reconcile again even without a watch event
     (0: at once, rate limited: the plan leaves another step to take)."""
+    queries: tuple[analysis.Query, ...] = field(default=())
+    """A canary analysis's measurement is due: measure these and build again
+    with ``BuildOptions.measured`` (the plan and status here do not count it yet)."""
 
 
 def state(disvc: Obj, live: Sequence[Obj], options: BuildOptions) -> Desired:
@@ -192,6 +199,8 @@ class _Decision:
     mode asked for (``mode.problem``)."""
     target_mode: mode.Mode = mode.ASSUMED
     """The mode the target generation is built in (``mode.of_generation``)."""
+    analysed: analysis.Progress | None = None
+    """Where a canary under automated analysis stands (None: no such canary)."""
 
 
 def _decide(
@@ -223,12 +232,24 @@ def _decide(
     _check_mode(spec, target_mode)
     mode_problem = mode.problem(requested, mode.generation_isvcs(spec.name, target_isvcs, target))
     strategy = strategies.for_spec(spec.rollout)
+    canary = generations.get(target)
+    analysed = analysis.progress(
+        spec,
+        previous_status,
+        serving,
+        target,
+        template_hash,
+        canary is not None and canary.has_service and canary.is_complete(spec.replicas),
+        options.now,
+        options.measured,
+    )
     situation = Situation(
         spec,
         {n: gen for n, gen in generations.items() if n not in leaving},
         serving,
         target,
         held_isvcs=sum(len(generations[n].isvcs) for n in leaving),
+        gate=analysed.gate if analysed is not None else None,
     )
     step, kept, held = _step(strategy, situation, generations, leaving, reverted, options)
     plan = _step_plan(spec, situation, step, template_hash, live, options, routed=True, target_mode=target_mode)
@@ -250,6 +271,7 @@ def _decide(
         kept,
         held,
         mode_problem=mode_problem,
+        analysed=analysed,
         target_mode=target_mode,
     )
 
@@ -353,6 +375,9 @@ def _converge(
     progressing = conditions.progressing(
         spec, situation, step, after_generations, verdict, tuple(leaving.values())
     )
+    analysed = decision.analysed
+    if analysed is not None and analysed.condition is not None and (analysed.gate.aborted or not verdict.overdue):
+        progressing = analysed.condition
     counted = status.counted_generations(step.traffic, after_generations)
     active_hash = (
         decision.template_hash
@@ -411,12 +436,19 @@ def _converge(
     ]
     written = status.status(observed, previous_status, options.now)
     waits = [*leaving.values(), *([decision.reverted] if decision.reverted else [])]
+    kept_analysis = analysed.entry if analysed is not None else previous_status.get("analysis")
+    if isinstance(kept_analysis, Mapping):
+        # the last analysis stays readable after its rollout ended
+        written["analysis"] = dict(kept_analysis)
     recheck = _recheck(spec, plan, after, written, verdict, waits, options)
+    if analysed is not None and analysed.recheck_after is not None:
+        recheck = analysed.recheck_after if recheck is None else min(recheck, analysed.recheck_after)
     return Desired(
         plan=plan,
         status=written,
-        events=(*warnings, *emitted),
+        events=(*warnings, *(analysed.events if analysed is not None else ()), *emitted),
         recheck_after=recheck,
+        queries=analysed.queries if analysed is not None else (),
     )
 
 

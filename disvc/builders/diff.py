@@ -48,11 +48,14 @@ class Plan:
 
 _IDENTITY_FIELDS = frozenset({"apiVersion", "kind"})
 _DELETE_ORDER: dict[ChildKind, int] = {
-    "InferenceService": 0,
-    "Service": 1,
-    "Ingress": 2,
-    "HTTPRoute": 3,
-    "GRPCRoute": 3,
+    # routes first, then what they route to: a canary dropped in one plan
+    # (an aborted analysis, a revert) must not be routed to while its
+    # Service has no endpoints left (ingress-nginx answers 503 then)
+    "HTTPRoute": 0,
+    "GRPCRoute": 0,
+    "Ingress": 1,
+    "InferenceService": 2,
+    "Service": 3,
 }
 
 

@@ -12,6 +12,7 @@ Reads the input, never mutates it: the DISVC comes from a shared cache.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,16 @@ DEFAULT_SCALE_DOWN_DELAY_SECONDS: Final = 30
 controller or a cloud load balancer to apply the route change (Argo Rollouts
 waits the same 30 s by default)."""
 
+DEFAULT_ANALYSIS_INTERVAL: Final = "1m"
+ANALYSIS_PLACEHOLDERS: Final = frozenset({"namespace", "name", "generation", "service", "interval"})
+"""What ``{{ ... }}`` in an analysis query may name (``analysis.render`` fills them in)."""
+PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+_DURATION: Final = re.compile(r"(?:[0-9]+(?:ms|s|m|h))+")
+_DURATION_PART: Final = re.compile(r"([0-9]+)(ms|s|m|h)")
+_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_METRIC_NAME: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+RETRY_ANNOTATION: Final = "disvc.serving.kserve.io/analysis-retry"
+"""On the DISVC: changing it retries an aborted analysis (``kubectl disvc retry``)."""
 _PERCENT: Final = re.compile(r"(100|[1-9]?[0-9])%")
 _DNS_1035_LABEL: Final = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 _DNS_1123_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -96,6 +107,35 @@ class SessionAffinity:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One entry of ``spec.rollout.analysis.metrics``: a PromQL query and its bounds."""
+
+    name: str
+    query: str
+    """PromQL with ``{{ placeholders }}`` (see ``ANALYSIS_PLACEHOLDERS``)."""
+    max: float | None = None
+    """The value must not be above this (None: no upper bound)."""
+    min: float | None = None
+    """The value must not be below this (None: no lower bound)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisSpec:
+    """``spec.rollout.analysis``: the canary weights to walk and what each step must pass."""
+
+    steps: tuple[int, ...]
+    """Increasing canary weights (1-99); after the last step passes, the canary is promoted."""
+    interval: str
+    """As written (``30s``): how often metrics are measured and how long a step lasts at least."""
+    interval_seconds: float
+    failure_limit: int
+    """Failed measurements tolerated within one step; one more aborts."""
+    metrics: tuple[MetricSpec, ...]
+    retry: str = ""
+    """The DISVC's ``RETRY_ANNOTATION``: a new value starts an aborted analysis over."""
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutSpec:
     """``spec.rollout`` with its defaults applied: how a new generation
     replaces the serving one (the strategies live in ``builders.strategies``)."""
@@ -112,6 +152,8 @@ class RolloutSpec:
     scale_down_delay_seconds: int = DEFAULT_SCALE_DOWN_DELAY_SECONDS
     """Seconds a generation stays up after traffic moved away from it (0: it
     goes in the reconcile that moves the route)."""
+    analysis: AnalysisSpec | None = None
+    """Automated analysis of a canary (``builders.analysis``); only with a canary."""
 
     @property
     def is_canary(self) -> bool:
@@ -219,7 +261,7 @@ def parse(disvc: Obj) -> DisvcSpec:
             **_string_map(spec.get("annotations"), "spec.annotations"),
         },
         ingress=_ingress(spec.get("ingress")),
-        rollout=_rollout(spec.get("rollout")),
+        rollout=_rollout(spec.get("rollout"), _retry(meta)),
         annotations=_string_map(spec.get("annotations"), "spec.annotations"),
         affinity=_affinity(spec.get("sessionAffinity")),
     )
@@ -343,7 +385,13 @@ def _gateway(value: object) -> GatewayRef | None:
     return GatewayRef(name=name, namespace=namespace, section_name=section)
 
 
-def _rollout(value: object) -> RolloutSpec:
+def _retry(meta: Mapping[str, Any]) -> str:
+    annotations = meta.get("annotations")
+    token = annotations.get(RETRY_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return token if isinstance(token, str) else ""
+
+
+def _rollout(value: object, retry: str = "") -> RolloutSpec:
     if value is None:
         return RolloutSpec()
     if not isinstance(value, Mapping):
@@ -381,6 +429,12 @@ def _rollout(value: object) -> RolloutSpec:
         delay = DEFAULT_SCALE_DOWN_DELAY_SECONDS
     if not _is_int(delay) or delay < 0:
         raise InvalidSpec("spec.rollout.scaleDownDelaySeconds", "must be a non-negative integer")
+    analysis = _analysis(value.get("analysis"), retry)
+    if analysis is not None and canary is None:
+        raise InvalidSpec(
+            "spec.rollout.analysis",
+            "needs a canary: set spec.rollout.canaryTrafficPercent (the analysis walks its steps' weights)",
+        )
     return RolloutSpec(
         strategy=strategy,
         max_surge=surge,
@@ -388,7 +442,85 @@ def _rollout(value: object) -> RolloutSpec:
         canary_traffic_percent=canary,
         progress_deadline_seconds=deadline,
         scale_down_delay_seconds=delay,
+        analysis=analysis,
     )
+
+
+def duration_seconds(text: str) -> float | None:
+    """A Prometheus duration (``30s``, ``1m30s``, ``500ms``) in seconds; None if it is not one."""
+    if not _DURATION.fullmatch(text):
+        return None
+    return sum(int(count) * _DURATION_UNITS[unit] for count, unit in _DURATION_PART.findall(text))
+
+
+def _analysis(value: object, retry: str) -> AnalysisSpec | None:
+    if value is None:
+        return None
+    field = "spec.rollout.analysis"
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(field, "must be an object")
+    steps = value.get("steps")
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(_is_int(step) and 1 <= step <= 99 for step in steps)
+        or any(a >= b for a, b in itertools.pairwise(steps))
+    ):
+        raise InvalidSpec(f"{field}.steps", "must be increasing canary weights from 1 to 99, e.g. [10, 30, 60]")
+    interval = value.get("interval", DEFAULT_ANALYSIS_INTERVAL) or DEFAULT_ANALYSIS_INTERVAL
+    seconds = duration_seconds(interval) if isinstance(interval, str) else None
+    if seconds is None or seconds < 1:
+        raise InvalidSpec(f"{field}.interval", "must be a duration of at least 1s, such as 30s, 1m or 1m30s")
+    limit = value.get("failureLimit", 0)
+    if limit is None:
+        limit = 0
+    if not _is_int(limit) or limit < 0:
+        raise InvalidSpec(f"{field}.failureLimit", "must be a non-negative integer")
+    metrics = value.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise InvalidSpec(f"{field}.metrics", "required: at least one metric with a query and a bound")
+    parsed = tuple(_metric(item, f"{field}.metrics[{index}]") for index, item in enumerate(metrics))
+    seen: set[str] = set()
+    for metric in parsed:
+        if metric.name in seen:
+            raise InvalidSpec(f"{field}.metrics", f"two metrics are named {metric.name!r}")
+        seen.add(metric.name)
+    return AnalysisSpec(
+        steps=tuple(steps),
+        interval=interval,
+        interval_seconds=seconds,
+        failure_limit=int(limit),
+        metrics=parsed,
+        retry=retry,
+    )
+
+
+def _metric(value: object, field: str) -> MetricSpec:
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(field, "must be an object")
+    name = value.get("name")
+    if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+        raise InvalidSpec(f"{field}.name", "required: lowercase letters, digits and '-'")
+    query = value.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidSpec(f"{field}.query", "required: a PromQL query with a single value")
+    unknown = sorted(set(PLACEHOLDER.findall(query)) - ANALYSIS_PLACEHOLDERS)
+    if unknown:
+        raise InvalidSpec(
+            f"{field}.query",
+            f"unknown placeholder {{{{ {unknown[0]} }}}} (known: {', '.join(sorted(ANALYSIS_PLACEHOLDERS))})",
+        )
+    bounds: dict[str, float | None] = {}
+    for key in ("max", "min"):
+        bound = value.get(key)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            raise InvalidSpec(f"{field}.{key}", "must be a number")
+        bounds[key] = None if bound is None else float(bound)
+    if bounds["max"] is None and bounds["min"] is None:
+        raise InvalidSpec(field, "needs a bound: max, min or both")
+    if bounds["max"] is not None and bounds["min"] is not None and bounds["min"] > bounds["max"]:
+        raise InvalidSpec(f"{field}.min", "must not be above max")
+    return MetricSpec(name=name, query=query, max=bounds["max"], min=bounds["min"])
 
 
 def _int_or_percent(value: object, field: str) -> int | str:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final, TextIO
 
 from disvc import version
-from disvc.cli import abort, history, promote, rollback, status, watch
+from disvc.cli import abort, history, promote, retry, rollback, status, watch
 from disvc.cli.errors import CliError
 from disvc.cli.kube import Api, Target
 
@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
         "abort", parents=flags, help="stop a rollout: back to the serving generation's template"
     )
     aborting.add_argument("name", metavar="NAME")
+    retrying = verbs.add_parser("retry", parents=flags, help="run a failed canary analysis again")
+    retrying.add_argument("name", metavar="NAME")
     rolling_back = verbs.add_parser(
         "rollback", parents=flags, help="put an earlier generation's template back (from status.history)"
     )
@@ -109,6 +111,8 @@ def _run(api: Api, args: argparse.Namespace, out: TextIO) -> int:
         return promote.run(api, args.name, out)
     if args.verb == "abort":
         return abort.run(api, args.name, out)
+    if args.verb == "retry":
+        return retry.run(api, args.name, out)
     if args.verb == "rollback":
         return rollback.run(api, args.name, args.to, out)
     return history.run(api, args.name, args.generation, out)

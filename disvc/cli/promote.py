@@ -35,11 +35,16 @@ def run(api: Api, name: str, out: TextIO) -> int:
         *rollout.precondition(disvc),
         {"op": "remove", "path": "/spec/rollout/canaryTrafficPercent"},
     ]
+    analysed = "analysis" in status.rollout(disvc)
+    if analysed:
+        # the CRD allows an analysis only with a canary: it goes too
+        operations.append({"op": "remove", "path": "/spec/rollout/analysis"})
     api.json_patch(name, operations)
     newest = (status.generations(disvc) or [{}])[-1].get("name", "the new generation")
     out.write(
         f"{RESOURCE}/{name} promoted: removed spec.rollout.canaryTrafficPercent (was {percent}); "
         f"{newest} takes all traffic once all its ISVCs are Ready, then {serving.get('generation')} goes\n"
-        f"  (set canaryTrafficPercent again before the next template change to canary that one too)\n"
+        + ("  (removed spec.rollout.analysis too: the canary skips the steps left)\n" if analysed else "")
+        + "  (set canaryTrafficPercent again before the next template change to canary that one too)\n"
     )
     return 0

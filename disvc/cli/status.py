@@ -109,6 +109,8 @@ def step(disvc: Obj) -> str:
             f"canary: {newest.get('name')} takes {newest.get('trafficPercent', 0)}% of external "
             f"traffic, {active} the rest; waiting for promote or abort"
         )
+    if reason in {"AnalysisRunning", "AnalysisPaused", "AnalysisFailed"}:
+        return _analysis_step(disvc, str(reason))
     if reason == "RollingOut":
         if spec.get("strategy") == "Rolling":
             old = sum(int(g.get("replicas", 0)) for g in live[:-1])
@@ -126,6 +128,21 @@ def step(disvc: Obj) -> str:
     if reason in {"InvalidSpec", "ChildRejected"}:
         return f"stopped ({reason}): fix the DISVC; {active or 'nothing'} keeps serving"
     return "waiting for the controller" if not reason else str(reason)
+
+
+def _analysis_step(disvc: Obj, reason: str) -> str:
+    analysis = (disvc.get("status") or {}).get("analysis") or {}
+    where = f"step {analysis.get('step', '?')} of {analysis.get('steps', '?')} at {analysis.get('weight', '?')}%"
+    last = "; ".join(
+        f"{m.get('metric')} {m.get('value', 'no data')} ({m.get('bound')}) {m.get('verdict')}"
+        for m in analysis.get("measurements") or ()
+    )
+    shown = f"; last: {last}" if last else ""
+    if reason == "AnalysisFailed":
+        return f"aborted: analysis of {analysis.get('generation')} failed at {where}{shown}"
+    if reason == "AnalysisPaused":
+        return f"paused: {analysis.get('generation')} holds {where}; Prometheus does not answer{shown}"
+    return f"analysis: {analysis.get('generation')} at {where}, {analysis.get('failures', 0)} failed{shown}"
 
 
 def deadline(disvc: Obj, isvcs: Sequence[Obj], now: datetime) -> str:
@@ -158,8 +175,10 @@ def next_steps(disvc: Obj) -> str:
     reason = progressing(disvc).get("reason")
     if reason == "CanaryRunning":
         return f"kubectl disvc promote {name}   or   kubectl disvc abort {name}"
-    if reason in {"RollingOut", "ProgressDeadlineExceeded"}:
+    if reason in {"RollingOut", "ProgressDeadlineExceeded", "AnalysisRunning", "AnalysisPaused"}:
         return f"kubectl disvc abort {name} (back to the serving generation's template)"
+    if reason == "AnalysisFailed":
+        return f"kubectl disvc retry {name}   or   kubectl disvc abort {name}"
     return ""
 
 

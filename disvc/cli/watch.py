@@ -36,7 +36,7 @@ STOPPED: Final = 1
 TIMED_OUT: Final = 3
 TICK: Final = 2.0
 CLEAR_SCREEN: Final = "\x1b[H\x1b[2J"
-STOPPING_REASONS: Final = frozenset({"ProgressDeadlineExceeded", "InvalidSpec", "ChildRejected"})
+STOPPING_REASONS: Final = frozenset({"ProgressDeadlineExceeded", "InvalidSpec", "ChildRejected", "AnalysisFailed"})
 
 
 @dataclass(frozen=True, slots=True)

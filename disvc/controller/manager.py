@@ -75,6 +75,7 @@ from disvc.controller.metrics import WRITE_VERBS, DisvcState, Metrics, MetricsSe
 from disvc.controller.metrics_auth import MetricsAuth
 from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.options import BindAddress, Options
+from disvc.controller.prometheus import Analyst, Prometheus
 from disvc.controller.reaction import Reaction
 from disvc.controller.reconciler import DisvcReconciler
 from disvc.controller.recorder import EventRecorder
@@ -197,6 +198,16 @@ class Manager:
             writer,
             self.recorder,
             self._build_options,
+            measure=Analyst(
+                Prometheus(
+                    options.prometheus_url,
+                    bearer_token_file=options.prometheus_bearer_token_file,
+                    ca_file=options.prometheus_ca_file,
+                )
+                if options.prometheus_url
+                else None,
+                count=self.metrics.count_measurement,
+            ),
         )
         self.worker = Worker(
             self.queue, self.reaction.reconciling(self.reconciler), self.metrics, workers=options.workers
@@ -394,10 +405,16 @@ class Manager:
         for disvc in self.informers[DISVC_KIND].store.list():
             meta, spec, status = disvc["metadata"], disvc.get("spec") or {}, disvc.get("status") or {}
             progressing = find_condition(status, "Progressing") or {}
+            running = progressing.get("reason") in ("AnalysisRunning", "AnalysisPaused")
+            analysis = status.get("analysis") or {}
+            weights = [g.get("trafficPercent") or 0 for g in status.get("generations") or ()
+                       if g.get("name") != status.get("activeGeneration")]
             yield DisvcState(
                 meta.get("namespace", ""), meta["name"],
                 replicas=int(spec.get("replicas", 1) or 0), ready_replicas=int(status.get("readyReplicas") or 0),
                 stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
+                analysis_step=int(analysis.get("step") or 0) if running else 0,
+                canary_weight=int(max(weights, default=0)) if progressing.get("reason") != "Converged" else 0,
             )
 
     def _enqueue_all(self) -> None:

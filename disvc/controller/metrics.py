@@ -195,6 +195,12 @@ class Metrics:
             "Events not recorded because the Event recorder's queue was full",
             registry=r,
         )
+        self.analysis_measurements_total = Counter(
+            "disvc_analysis_measurements_total",
+            "Canary analysis measurements, by metric and result (pass, fail, inconclusive, error)",
+            ["namespace", "name", "metric", "result"],
+            registry=r,
+        )
         self.leader = Gauge("disvc_leader", "1 while this process holds the leader lease, else 0", registry=r)
         self.reaction_seconds = Histogram(
             "disvc_reaction_seconds",
@@ -216,6 +222,10 @@ class Metrics:
         self.api_requests_total.labels(verb=verb, kind=kind, code=code).inc()
         if verb in WRITE_VERBS:
             self.api_writes_total.labels(verb=verb, kind=kind).inc()
+
+    def count_measurement(self, namespace: str, name: str, metric: str, result: str) -> None:
+        """Count one canary analysis measurement of one metric."""
+        self.analysis_measurements_total.labels(namespace=namespace, name=name, metric=metric, result=result).inc()
 
     def count_api_question(self, verb: str, kind: str, code: str) -> None:
         """Count a request that changes nothing though its verb is a write
@@ -243,6 +253,10 @@ class DisvcState:
     replicas: int
     ready_replicas: int
     stalled: bool
+    analysis_step: int = 0
+    """The step a canary under analysis is at (``status.analysis.step``); 0 without one."""
+    canary_weight: int = 0
+    """The canary's share of external requests in percent; 0 without a canary."""
 
 
 class _DisvcStateCollector(Collector):
@@ -256,7 +270,7 @@ class _DisvcStateCollector(Collector):
     def __init__(self, states: Callable[[], Iterable[DisvcState]]) -> None:
         self._states = states
 
-    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    def _families(self) -> tuple[GaugeMetricFamily, ...]:
         labels = ["namespace", "name"]
         return (
             GaugeMetricFamily("disvc_replicas", "Desired replicas per DistributedInferenceService", labels=labels),
@@ -266,19 +280,32 @@ class _DisvcStateCollector(Collector):
                 "1 while a DistributedInferenceService's rollout or scale-up is past its progress deadline",
                 labels=labels,
             ),
+            GaugeMetricFamily(
+                "disvc_analysis_step",
+                "The step a canary under automated analysis is at (0: no analysis running)",
+                labels=labels,
+            ),
+            GaugeMetricFamily(
+                "disvc_canary_weight_percent",
+                "Share of external requests the canary generation takes, in percent",
+                labels=labels,
+            ),
         )
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
 
     def collect(self) -> Iterator[Metric]:
-        replicas, ready, stalled = self._families()
+        families = self._families()
+        replicas, ready, stalled, step, weight = families
         for state in self._states():
             labels = [state.namespace, state.name]
             replicas.add_metric(labels, state.replicas)
             ready.add_metric(labels, state.ready_replicas)
             stalled.add_metric(labels, 1 if state.stalled else 0)
-        return iter((replicas, ready, stalled))
+            step.add_metric(labels, state.analysis_step)
+            weight.add_metric(labels, state.canary_weight)
+        return iter(families)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,13 @@ class Options:
     """Seconds to let in-flight reconciles finish after a stop signal."""
     log_format: LogFormat = "json"
     log_level: LogLevel = "info"
+    prometheus_url: str | None = None
+    """Prometheus-compatible query API measuring canary analyses; None: none
+    (a canary with ``spec.rollout.analysis`` then pauses and says why)."""
+    prometheus_bearer_token_file: str | None = None
+    """File holding a bearer token for it (read on every query: tokens rotate)."""
+    prometheus_ca_file: str | None = None
+    """CA bundle verifying its certificate, for an https URL signed privately."""
 
 
 DEFAULTS: Final = Options()
@@ -337,6 +344,23 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULTS.log_level,
         help="Least severe level to log; 'debug' also logs reconciles that changed nothing.",
     )
+    p.add_argument(
+        "--prometheus-url",
+        default=None,
+        help="Base URL of a Prometheus-compatible query API (Prometheus, Thanos, Mimir, "
+        "VictoriaMetrics) that measures canaries with spec.rollout.analysis, e.g. "
+        "http://prometheus.monitoring:9090.",
+    )
+    p.add_argument(
+        "--prometheus-bearer-token-file",
+        default=None,
+        help="File holding a bearer token sent to --prometheus-url (re-read for every query).",
+    )
+    p.add_argument(
+        "--prometheus-ca-file",
+        default=None,
+        help="CA bundle (PEM) that verifies --prometheus-url's certificate.",
+    )
     return p
 
 
@@ -372,4 +396,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         graceful_shutdown_timeout=ns.graceful_shutdown_timeout,
         log_format=log_format,
         log_level=ns.log_level,
+        prometheus_url=ns.prometheus_url or None,
+        prometheus_bearer_token_file=ns.prometheus_bearer_token_file or None,
+        prometheus_ca_file=ns.prometheus_ca_file or None,
     )

@@ -23,13 +23,17 @@ from typing import Final
 
 import structlog
 
-from disvc.builders import desired, names
+from disvc.builders import analysis, desired, names
 from disvc.builders.desired import BuildOptions, Desired
 from disvc.builders.types import ChildKind, Obj, ObjectKey
 from disvc.controller.errors import ConflictError, NotFoundError, PermanentError
 from disvc.controller.reconcile import EventRecorder, Reader, Result, Writer
 
 log = structlog.get_logger(__name__)
+
+
+Measure = Callable[[ObjectKey, Sequence[analysis.Query]], analysis.Measured]
+"""Runs a canary analysis's due queries (``controller.prometheus``)."""
 
 
 class DisvcReconciler:
@@ -41,19 +45,26 @@ class DisvcReconciler:
         writer: Writer,
         events: EventRecorder,
         build_options_factory: Callable[[], BuildOptions],
+        measure: Measure | None = None,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.events = events
         # A factory, not a value: BuildOptions carries the reconcile's "now".
         self.build_options_factory = build_options_factory
+        self.measure = measure
 
     def reconcile(self, key: ObjectKey) -> Result:
         disvc = self.reader.get_disvc(key)
         if disvc is None:
             return Result()  # children go by ownerReference garbage collection
         options = self.build_options_factory()
-        want = desired.state(disvc, self.reader.children(key), options)
+        children = self.reader.children(key)
+        want = desired.state(disvc, children, options)
+        if want.queries and self.measure is not None:
+            # a canary's measurement is due: take it, then decide with it
+            options = replace(options, measured=self.measure(key, want.queries))
+            want = desired.state(disvc, children, options)
         refusal: PermanentError | None = None
         try:
             want = self._write_children(key, disvc, want, options)

@@ -24,10 +24,12 @@ from disvc.builders import history
 from disvc.cli import rollout
 from disvc.cli.errors import CliError
 from disvc.cli.kube import Api
+from disvc.testing import prometheus_api
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
+from disvc.testing.prometheus_api import ScriptedPrometheus
 
-from .harness import Cluster, RunningController, condition
+from .harness import Cluster, RunningController, StartController, condition
 
 NAME = "model"
 REPO = Path(__file__).resolve().parents[2]
@@ -279,3 +281,35 @@ def test_status_watch_exit_codes_say_how_the_rollout_ended(
 
 def _equal(left: object, right: object) -> None:
     assert left == right
+
+
+def test_retry_runs_a_failed_canary_analysis_again(
+    kube: KubeEnv, start_controller: StartController, kserve: KServeStub, cluster: Cluster, kubectl_disvc: Run
+) -> None:
+    prometheus = ScriptedPrometheus(lambda query: prometheus_api.value("1")).start()
+    try:
+        start_controller(prometheus_url=prometheus.url)
+        canary = {
+            "canaryTrafficPercent": 10,
+            "scaleDownDelaySeconds": 0,
+            "analysis": {"steps": [50], "interval": "1s", "metrics": [{"name": "errors", "query": "up", "max": 0.5}]},
+        }
+        apply(kube, manifest("v1", canary))
+        eventually(lambda: settled(cluster, "Converged", "v1"), TIMEOUT)
+        nothing = kubectl_disvc("retry", NAME)
+        assert nothing.returncode == 1
+        assert "no failed canary analysis to retry" in nothing.stderr
+
+        apply(kube, manifest("v2", canary))
+        eventually(lambda: settled(cluster, "AnalysisFailed", "v1"), TIMEOUT)
+        shown = kubectl_disvc("status", NAME)
+        assert "aborted: analysis of v2 failed at step 1 of 1 at 50%" in shown.stdout
+        assert f"kubectl disvc retry {NAME}" in shown.stdout
+
+        prometheus.script = lambda query: prometheus_api.value("0")
+        retried = kubectl_disvc("retry", NAME)
+        assert retried.returncode == 0, retried.stderr
+        assert "disvc.serving.kserve.io/analysis-retry=1" in retried.stdout
+        eventually(lambda: settled(cluster, "Converged", "v2"), TIMEOUT)
+    finally:
+        prometheus.stop()

@@ -87,7 +87,7 @@ def test_template_fields_keep_unknown_fields_and_status_is_typed() -> None:
     status = SCHEMA["properties"]["status"]["properties"]
     assert set(status) == {
         "observedGeneration", "replicas", "readyReplicas", "activeGeneration",
-        "selector", "url", "address", "conditions", "generations", "history", "sessionAffinity",
+        "selector", "url", "address", "conditions", "generations", "history", "sessionAffinity", "analysis",
     }
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 

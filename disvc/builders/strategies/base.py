@@ -26,6 +26,22 @@ from disvc.builders.spec import DisvcSpec
 
 
 @dataclass(frozen=True, slots=True)
+class CanaryGate:
+    """What automated analysis (``builders.analysis``) lets a canary do now."""
+
+    weight: int
+    """The canary's share of external requests at the current step."""
+    promote: bool = False
+    """Every step passed: switch to the canary."""
+    aborted: bool = False
+    """The analysis failed: traffic back to the serving generation, the canary goes."""
+    keep_canary: bool = False
+    """Aborted, but the canary's ISVCs and Service stay (without traffic) for
+    the scale-down delay: a router that applies the route change late must
+    not send the canary's share to a Service without endpoints."""
+
+
+@dataclass(frozen=True, slots=True)
 class Situation:
     """What a strategy decides from: everything is derived from live objects."""
 
@@ -43,6 +59,8 @@ class Situation:
     """Live ISVCs of generations traffic has left that wait out the
     scale-down delay (``scaledown``): not in ``generations`` and never the
     strategy's to delete, but they take capacity until they go."""
+    gate: CanaryGate | None = None
+    """Set when a canary runs under automated analysis: its weight, or promote, or abort."""
 
     @property
     def is_rolling_out(self) -> bool:

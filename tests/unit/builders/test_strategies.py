@@ -235,7 +235,7 @@ def test_canary_sends_its_share_through_a_second_ingress_and_waits() -> None:
 def test_promoting_a_canary_switches_traffic_and_deletes_the_old_generation(promote: dict[str, Any]) -> None:
     obj, live = _canary(20)
     obj, live, switched = reconcile(with_spec(obj, rollout={**promote, "scaleDownDelaySeconds": 0}), live)
-    assert [r.name for r in switched.plan.delete] == ["model-v1-1", "model-v1-0", "model-v1", "model-canary"]
+    assert [r.name for r in switched.plan.delete] == ["model-canary", "model-v1-1", "model-v1-0", "model-v1"]
     assert _backend(live) == "model-v2"
     assert obj["status"]["activeGeneration"] == "v2"
 
