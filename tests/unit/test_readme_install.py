@@ -41,9 +41,9 @@ def test_the_service_monitor_carries_the_release_label_the_readme_names() -> Non
 def test_the_readme_counts_and_names_every_sample() -> None:
     samples = yaml.safe_load((REPO / "config" / "samples" / "kustomization.yaml").read_text())["resources"]
     line = next(line for line in README.read_text().splitlines() if line.startswith("kubectl apply -k config/samples "))
-    words = {"five": 5, "six": 6}
+    words = {"five": 5, "six": 6, "seven": 7}
     count = next(n for word, n in words.items() if f"# {word} sample DISVCs" in line)
     assert count == len(samples)
-    for kind in ("REST", "gRPC", "3 replicas", "rolling", "canary", "Knative"):
+    for kind in ("REST", "gRPC", "3 replicas", "rolling", "canary", "Knative", "analysis"):
         assert kind in line
-    assert {"grpc", "replicas3", "rolling", "canary", "knative"} <= {s.removesuffix(".yaml").rsplit("_", 1)[-1] for s in samples}
+    assert {"grpc", "replicas3", "rolling", "canary", "knative", "analysis"} <= {s.removesuffix(".yaml").rsplit("_", 1)[-1] for s in samples}
