@@ -164,7 +164,7 @@ class Informer:
             if not 200 <= answer.status <= 299:
                 answer.read()  # type: ignore[no-untyped-call]
                 self._client.response_deserialize(answer, {})  # raises ApiException
-            for event in _events(response):
+            for event in watch_events(response):
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     raise ApiException(status=obj.get("code"), reason=obj.get("message"))
@@ -220,7 +220,7 @@ def _key(obj: JsonObject) -> Key:
     return metadata.get("namespace") or "", metadata.get("name") or ""
 
 
-def _events(response: Any) -> Iterator[JsonObject]:
+def watch_events(response: Any) -> Iterator[JsonObject]:
     """The JSON events of a watch response, one per line."""
     buffer = b""
     for chunk in response.stream(amt=None, decode_content=False):

@@ -34,11 +34,9 @@ loopback API can tell its traffic from the controller's.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -46,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from disvc.testing.informer import watch_events
 
 if TYPE_CHECKING:
     from disvc.testing.dataplane.launcher import PodLauncher
@@ -235,7 +235,7 @@ class KServeStub:
                 self._client.response_deserialize(response, {})  # raises ApiException
             if self._stopping.is_set():
                 return resource_version
-            for event in _events(response):
+            for event in watch_events(response):
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     raise ApiException(status=obj.get("code"), reason=obj.get("message"))
@@ -423,14 +423,3 @@ class KServeStub:
             _content_type="application/merge-patch+json",
         )  # fmt: skip
         self.marked += 1
-
-
-def _events(response: Any) -> Iterator[JsonObject]:
-    """The JSON events of a watch response, one per line."""
-    buffer = b""
-    for chunk in response.stream(amt=None, decode_content=False):
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            if line.strip():
-                yield json.loads(line)

@@ -30,6 +30,8 @@ from typing import Final
 
 import h11
 
+from disvc.testing.dataplane import http1
+
 QUEUE_PORT_NAME: Final = "queue-port"
 QUEUE_HTTP_PORT: Final = 8012
 """``networking.BackendHTTPPort``: queue-port for HTTP/1 revisions."""
@@ -38,7 +40,6 @@ QUEUE_H2C_PORT: Final = 8013
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _HEADERS_FRAME: Final = 0x1
 _TIMEOUT: Final = 30.0
-_HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +154,11 @@ class QueueProxies:
         conn = h11.Connection(h11.SERVER)
         conn.receive_data(first)
         while True:
-            event = await _next_event(conn, reader)
+            event = await http1.next_event(conn, reader)
             if not isinstance(event, h11.Request):
                 return
             body = bytearray()
-            while not isinstance(part := await _next_event(conn, reader), h11.EndOfMessage):
+            while not isinstance(part := await http1.next_event(conn, reader), h11.EndOfMessage):
                 if not isinstance(part, h11.Data):
                     return
                 body += part.data
@@ -180,40 +181,12 @@ class QueueProxies:
         except OSError:
             return 502, [(b"content-length", b"0")], b""
         try:
-            conn = h11.Connection(h11.CLIENT)
-            headers = [(bytes(k), bytes(v)) for k, v in event.headers if bytes(k).lower() not in _HOP_BY_HOP]
-            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-            headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-            writer.write(conn.send(h11.Request(method=event.method, target=event.target, headers=headers)))
-            if body:
-                writer.write(conn.send(h11.Data(data=body)))
-            writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
-            response: h11.Response | None = None
-            payload = bytearray()
-            while True:
-                part = await _next_event(conn, reader)
-                if isinstance(part, h11.Response):
-                    response = part
-                elif isinstance(part, h11.Data):
-                    payload += part.data
-                elif isinstance(part, h11.EndOfMessage) and response is not None:
-                    reply = [(bytes(k), bytes(v)) for k, v in response.headers if bytes(k).lower() not in _HOP_BY_HOP]
-                    reply = [(k, v) for k, v in reply if k.lower() != b"content-length"]
-                    reply.append((b"content-length", str(len(payload)).encode()))
-                    return response.status_code, reply, bytes(payload)
-                elif not isinstance(part, h11.InformationalResponse):
-                    return 502, [(b"content-length", b"0")], b""
+            status, reply, payload = await http1.exchange(reader, writer, event, body)
+        except (http1.UpstreamError, OSError, asyncio.IncompleteReadError, h11.ProtocolError):
+            return 502, [(b"content-length", b"0")], b""
         finally:
             writer.close()
-
-
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> object:
-    while True:
-        event = conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        conn.receive_data(await reader.read(65536))
+        return status, [*http1.end_to_end(reply), (b"content-length", str(len(payload)).encode())], payload
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

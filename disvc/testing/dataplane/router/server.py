@@ -35,6 +35,7 @@ import h2.connection
 import h11
 import hpack
 
+from disvc.testing.dataplane import http1
 from disvc.testing.dataplane.pods import PodRegistry
 from disvc.testing.dataplane.router.kubeproxy import Endpoint
 from disvc.testing.dataplane.router.request import Decision, Request
@@ -45,8 +46,6 @@ PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 CONNECT_TIMEOUT: Final = 2.0
 RESPONSE_TIMEOUT: Final = 120.0
 MAX_TRIES: Final = 3
-_HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-                                b"transfer-encoding", b"upgrade", b"content-length"})
 _REASONS: Final = {404: b"default backend - 404", 500: b"Internal Server Error", 502: b"Bad Gateway",
                    503: b"Service Temporarily Unavailable"}
 
@@ -62,10 +61,6 @@ class Hop:
     pod: str | None
     status: int | None
     """The router's own answer (404, 502, 503...), None when the pod answered."""
-
-
-class _UpstreamError(Exception):
-    """The request reached a pod but no whole response came back."""
 
 
 class Router:
@@ -195,12 +190,12 @@ class Router:
         conn.receive_data(first)
         kept: dict[str, Decision] = {}  # kube-proxy picks, per host, for this connection
         while True:
-            event = await _next_event(conn, reader, writer)
+            event = await http1.next_event(conn, reader, writer)
             if not isinstance(event, h11.Request):
                 return
             body = bytearray()
             while True:
-                part = await _next_event(conn, reader, writer)
+                part = await http1.next_event(conn, reader, writer)
                 if isinstance(part, h11.Data):
                     body += part.data
                 elif isinstance(part, h11.EndOfMessage):
@@ -243,16 +238,16 @@ class Router:
         (pod_reader, pod_writer), endpoint = connected
         try:
             status, reply, payload = await asyncio.wait_for(
-                _exchange(pod_reader, pod_writer, event, body, client), RESPONSE_TIMEOUT)
-        except (_UpstreamError, OSError, TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
+                http1.exchange(pod_reader, pod_writer, event, body, [(b"x-forwarded-for", client.encode())]),
+                RESPONSE_TIMEOUT)
+        except (http1.UpstreamError, OSError, TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
             return self._answer(request, decision, endpoint, 502)
         finally:
             pod_writer.close()
         self._hops.append(Hop("http/1.1", client, request.host, decision.router, endpoint.pod.name, None))
         added = [(b"x-disvc-pod", endpoint.pod.name.encode()), (b"x-disvc-isvc", endpoint.pod.isvc.encode())]
         added += [(k.encode(), v.encode()) for k, v in decision.response_headers]
-        kept_headers = [(k, v) for k, v in reply if k.lower() not in _HOP_BY_HOP]
-        return status, [*kept_headers, (b"content-length", str(len(payload)).encode()), *added], payload
+        return status, [*http1.end_to_end(reply), (b"content-length", str(len(payload)).encode()), *added], payload
 
     def _answer(self, request: Request, decision: Decision, endpoint: Endpoint | None,
                 status: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -274,44 +269,6 @@ async def _connect(endpoints: list[Endpoint]) -> tuple[
             streams = await asyncio.wait_for(asyncio.open_connection(endpoint.ip, endpoint.port), CONNECT_TIMEOUT)
             return streams, endpoint
     return None
-
-
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter | None = None) -> object:
-    while True:
-        event = conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        if writer is not None and conn.they_are_waiting_for_100_continue:
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        conn.receive_data(await reader.read(65536))
-
-
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, event: h11.Request, body: bytes,
-                    client: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Send one request to a pod and read its whole response."""
-    conn = h11.Connection(h11.CLIENT)
-    headers = [(bytes(k), bytes(v)) for k, v in event.headers if bytes(k).lower() not in _HOP_BY_HOP]
-    headers += [(b"content-length", str(len(body)).encode()), (b"x-forwarded-for", client.encode()),
-                (b"connection", b"close")]
-    writer.write(conn.send(h11.Request(method=event.method, target=event.target, headers=headers)))
-    if body:
-        writer.write(conn.send(h11.Data(data=body)))
-    writer.write(conn.send(h11.EndOfMessage()))
-    await writer.drain()
-    response: h11.Response | None = None
-    payload = bytearray()
-    while True:
-        part = await _next_event(conn, reader)
-        if isinstance(part, h11.Response):
-            response = part
-        elif isinstance(part, h11.Data):
-            payload += part.data
-        elif isinstance(part, h11.EndOfMessage) and response is not None:
-            reply = [(bytes(k), bytes(v)) for k, v in response.headers]
-            return response.status_code, reply, bytes(payload)
-        elif not isinstance(part, h11.InformationalResponse):
-            raise _UpstreamError(f"pod closed the connection: {part!r}")
 
 
 async def _first_headers(buffered: bytearray, reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
