@@ -16,11 +16,13 @@ transport before it were measured: ``git show REV:disvc/controller/kube/transpor
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import urllib3
 from kubernetes import client, config
@@ -38,6 +40,11 @@ def cpu_per_request(send: Callable[[], bytes], n: int) -> float:
     for _ in range(n):
         send()
     return (time.process_time() - start) / n
+
+
+def _get_body(pool: Any, headers: dict[str, str]) -> bytes:
+    body: bytes = pool.request("GET", PATH, headers, None, TIMEOUT).body
+    return body
 
 
 def main() -> None:
@@ -69,7 +76,7 @@ def main() -> None:
         sys.modules[module_name] = old  # dataclasses look their module up
         spec.loader.exec_module(old)
         old_pool = old.Connections(configuration.host, old.TlsSettings(ca_file=configuration.ssl_ca_cert))
-        stacks[name or path] = lambda pool=old_pool: pool.request("GET", PATH, headers, None, TIMEOUT).body
+        stacks[name or path] = functools.partial(_get_body, old_pool, headers)
     pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=configuration.ssl_ca_cert)
     url = configuration.host + PATH
     stacks["urllib3"] = lambda: pool.request("GET", url, headers=headers, retries=False, timeout=urllib3.Timeout(*TIMEOUT)).data
