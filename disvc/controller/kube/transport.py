@@ -49,7 +49,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -207,21 +207,37 @@ class TlsSettings:
         return tuple(state)
 
 
-def request_head(method: str, target: str, fields: list[tuple[str, str]]) -> bytes:
+def request_head(method: str, target: str, fields: Iterable[tuple[str, str]], content_length: int | None = None) -> bytes:
     """An HTTP/1.1 request head; ``ValueError`` (nothing sent) when the method,
     target, a header name or a header value could not be sent as given."""
     if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
         raise ValueError(f"refused to send a malformed request: {method!r} {target!r}")
     lines = [f"{method} {target} HTTP/1.1\r\n"]
-    for name, value in fields:
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            raise ValueError(f"refused to send a malformed request: header {name!r}")
-        lines.append(f"{name}: {value}\r\n")
+    for field in fields:
+        line = _checked_lines.get(field)
+        if line is None:
+            line = _header_line(*field)
+            if len(_checked_lines) < CHECKED_LINES:
+                _checked_lines[field] = line
+        lines.append(line)
+    if content_length is not None:
+        lines.append(f"Content-Length: {content_length:d}\r\n")
     lines.append("\r\n")
-    try:
-        return "".join(lines).encode("ascii")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"refused to send a malformed request: {exc}") from exc
+    return "".join(lines).encode("ascii")
+
+
+CHECKED_LINES: Final = 64
+"""Header fields remembered as checked: a controller sends the same few
+(Host, Accept, User-Agent, Content-Type, its token) on every request."""
+_checked_lines: dict[tuple[str, str], str] = {}
+
+
+def _header_line(name: str, value: str) -> str:
+    """``name: value`` and its line end, once checked: a token for the name,
+    ASCII without control characters or edge whitespace for the value."""
+    if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) or not value.isascii():
+        raise ValueError(f"refused to send a malformed request: header {name!r}")
+    return f"{name}: {value}\r\n"
 
 
 class _Answer:
@@ -496,9 +512,8 @@ class Connections:
         fields = [("Host", self._host_header), *headers.items()]
         if self._proxy is not None and not self._secure and self._proxy.authorization:
             fields.append(("Proxy-Authorization", self._proxy.authorization))
-        if body is not None or method in BODY_METHODS:
-            fields.append(("Content-Length", str(len(body) if body else 0)))
-        head = request_head(method, path, fields)
+        length = len(body) if body else 0 if body is not None or method in BODY_METHODS else None
+        head = request_head(method, path, fields, length)
         return head + body if body else head
 
     def _take(self, connect_timeout: float) -> _Connection:
