@@ -5,21 +5,24 @@
 Each stack sends the same GET (one ConfigMap, about 400 bytes of JSON) ``n``
 times over one kept-alive TLS connection, from one thread; the figure is
 this process's CPU time (user + system) divided by ``n``, so the server's
-own time is left out. Stacks: ``h11`` (``kube.transport.Connections``, the
-controller's), ``urllib3`` (a ``PoolManager`` as the kubernetes client makes
-it), and ``--old PATH``: a previous transport module with the same
-``Connections`` interface, loaded from a file (how the hand-written
-transport this replaced was measured).
+own time is left out. Stacks: ``llhttp`` (``kube.transport.Connections``,
+the controller's: httptools parses, the pool writes requests), ``urllib3`` (a
+``PoolManager`` as the kubernetes client makes it), and each ``--old
+NAME=PATH``: a previous transport module with the same ``Connections``
+interface, loaded from a file (how the h11 pool and the hand-written
+transport before it were measured: ``git show REV:disvc/controller/kube/transport.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import urllib3
 from kubernetes import client, config
@@ -39,11 +42,18 @@ def cpu_per_request(send: Callable[[], bytes], n: int) -> float:
     return (time.process_time() - start) / n
 
 
+def _get_body(pool: Any, headers: dict[str, str]) -> bytes:
+    body: bytes = pool.request("GET", PATH, headers, None, TIMEOUT).body
+    return body
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("-n", type=int, default=2000)
-    parser.add_argument("--old", help="a previous transport.py to measure beside these")
+    parser.add_argument(
+        "--old", action="append", default=[], metavar="NAME=PATH", help="a previous transport.py to measure beside these",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
@@ -56,15 +66,17 @@ def main() -> None:
 
     stacks: dict[str, Callable[[], bytes]] = {}
     ours = auth.connections(configuration)
-    stacks["h11 pool (kube.transport)"] = lambda: ours.request("GET", PATH, headers, None, TIMEOUT).body
-    if args.old:
-        spec = importlib.util.spec_from_file_location("old_transport", args.old)
+    stacks["llhttp pool (kube.transport)"] = lambda: ours.request("GET", PATH, headers, None, TIMEOUT).body
+    for number, named in enumerate(args.old):
+        name, _, path = named.rpartition("=")
+        module_name = f"old_transport_{number}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec and spec.loader
         old = importlib.util.module_from_spec(spec)
-        sys.modules["old_transport"] = old  # dataclasses look their module up
+        sys.modules[module_name] = old  # dataclasses look their module up
         spec.loader.exec_module(old)
         old_pool = old.Connections(configuration.host, old.TlsSettings(ca_file=configuration.ssl_ca_cert))
-        stacks["hand-written (old transport)"] = lambda: old_pool.request("GET", PATH, headers, None, TIMEOUT).body
+        stacks[name or path] = functools.partial(_get_body, old_pool, headers)
     pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=configuration.ssl_ca_cert)
     url = configuration.host + PATH
     stacks["urllib3"] = lambda: pool.request("GET", url, headers=headers, retries=False, timeout=urllib3.Timeout(*TIMEOUT)).data

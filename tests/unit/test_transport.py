@@ -471,3 +471,126 @@ def test_8_an_unbounded_header_block_is_refused(serve: Callable[..., ScriptedSer
     server = serve([ok(b"{}", *headers)])
     with pytest.raises(transport.ProtocolError):
         transport.Connections(server.url).request("GET", "/", {}, None, TIMEOUT)
+
+
+# -- requests written here, checked before a byte is sent ------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers"),
+    [
+        ("GET", "/a b", {}),
+        ("GET", "/a\r\nX: y", {}),
+        ("GET", "/", {"X-Name": "caf\u00e9"}),
+        ("GET", "/", {"X Name": "v"}),
+        ("GET", "/", {"X-Name": " padded"}),
+        ("GET", "/", {"X-Name": "nul\x00"}),
+        ("G ET", "/", {}),
+        ("HEAD", "/", {}),
+    ],
+    ids=["space-in-target", "crlf-in-target", "non-ascii-value", "space-in-name", "edge-whitespace", "nul", "method", "head"],
+)
+def test_a_request_that_cannot_be_written_as_given_is_refused_unsent(
+    serve: Callable[..., ScriptedServer], method: str, target: str, headers: dict[str, str],
+) -> None:
+    server = serve([ok(b"{}")])
+    with pytest.raises(ValueError, match="refused to send"):
+        transport.Connections(server.url).request(method, target, headers, None, TIMEOUT)
+    assert server.requests == []
+
+
+def test_a_request_head_is_written_with_host_and_length(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve([ok(b"{}")])
+    transport.Connections(server.url).request("PATCH", "/x?a=1", {"Accept": "application/json"}, None, TIMEOUT)
+    assert server.requests[0] == (
+        f"PATCH /x?a=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAccept: application/json\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_a_watch_body_is_handed_out_as_it_arrives(serve: Callable[..., ScriptedServer]) -> None:
+    # One chunk, and the rest of the body never comes: the chunk is handed
+    # out at once, and closing the stream ends it.
+    server = serve([lambda _r: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n"])
+    stream = transport.Connections(server.url).stream("GET", "/watch", {}, TIMEOUT)
+    chunks = stream.chunks()
+    assert (stream.status, next(chunks)) == (200, b"one")
+    stream.close()
+    assert list(chunks) == []
+
+
+def _connect_proxy(context: ssl.SSLContext, answer: bytes, seen: list[bytes]) -> int:
+    """A proxy on loopback that answers one CONNECT with ``answer``; on a 2xx
+    it speaks TLS (as the tunnelled server) and answers one GET."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                head += conn.recv(1)
+            seen.append(head)
+            conn.sendall(answer)
+            if answer.startswith(b"HTTP/1.1 2"):
+                try:
+                    with context.wrap_socket(conn, server_side=True) as tunnelled:
+                        request = b""
+                        while not request.endswith(b"\r\n\r\n"):
+                            request += tunnelled.recv(1)
+                        seen.append(request)
+                        body = b'{"tunnelled":true}'
+                        tunnelled.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                except (OSError, ssl.SSLError):
+                    pass  # the client gave the tunnel up
+        listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return int(listener.getsockname()[1])
+
+
+def _server_tls(tmp_path: Path) -> ssl.SSLContext:
+    cert_pem, key_pem = tls.self_signed_pem(["127.0.0.1", "localhost"])
+    (tmp_path / "tls.crt").write_bytes(cert_pem)
+    (tmp_path / "tls.key").write_bytes(key_pem)
+    return tls.server_context(tmp_path / "tls.crt", tmp_path / "tls.key")
+
+
+def test_https_goes_through_a_proxy_tunnel_with_its_credentials(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+    port = _connect_proxy(_server_tls(tmp_path), b"HTTP/1.1 200 Connection established\r\n\r\n", seen)
+    connections = transport.Connections(
+        "https://127.0.0.1:6443", transport.TlsSettings(ca_file=str(tmp_path / "tls.crt")),
+        proxy=f"http://user:pa%40ss@127.0.0.1:{port}",
+    )
+    assert connections.request("GET", "/api", {}, None, TIMEOUT).body == b'{"tunnelled":true}'
+    connect, request = seen
+    assert connect.startswith(b"CONNECT 127.0.0.1:6443 HTTP/1.1\r\nHost: 127.0.0.1:6443\r\n")
+    assert b"\r\nProxy-Authorization: Basic dXNlcjpwYUBzcw==\r\n" in connect  # user:pa@ss
+    assert request.startswith(b"GET /api HTTP/1.1\r\n")
+    assert b"Proxy-Authorization" not in request
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+     b"HTTP/1.1 200 OK\r\n\r\nstray bytes"],
+    ids=["refused", "bytes-past-the-answer"],
+)
+def test_a_tunnel_the_proxy_did_not_open_cleanly_is_not_sent_on(tmp_path: Path, answer: bytes) -> None:
+    seen: list[bytes] = []
+    port = _connect_proxy(_server_tls(tmp_path), answer, seen)
+    connections = transport.Connections(
+        "https://127.0.0.1:6443", transport.TlsSettings(ca_file=str(tmp_path / "tls.crt")),
+        proxy=f"http://127.0.0.1:{port}",
+    )
+    with pytest.raises(transport.NotSentError):
+        connections.request("GET", "/api", {}, None, TIMEOUT)
+
+
+def test_plain_http_through_a_proxy_uses_the_absolute_form(serve: Callable[..., ScriptedServer]) -> None:
+    proxy = serve([ok(b"{}")])
+    connections = transport.Connections("http://api.example:8080/prefix", proxy=f"http://u:p@127.0.0.1:{proxy.port}")
+    connections.request("GET", "/api", {}, None, TIMEOUT)
+    assert proxy.requests[0].startswith(b"GET http://api.example:8080/prefix/api HTTP/1.1\r\nHost: api.example:8080\r\n")
+    assert b"\r\nProxy-Authorization: Basic dTpw\r\n" in proxy.requests[0]

@@ -9,7 +9,8 @@ One concept per module, as kopf's ``_cogs/clients``:
 - ``api``: ``Kube``, raw JSON requests; it counts every request
   (``on_request``) and maps failures;
 - ``transport``: kept-alive HTTP/1.1 connections for every call, watches
-  included, framed and parsed by h11;
+  included; answers parsed by llhttp (``httptools``), requests written and
+  checked here;
 - ``lists``: a LIST answer decoded item by item, each item transformed at once;
 - ``responses``: an HTTP status and ``Status`` body to a controller error;
 - ``retry``: the brief in-call retry of transient failures;

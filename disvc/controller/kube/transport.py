@@ -1,14 +1,19 @@
 """How every call reaches the API server: a small pool of HTTP/1.1 connections
-whose framing and parsing is h11's.
+whose answers are parsed by llhttp (through ``httptools``).
 
 Why a pool of our own and not urllib3: converging 5000 DISVCs sends about
 36,000 requests, and urllib3 over ``http.client`` spends several times the
 CPU per request that this pool does (figures in hack/bench/README.md, "The
 HTTP stack"); on a 2-core machine that CPU is taken from the API server. Why
-h11 under it: parsing HTTP is where a hand-written client goes wrong (bytes
-past a response's framing, CR/LF smuggled into a header, unbounded or folded
-header lines, ``Connection`` token lists); h11 is a maintained sans-IO
-parser that gets those right and leaves sockets, TLS and pooling to us.
+llhttp under it: parsing HTTP is where a hand-written client goes wrong
+(bytes past a response's framing, unbounded or folded header lines,
+``Connection`` token lists, conflicting lengths); llhttp is Node.js's
+parser, strict by default, and ``httptools`` (MagicStack's binding, the one
+uvicorn uses) feeds it from Python at about a twentieth of h11's CPU per
+answer. Requests are simple to write and are written here: a method, a
+target and header fields, each checked before a byte is sent (no CR, LF or
+other control character in a value, a token for a name; a bad one is
+refused as ``ValueError``).
 
 ``Connections`` serves one API server, with the path prefix of its URL
 (``https://host/k8s/clusters/c-x``, as Rancher gives) put before every
@@ -16,7 +21,8 @@ request's path. A call takes an idle connection (or opens one: TCP, an HTTP
 CONNECT tunnel when the kubeconfig names a proxy, then TLS), sends the
 request and reads the answer. ``request`` reads it whole; ``stream`` hands a
 watch's body out as it arrives. A connection goes back to the pool only when
-both sides finished the exchange cleanly and nothing is left unread.
+the answer ended by its framing, the server did not ask to close, and
+nothing came past the answer.
 
 What is resent, and what is not: a request is sent again, once, only when
 the connection it went out on was a reused one that closed before any byte
@@ -37,31 +43,42 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
 
-import h11
+import httptools
 
 MAX_IDLE: Final = 32
 """Idle connections kept per server: the workers, the recorder and the
 leader elector each hold at most one at a time; watches hold theirs."""
 READ_BUFFER: Final = 65536
 MAX_HEADERS_SIZE: Final = 32 * 1024
-"""Bound on a response's status line and headers while incomplete (h11
-refuses more): a head can exceed it only by what one read brings."""
+"""Bound on a response's status line and headers while incomplete (more is
+refused): a head can exceed it only by what one read brings."""
 CERT_RECHECK_SECONDS: Final = 5.0
 """How often, at most, the certificate files are checked for a rotation."""
-RESENDABLE_METHODS: Final = frozenset({"GET", "HEAD"})
+RESENDABLE_METHODS: Final = frozenset({"GET"})
 """Methods sent again on a fresh connection when a reused one closed first.
 PUT, PATCH and DELETE are idempotent in HTTP's terms but not in the API's:
 a resent Lease update fails with 409, a resent delete with 404."""
+BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose requests always carry a ``Content-Length``, 0 when empty."""
+
+_TOKEN: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+"""A method or a header name (RFC 9110 ``token``)."""
+_BAD_VALUE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
+"""What a header value may not hold: control characters (CR and LF among
+them; a tab is allowed) and whitespace at either end."""
+_TARGET: Final = re.compile(r"[\x21-\x7e]+")
+"""A request target: visible ASCII, no space (a query is percent-encoded)."""
 
 
 class NotSentError(OSError):
@@ -111,12 +128,15 @@ class Stream:
             conn = self._conn
             if conn is None:
                 return
-            event = conn.next_event()
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            if conn.body:
+                data = b"".join(conn.body)
+                conn.body.clear()
+                yield data
+            elif conn.complete:
                 self._finish(reusable=True)
                 return
+            else:
+                conn.receive()
 
     def read(self) -> bytes:
         return b"".join(self.chunks())
@@ -187,42 +207,177 @@ class TlsSettings:
         return tuple(state)
 
 
-class _Connection:
-    """One socket and its h11 state machine; used by one thread at a time."""
+def request_head(method: str, target: str, fields: Iterable[tuple[str, str]], content_length: int | None = None) -> bytes:
+    """An HTTP/1.1 request head; ``ValueError`` (nothing sent) when the method,
+    target, a header name or a header value could not be sent as given."""
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise ValueError(f"refused to send a malformed request: {method!r} {target!r}")
+    lines = [f"{method} {target} HTTP/1.1\r\n"]
+    for field in fields:
+        line = _checked_lines.get(field)
+        if line is None:
+            line = _header_line(*field)
+            if len(_checked_lines) < CHECKED_LINES:
+                _checked_lines[field] = line
+        lines.append(line)
+    if content_length is not None:
+        lines.append(f"Content-Length: {content_length:d}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("ascii")
 
-    __slots__ = ("generation", "h11", "reused", "sock")
+
+CHECKED_LINES: Final = 64
+"""Header fields remembered as checked: a controller sends the same few
+(Host, Accept, User-Agent, Content-Type, its token) on every request."""
+_checked_lines: dict[tuple[str, str], str] = {}
+
+
+def _header_line(name: str, value: str) -> str:
+    """``name: value`` and its line end, once checked: a token for the name,
+    ASCII without control characters or edge whitespace for the value."""
+    if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value) or not value.isascii():
+        raise ValueError(f"refused to send a malformed request: header {name!r}")
+    return f"{name}: {value}\r\n"
+
+
+class _Answer:
+    """The answer being read on one connection, as llhttp's callbacks give it.
+    ``httptools`` calls the ``on_*`` methods from ``feed_data``."""
+
+    __slots__ = (
+        "body", "complete", "extra", "head_done", "head_size", "headers", "keep_alive", "parser", "status",
+        "until_close",
+    )
+
+    def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self.reset()
+
+    def reset(self) -> None:
+        """Ready for the next answer (the parser, after a clean one, is at a message's start)."""
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.head_done = False
+        self.head_size = 0
+        self.complete = False
+        self.keep_alive = False
+        self.until_close = False
+        self.extra = False
+
+    def feed(self, data: bytes) -> None:
+        """Parse bytes the server sent; ``ProtocolError`` when they are not a
+        well-formed answer."""
+        parser = self.parser
+        if parser is None:
+            raise ProtocolError("connection already closed")
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            raise ProtocolError("the server switched protocols") from exc
+        except httptools.HttpParserError as exc:
+            if not self.complete:
+                raise ProtocolError(f"malformed answer: {exc}") from exc
+            self.extra = True  # garbage past a complete answer: the answer stands, the connection goes
+        if not self.head_done:
+            self.head_size += len(data)
+            if self.head_size > MAX_HEADERS_SIZE:
+                raise ProtocolError(f"answer's head longer than {MAX_HEADERS_SIZE} bytes")
+
+    def end_of_stream(self) -> None:
+        """The server closed the connection: the end of a body framed by it,
+        else an answer cut short."""
+        if self.complete:
+            return
+        if self.head_done and self.until_close:
+            self.complete = True
+            return
+        raise ClosedError("connection closed before the answer was complete")
+
+    # httptools' callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.extra = True  # a second answer nobody asked for
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.complete:
+            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        if self.complete or self.parser is None:
+            return
+        status = self.parser.get_status_code()
+        if status < 200:
+            self.headers = {}  # an interim answer (100 Continue): the real one follows
+            return
+        self.status = status
+        self.head_done = True
+        framing = self.headers.get("transfer-encoding", "").lower()
+        self.until_close = "content-length" not in self.headers and "chunked" not in framing
+
+    def on_body(self, data: bytes) -> None:
+        if not self.complete:
+            self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        if self.complete or not self.head_done or self.parser is None:
+            return  # past the answer, or the end of an interim one
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()
+
+
+class _Connection:
+    """One socket and the answer being read on it; used by one thread at a time."""
+
+    __slots__ = ("answer", "generation", "received", "reused", "sock")
 
     def __init__(self, sock: socket.socket, generation: int) -> None:
         self.sock = sock
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS_SIZE)
+        self.answer = _Answer()
         self.reused = False
+        self.received = False
+        """Whether any byte of the current answer arrived."""
         self.generation = generation
 
-    def next_event(self) -> h11.Event:
-        """The next event of the answer, reading from the socket as needed."""
-        while True:
-            try:
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ProtocolError(f"malformed answer: {exc}") from exc
-            if event is h11.NEED_DATA:
-                data = self.sock.recv(READ_BUFFER)
-                if not data and self.h11.their_state is h11.SEND_RESPONSE and not self.h11.trailing_data[0]:
-                    raise ClosedError("connection closed before an answer")
-                self.h11.receive_data(data)
-            elif isinstance(event, h11.ConnectionClosed):
+    @property
+    def body(self) -> list[bytes]:
+        return self.answer.body
+
+    @property
+    def complete(self) -> bool:
+        return self.answer.complete
+
+    def start(self) -> None:
+        """Ready for a new exchange."""
+        self.answer.reset()
+        self.received = False
+
+    def receive(self) -> None:
+        """Read what the server sent next and parse it; raises at the end of
+        the stream when the answer is not complete by then."""
+        data = self.sock.recv(READ_BUFFER)
+        if not data:
+            if not self.received:
                 raise ClosedError("connection closed before an answer")
-            elif isinstance(event, h11.Event):
-                return event
-            else:
-                raise ProtocolError("the server answered past the end of its answer")
+            self.answer.end_of_stream()
+            self.answer.keep_alive = False
+            return
+        self.received = True
+        self.answer.feed(data)
+
+    def read_head(self) -> _Answer:
+        """Read until the answer's head (after any interim answers) is in."""
+        answer = self.answer
+        while not answer.head_done:
+            self.receive()
+        return answer
 
     def is_reusable(self) -> bool:
-        """Both sides finished cleanly, and the server sent nothing past its answer."""
-        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
-            return False
-        leftover, closed = self.h11.trailing_data
-        return not leftover and not closed
+        """The answer ended by its framing, the server keeps the connection,
+        and it sent nothing past its answer."""
+        answer = self.answer
+        return answer.complete and answer.keep_alive and not answer.extra
 
     def is_dropped(self) -> bool:
         """True when the idle connection has something to read: the server
@@ -245,6 +400,7 @@ class _Connection:
 
     def close(self) -> None:
         self.sock.close()
+        self.answer.parser = None  # the parser and its callbacks' owner refer to each other
 
 
 class Connections:
@@ -281,24 +437,20 @@ class Connections:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
         timeout: tuple[float, float],
     ) -> Response:
-        conn, status, response_headers, sends = self._send(method, target, headers, body, timeout)
+        conn, answer, sends = self._send(method, target, headers, body, timeout)
         try:
-            parts = []
-            while True:
-                event = conn.next_event()
-                if isinstance(event, h11.Data):
-                    parts.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    break
+            while not answer.complete:
+                conn.receive()
         except BaseException:
             conn.close()
             raise
+        data = b"".join(answer.body)
         self.give_back(conn)
-        return Response(status, response_headers, b"".join(parts), sends)
+        return Response(answer.status, answer.headers, data, sends)
 
     def stream(self, method: str, target: str, headers: Mapping[str, str], timeout: tuple[float, float]) -> Stream:
-        conn, status, response_headers, sends = self._send(method, target, headers, None, timeout)
-        return Stream(self, conn, status, response_headers, sends)
+        conn, answer, sends = self._send(method, target, headers, None, timeout)
+        return Stream(self, conn, answer.status, answer.headers, sends)
 
     def close(self) -> None:
         with self._lock:
@@ -309,7 +461,6 @@ class Connections:
     def give_back(self, conn: _Connection) -> None:
         """Keep a connection whose exchange ended cleanly for the next call; close any other."""
         if conn.is_reusable() and conn.generation == self._generation:
-            conn.h11.start_next_cycle()
             with self._lock:
                 if len(self._idle) < self._max_idle:
                     self._idle.append(conn)
@@ -319,37 +470,22 @@ class Connections:
     def _send(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
         timeout: tuple[float, float],
-    ) -> tuple[_Connection, int, dict[str, str], int]:
-        """Send the request on a connection; the connection, status and headers
-        of the final answer, and how many times the request went out."""
-        request = self._request(method, target, headers, body)
+    ) -> tuple[_Connection, _Answer, int]:
+        """Send the request on a connection; the connection, the final answer
+        with its head read, and how many times the request went out."""
+        data = self._request(method, target, headers, body)
         sends = 0
         while True:
             sends += 1
             conn = self._take(timeout[0])
-            answered = False
             try:
                 conn.sock.settimeout(timeout[1])
-                try:
-                    data = conn.h11.send(request)
-                    if body:
-                        data = (data or b"") + (conn.h11.send(h11.Data(data=body)) or b"")
-                    data = (data or b"") + (conn.h11.send(h11.EndOfMessage()) or b"")
-                except h11.LocalProtocolError as exc:
-                    # Nothing was written: a header value holding CR or LF, say.
-                    raise ValueError(f"refused to send a malformed request: {exc}") from exc
+                conn.start()
                 try:
                     conn.sock.sendall(data)
-                    while True:
-                        event = conn.next_event()
-                        answered = True
-                        if isinstance(event, h11.Response):
-                            return conn, event.status_code, {
-                                name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers
-                            }, sends
-                        # an InformationalResponse (100 Continue) precedes the real one
+                    return conn, conn.read_head(), sends
                 except (ConnectionError, ClosedError, TimeoutError, ssl.SSLError) as exc:
-                    if answered:
+                    if conn.received:
                         raise
                     closed_early = isinstance(exc, (ConnectionError, ClosedError))
                     if conn.reused and closed_early and method in RESENDABLE_METHODS:
@@ -364,19 +500,21 @@ class Connections:
                 conn.close()
                 raise
 
-    def _request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None) -> h11.Request:
+    def _request(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
+        """The request's bytes, head and body; ``ValueError`` before any is sent."""
+        if method == "HEAD":
+            # The answer's framing would be the request's, not its headers'
+            # (a length and no body): nothing here sends one.
+            raise ValueError("refused to send a HEAD request: not spoken by this transport")
         path = self._prefix + target
         if self._proxy is not None and not self._secure:
             path = f"http://{self._host_header}{path}"  # a plain-HTTP proxy takes the absolute form
         fields = [("Host", self._host_header), *headers.items()]
         if self._proxy is not None and not self._secure and self._proxy.authorization:
             fields.append(("Proxy-Authorization", self._proxy.authorization))
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            fields.append(("Content-Length", str(len(body) if body else 0)))
-        try:
-            return h11.Request(method=method, target=path, headers=fields)
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"refused to send a malformed request: {exc}") from exc
+        length = len(body) if body else 0 if body is not None or method in BODY_METHODS else None
+        head = request_head(method, path, fields, length)
+        return head + body if body else head
 
     def _take(self, connect_timeout: float) -> _Connection:
         self._check_certificates()
@@ -460,24 +598,23 @@ class _Proxy:
         return cls(parts.hostname, parts.port or 80, authorization)
 
     def tunnel(self, sock: socket.socket, authority: str) -> None:
-        """Ask the proxy for a tunnel to ``authority`` (HTTP CONNECT)."""
-        machine = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS_SIZE)
+        """Ask the proxy for a tunnel to ``authority`` (HTTP CONNECT). A 2xx
+        answer's head ends the exchange: what follows is the tunnel's, and
+        nothing may follow before our TLS handshake."""
         fields = [("Host", authority)]
         if self.authorization:
             fields.append(("Proxy-Authorization", self.authorization))
-        sock.sendall(machine.send(h11.Request(method="CONNECT", target=authority, headers=fields)) or b"")
-        while True:
-            try:
-                event = machine.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise ProtocolError(f"proxy answered CONNECT badly: {exc}") from exc
-            if event is h11.NEED_DATA:
-                machine.receive_data(sock.recv(READ_BUFFER))
-            elif isinstance(event, h11.Response):
-                if not 200 <= event.status_code < 300:
-                    raise ProtocolError(f"proxy refused the tunnel: {event.status_code}")
-                if machine.trailing_data[0]:
-                    raise ProtocolError("proxy sent bytes past its CONNECT answer")
-                return
-            elif isinstance(event, h11.ConnectionClosed):
-                raise ProtocolError("proxy closed the connection during CONNECT")
+        sock.sendall(request_head("CONNECT", authority, fields))
+        conn = _Connection(sock, 0)
+        try:
+            answer = conn.read_head()
+        except ClosedError as exc:
+            raise ProtocolError("proxy closed the connection during CONNECT") from exc
+        except ProtocolError as exc:
+            raise ProtocolError(f"proxy answered CONNECT badly: {exc}") from exc
+        finally:
+            conn.answer.parser = None
+        if not 200 <= answer.status < 300:
+            raise ProtocolError(f"proxy refused the tunnel: {answer.status}")
+        if answer.body or answer.extra:
+            raise ProtocolError("proxy sent bytes past its CONNECT answer")
