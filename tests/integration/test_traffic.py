@@ -234,13 +234,20 @@ def test_a_rollout_fails_no_request(
 def test_scaling_up_and_down_fails_no_request(
     kube: KubeEnv, dataplane: DataPlane, controller: RunningController, cluster: Cluster
 ) -> None:
-    apply(kube, manifest(replicas=1))
+    # no per-client affinity: ingress-nginx balances every request, so the
+    # new replicas are seen taking traffic (hashing 6 clients may skip one)
+    def scaled(replicas: int) -> Obj:
+        doc = manifest(replicas=replicas)
+        doc["spec"]["sessionAffinity"] = {"type": "None"}
+        return doc
+
+    apply(kube, scaled(1))
     wait_settled(cluster, 1, "v1")
     with Load(dataplane.address, external_host(kube), NAME, client_addresses(6)) as load:
-        apply(kube, manifest(replicas=3))
+        apply(kube, scaled(3))
         wait_settled(cluster, 3, "v1")
         eventually(lambda: _assert(len({a.pod for a in load.snapshot()[-60:]}) == 3), timeout=30)
-        apply(kube, manifest(replicas=1))
+        apply(kube, scaled(1))
         wait_settled(cluster, 1, "v1")
         time.sleep(1)
     assert_no_failures(load.answers)
