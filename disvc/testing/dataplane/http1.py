@@ -1,4 +1,5 @@
-"""One HTTP/1.1 exchange with a pod, as the router and queue-proxy make it.
+"""HTTP/1.1 as the router and queue-proxy speak it: serving a client's
+kept-alive connection, and one exchange with a pod.
 
 Both forward a request they have read whole (h11 parses both directions):
 hop-by-hop headers (RFC 9110 §7.6.1) stay on the hop they came from, the
@@ -10,12 +11,13 @@ mistaken for another request's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
 import h11
 
 Headers = list[tuple[bytes, bytes]]
+Answer = tuple[int, Headers, bytes]
 
 HOP_BY_HOP: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
@@ -72,3 +74,32 @@ async def exchange(
             return response.status_code, [(bytes(k), bytes(v)) for k, v in response.headers], bytes(payload)
         elif not isinstance(part, h11.InformationalResponse):
             raise UpstreamError(f"pod closed the connection: {part!r}")
+
+
+async def serve(
+    first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    answer: Callable[[h11.Request, bytes], Awaitable[Answer]],
+) -> None:
+    """Answer each request of a client's connection (``first``: the bytes
+    already read from it) with ``answer(request, body)``, until either side
+    ends the connection."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(first)
+    while True:
+        event = await next_event(conn, reader, writer)
+        if not isinstance(event, h11.Request):
+            return
+        body = bytearray()
+        while not isinstance(part := await next_event(conn, reader, writer), h11.EndOfMessage):
+            if not isinstance(part, h11.Data):
+                return
+            body += part.data
+        status, headers, payload = await answer(event, bytes(body))
+        writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+        if payload and event.method != b"HEAD":
+            writer.write(conn.send(h11.Data(data=payload)))
+        writer.write(conn.send(h11.EndOfMessage()))
+        await writer.drain()
+        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            return
+        conn.start_next_cycle()

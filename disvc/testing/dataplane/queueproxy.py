@@ -151,27 +151,11 @@ class QueueProxies:
             user_writer.close()
 
     async def _http1(self, hop: Hop, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER)
-        conn.receive_data(first)
-        while True:
-            event = await http1.next_event(conn, reader)
-            if not isinstance(event, h11.Request):
-                return
-            body = bytearray()
-            while not isinstance(part := await http1.next_event(conn, reader), h11.EndOfMessage):
-                if not isinstance(part, h11.Data):
-                    return
-                body += part.data
+        async def answer(event: h11.Request, body: bytes) -> http1.Answer:
             self._count(hop)
-            status, headers, payload = await asyncio.wait_for(self._relay(hop, event, bytes(body)), _TIMEOUT)
-            writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
-            if payload and event.method != b"HEAD":
-                writer.write(conn.send(h11.Data(data=payload)))
-            writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return
-            conn.start_next_cycle()
+            return await asyncio.wait_for(self._relay(hop, event, body), _TIMEOUT)
+
+        await http1.serve(first, reader, writer, answer)
 
     async def _relay(
         self, hop: Hop, event: h11.Request, body: bytes

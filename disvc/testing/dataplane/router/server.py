@@ -186,31 +186,12 @@ class Router:
 
     async def _http1(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      client: str) -> None:
-        conn = h11.Connection(h11.SERVER)
-        conn.receive_data(first)
         kept: dict[str, Decision] = {}  # kube-proxy picks, per host, for this connection
-        while True:
-            event = await http1.next_event(conn, reader, writer)
-            if not isinstance(event, h11.Request):
-                return
-            body = bytearray()
-            while True:
-                part = await http1.next_event(conn, reader, writer)
-                if isinstance(part, h11.Data):
-                    body += part.data
-                elif isinstance(part, h11.EndOfMessage):
-                    break
-                else:
-                    return
-            status, headers, payload = await self._forward(event, bytes(body), client, kept)
-            writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
-            if payload and event.method != b"HEAD":
-                writer.write(conn.send(h11.Data(data=payload)))
-            writer.write(conn.send(h11.EndOfMessage()))
-            await writer.drain()
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return
-            conn.start_next_cycle()
+
+        async def answer(event: h11.Request, body: bytes) -> http1.Answer:
+            return await self._forward(event, body, client, kept)
+
+        await http1.serve(first, reader, writer, answer)
 
     def _decide(self, request: Request, kept: dict[str, Decision]) -> Decision:
         previous = kept.get(request.host)
