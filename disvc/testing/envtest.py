@@ -34,10 +34,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Final, Self
 
 import yaml
+
+from disvc.testing.running import Running
 
 ADMIN_USER: Final = "envtest-admin"
 """The user the admin token authenticates as."""
@@ -292,7 +293,7 @@ class _Process:
         self._log_file.close()
 
 
-class Environment:
+class Environment(Running):
     """etcd plus kube-apiserver on loopback, for one test session.
 
     ``start()`` returns once ``/readyz`` answers 200 to the admin token;
@@ -394,13 +395,3 @@ class Environment:
             shutil.rmtree(self.work_dir, ignore_errors=True)
             self.work_dir = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -39,13 +39,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from disvc.testing.informer import watch_events
+from disvc.testing.running import Running
 
 if TYPE_CHECKING:
     from disvc.testing.dataplane.launcher import PodLauncher
@@ -84,7 +84,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class KServeStub:
+class KServeStub(Running):
     """Marks InferenceServices ready (or failed) as KServe's controller would.
 
     ``start()`` returns at once; the first verdicts follow within
@@ -155,16 +155,6 @@ class KServeStub:
             thread.join(timeout)
         self._client.close()  # type: ignore[no-untyped-call]
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- list + watch ------------------------------------------------------
 

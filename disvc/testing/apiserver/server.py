@@ -41,13 +41,14 @@ from disvc.testing.apiserver.resources import VERSION_INFO, Registry, ResourceTy
 from disvc.testing.apiserver.storage import Obj, Storage
 from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import WatchHub
+from disvc.testing.running import Running
 
 T = TypeVar("T")
 Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 """A handler for one non-resource path (GET only)."""
 
 
-class ApiServer:
+class ApiServer(Running):
     """An in-memory Kubernetes API server on 127.0.0.1, in a background thread.
 
     ``history`` is how many changes per resource type a watch can resume
@@ -158,11 +159,6 @@ class ApiServer:
         self._thread = None
         self._loop = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from kubernetes import client
@@ -27,9 +26,10 @@ from disvc.testing.dataplane.pods import PodRegistry
 from disvc.testing.dataplane.router.server import Router
 from disvc.testing.knative_stub import KnativeKServeStub
 from disvc.testing.kserve_stub import KServeStub
+from disvc.testing.running import Running
 
 
-class DataPlane:
+class DataPlane(Running):
     """Model-server pods for every ISVC, and a router in front of them."""
 
     def __init__(
@@ -79,13 +79,3 @@ class DataPlane:
         self.stub.stop()
         self.launcher.stop()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

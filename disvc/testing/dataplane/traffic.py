@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any, Final, Self
 
+from disvc.testing.running import Running
+
 SEED_PAYLOAD: Final[dict[str, Any]] = {
     "inputs": [
         {
@@ -112,7 +114,7 @@ def client_addresses(count: int, first: int = 10) -> list[str]:
     return [f"127.0.{(first + i) // 250}.{(first + i) % 250 + 1}" for i in range(count)]
 
 
-class Load:
+class Load(Running):
     """Steady requests from many clients until stopped; every answer kept.
 
     One thread per client, each sending the seed's request in a loop with
@@ -152,11 +154,6 @@ class Load:
             thread.join(30)
         return self.snapshot()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def snapshot(self) -> list[Answer]:
         with self._lock:
