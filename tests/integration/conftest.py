@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from disvc.controller.kube import Kube, load_api_client
 from disvc.controller.manager import Manager
 from disvc.controller.options import BindAddress, Options
 from disvc.testing.fixtures import KubeEnv
@@ -78,3 +79,11 @@ def cluster(kube: KubeEnv) -> Cluster:
     return Cluster(kube)
 
 
+@pytest.fixture
+def api(kube: KubeEnv) -> Iterator[Kube]:
+    """The controller's own API client against the test's API."""
+    client = load_api_client(kube.kubeconfig)
+    try:
+        yield Kube(client)
+    finally:
+        client.close()  # type: ignore[no-untyped-call]

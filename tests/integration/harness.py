@@ -175,6 +175,26 @@ class Cluster:
                         content_type="application/merge-patch+json")
 
 
+def disvc_manifest(name: str, template: Obj, replicas: int, version: str, rollout: Obj | None = None,
+                   scale_down_delay: int = 0) -> Obj:
+    """A DISVC of ``template`` whose ``version`` annotation marks its
+    generation; the generation traffic left goes at once (a delay of 0)
+    unless a test asks for ``scale_down_delay``, so tests about something
+    else need not wait it out."""
+    spec: Obj = {
+        "replicas": replicas,
+        "annotations": {"version": version},
+        "inferenceService": template,
+        "rollout": {"scaleDownDelaySeconds": scale_down_delay, **(rollout or {})},
+    }
+    return {
+        "apiVersion": f"{GROUP}/{DISVC_VERSION}",
+        "kind": "DistributedInferenceService",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
 def condition(obj: Obj, kind: str) -> Obj | None:
     for cond in (obj.get("status") or {}).get("conditions") or ():
         if cond.get("type") == kind:

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from disvc.builders.types import EventSpec, Obj
 from disvc.controller.clock import FakeClock
-from disvc.controller.kube import Kube, load_api_client
+from disvc.controller.kube import Kube
 from disvc.controller.recorder import EventRecorder
 from disvc.testing.fixtures import KubeEnv, request_json
 
@@ -32,15 +29,6 @@ class Moments(FakeClock):
 
     def now(self) -> datetime:
         return next(self._moments)
-
-
-@pytest.fixture
-def api(kube: KubeEnv) -> Iterator[Kube]:
-    client = load_api_client(kube.kubeconfig)
-    try:
-        yield Kube(client)
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
 
 
 def test_a_repeated_event_bumps_the_count_of_one_event_object(api: Kube, kube: KubeEnv) -> None:

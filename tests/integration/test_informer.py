@@ -38,15 +38,6 @@ def service(namespace: str, name: str, disvc: str | None = "d", port: int = 80) 
     }
 
 
-@pytest.fixture
-def api(kube: KubeEnv) -> Iterator[Kube]:
-    client = load_api_client(kube.kubeconfig)
-    try:
-        yield Kube(client)
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
-
-
 class Recorder:
     """Handlers that remember what they were told, by object name."""
 

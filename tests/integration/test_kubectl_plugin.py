@@ -29,7 +29,7 @@ from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.prometheus_api import ScriptedPrometheus
 
-from .harness import Cluster, RunningController, StartController, condition
+from .harness import Cluster, RunningController, StartController, condition, disvc_manifest
 
 NAME = "model"
 REPO = Path(__file__).resolve().parents[2]
@@ -44,15 +44,8 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not on PATH 
 
 
 def manifest(version: str, rollout_spec: Obj | None = None) -> Obj:
-    spec: Obj = {"replicas": 2, "annotations": {"version": version}, "inferenceService": TEMPLATE}
     # the old generation goes at the switch, so each step settles as Converged
-    spec["rollout"] = {"scaleDownDelaySeconds": 0, **(rollout_spec or {})}
-    return {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "DistributedInferenceService",
-        "metadata": {"name": NAME},
-        "spec": spec,
-    }
+    return disvc_manifest(NAME, TEMPLATE, 2, version, rollout_spec)
 
 
 def apply(kube: KubeEnv, doc: Obj) -> None:

@@ -22,7 +22,7 @@ import yaml
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
 
-from .harness import Cluster, RunningController, condition
+from .harness import Cluster, RunningController, condition, disvc_manifest
 
 NAME = "model"
 REPO = Path(__file__).resolve().parents[2]
@@ -33,21 +33,7 @@ Obj = dict[str, Any]
 
 
 def manifest(replicas: int, version: str, rollout: Obj | None = None, scale_down_delay: int = 0) -> Obj:
-    """The DISVC; the generation traffic left goes at once (a delay of 0)
-    unless a test asks for ``scale_down_delay``, so tests about something
-    else need not wait it out."""
-    spec: Obj = {
-        "replicas": replicas,
-        "annotations": {"version": version},
-        "inferenceService": TEMPLATE,
-        "rollout": {"scaleDownDelaySeconds": scale_down_delay, **(rollout or {})},
-    }
-    return {
-        "apiVersion": "serving.kserve.io/v1alpha1",
-        "kind": "DistributedInferenceService",
-        "metadata": {"name": NAME},
-        "spec": spec,
-    }
+    return disvc_manifest(NAME, TEMPLATE, replicas, version, rollout, scale_down_delay)
 
 
 def apply(kube: KubeEnv, doc: Obj) -> None:

@@ -20,7 +20,7 @@ import yaml
 
 from disvc.controller import errors, kube_version
 from disvc.controller.client import ApiWriter
-from disvc.controller.kube import Kube, load_api_client
+from disvc.controller.kube import Kube
 from disvc.controller.manager import Manager
 from disvc.controller.mutation_cache import MutationCache
 from disvc.controller.store import Store
@@ -33,15 +33,6 @@ from .harness import POC1, Cluster, condition
 
 Obj = dict[str, Any]
 NAME = "sklearn-v2-iris-rest"
-
-
-@pytest.fixture
-def api(kube: KubeEnv) -> Iterator[Kube]:
-    client = load_api_client(kube.kubeconfig)
-    try:
-        yield Kube(client)
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
 
 
 def create_poc1(kube: KubeEnv) -> Obj:
