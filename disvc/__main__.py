@@ -2,8 +2,9 @@
 
 Offline tools around the builders; the controller itself runs as
 ``python -m disvc.controller``. Neither command talks to a cluster: they read
-manifests and write YAML, so they compose with ``kubectl`` (``kubectl get
-disvc N -o yaml | python -m disvc rollback -f - | kubectl replace -f -``).
+manifests and write YAML, so they compose with ``kubectl`` (``{ kubectl get
+disvc N -o yaml; echo ---; kubectl get controllerrevisions -l disvc=N -o yaml; }
+| python -m disvc rollback -f - | kubectl replace -f -``).
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rolling_back = commands.add_parser(
         "rollback",
-        help="print the DISVC with an earlier generation's template (from status.history) put back",
+        help="print the DISVC with an earlier generation's template (from its ControllerRevision) put back",
     )
     rolling_back.add_argument(
-        "-f", "--filename", required=True, help="the DISVC as `kubectl get disvc N -o yaml` prints it; '-' reads stdin"
+        "-f", "--filename", required=True, help="the DISVC as `kubectl get disvc N -o yaml` prints it, followed by its ControllerRevisions "
+        "(`kubectl get controllerrevisions -l disvc=N -o yaml`); '-' reads stdin"
     )
     rolling_back.add_argument(
         "--to", default=None, help="generation to restore, e.g. v3 (default: the one before the current template)"
@@ -163,8 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _rollback(text: str, source: str, to: str | None) -> int:
     try:
-        (disvc,) = render.load(text, source)[:1]
-        restored = history.rollback(disvc, to)
+        disvcs, revisions = render.load_with_revisions(text, source)
+        restored = history.rollback(history.resolved(disvcs[0], revisions), to)
     except (render.RenderError, history.NoRollbackTarget) as problem:
         print(f"disvc rollback: {problem}", file=sys.stderr)
         return 1

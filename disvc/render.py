@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import yaml
 
 from disvc.builders import desired, names, spec
-from disvc.builders.types import DISVC_API_VERSION, DISVC_KIND, Obj
+from disvc.builders.types import CONTROLLER_REVISION_KIND, DISVC_API_VERSION, DISVC_KIND, Obj
 
 PLACEHOLDER_UID: Final = "00000000-0000-0000-0000-000000000000"
 """ownerReference uid for a DISVC that was never created (a manifest has none)."""
@@ -52,12 +52,41 @@ class RenderOptions:
 
 def load(text: str, source: str) -> list[Obj]:
     """The DISVC manifests in ``text`` (one YAML stream); ``source`` names it in errors."""
+    return _disvcs(_documents(text, source), source)
+
+
+def load_with_revisions(text: str, source: str) -> tuple[list[Obj], list[Obj]]:
+    """The DISVC manifests in ``text`` and the ControllerRevisions beside them
+    (as documents, or items of a ``List`` as ``kubectl get -o yaml`` prints them)."""
+    documents: list[Any] = []
+    revisions: list[Obj] = []
+    for document in _documents(text, source):
+        kind = document.get("kind") if isinstance(document, dict) else None
+        items = (
+            document.get("items")
+            if isinstance(document, dict) and isinstance(kind, str) and kind.endswith("List")
+            else None
+        )
+        for obj in items if isinstance(items, list) else [document]:
+            if isinstance(obj, dict) and (
+                obj.get("kind") == CONTROLLER_REVISION_KIND or (items is not None and "revision" in obj)
+            ):
+                revisions.append(obj)
+            else:
+                documents.append(obj)
+    return _disvcs(documents, source), revisions
+
+
+def _documents(text: str, source: str) -> list[Any]:
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise RenderError(f"{source}: not valid YAML{where}") from problem
+
+
+def _disvcs(documents: list[Any], source: str) -> list[Obj]:
     if not documents:
         raise RenderError(f"{source}: no DistributedInferenceService found")
     result: list[Obj] = []
@@ -189,9 +218,7 @@ def _status_document(disvc: Obj, children: list[Obj], options: RenderOptions) ->
     """The status once every child is live and every ISVC Ready."""
     ready_condition = {"type": "Ready", "status": "True"}
     live = [
-        {**child, "status": {"conditions": [ready_condition]}}
-        if child["kind"] == "InferenceService"
-        else child
+        {**child, "status": {"conditions": [ready_condition]}} if child["kind"] == "InferenceService" else child
         for child in children
     ]
     serving = {
@@ -211,4 +238,3 @@ def _status_document(disvc: Obj, children: list[Obj], options: RenderOptions) ->
 def _describe(disvc: Obj) -> str:
     meta = disvc.get("metadata", {})
     return f"{DISVC_KIND} {meta.get('namespace', '')}/{meta.get('name', '<unnamed>')}"
-

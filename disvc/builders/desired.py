@@ -212,6 +212,8 @@ def _decide(
             "Gateway API is not served here (no HTTPRoute CRD on the cluster, or the controller "
             "runs with --gateway-api=false); install the Gateway API CRDs or remove the field",
         )
+    # the ControllerRevisions are history's (``_converge``), not the step's
+    live = [obj for obj in live if not history.is_revision(obj)]
     template_hash = isvc.template_hash(spec)
     generations = generation.live_generations(spec.name, spec.uid, live)
     delay = spec.rollout.scale_down_delay_seconds
@@ -386,6 +388,19 @@ def _converge(
         if step.active in situation.generations
         else None
     )
+    kept_history = history.record(
+        previous_status,
+        step.active,
+        active_hash,
+        options.now,
+        history.stored_revisions(live, spec.uid),
+    )
+    revisions = history.revision_plan(
+        spec,
+        kept_history,
+        live,
+        (target, decision.template_hash) if step.active == target else None,
+    )
     observed = status.Observed(
         observed_generation=spec.generation,
         disvc_name=spec.name,
@@ -407,13 +422,7 @@ def _converge(
         generations=status.generation_counts(step.traffic, after_all, frozenset(leaving))
         if len(after_all) > 1 or step.traffic.canary is not None
         else (),
-        history=history.record(
-            previous_status,
-            step.active,
-            active_hash,
-            history.template_record(spec) if step.active == target else None,
-            options.now,
-        ),
+        history=kept_history,
     )
     target_generation = situation.generations.get(target)
     emitted = events.plan_events(
@@ -444,7 +453,12 @@ def _converge(
     if analysed is not None and analysed.recheck_after is not None:
         recheck = analysed.recheck_after if recheck is None else min(recheck, analysed.recheck_after)
     return Desired(
-        plan=plan,
+        # the revisions go last: a generation's template is kept once it serves
+        plan=replace(
+            plan,
+            create=(*plan.create, *revisions.create),
+            delete=(*plan.delete, *revisions.delete),
+        ),
         status=written,
         events=(*warnings, *(analysed.events if analysed is not None else ()), *emitted),
         recheck_after=recheck,

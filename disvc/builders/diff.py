@@ -56,6 +56,7 @@ _DELETE_ORDER: dict[ChildKind, int] = {
     "Ingress": 1,
     "InferenceService": 2,
     "Service": 3,
+    "ControllerRevision": 4,
 }
 
 

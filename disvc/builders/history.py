@@ -1,21 +1,39 @@
 """``status.history``: the generations that served, oldest first, and rolling back to one.
 
 An entry is written when a generation becomes the active one (the step that
-routes traffic to it), with the template it runs, so a user can see what ran
-and when, and ``python -m disvc rollback`` can put an earlier template back
-into the spec. Only the last ``MAX_ENTRIES`` are kept. The history lives in
-the DISVC's own status, so a restarted controller finds it where it left it.
+routes traffic to it): its generation, template hash and when it served, so
+a user can see what ran and when. The template itself goes where Kubernetes
+keeps revisions: one ``apps/v1`` ControllerRevision per generation that
+served (``revision_for``), named ``N-revision-v<g>``, labelled ``disvc: N``,
+controlled by the DISVC, its ``data`` the template and ``revision`` the
+generation number, as a Deployment keeps its ReplicaSets' templates. Keeping
+templates out of the status keeps the DISVC small: five templates of a few
+hundred KiB would push it past etcd's object size limit. Only the last
+``MAX_ENTRIES`` generations keep an entry and a revision (``revision_plan``
+deletes the older ones).
+
+``python -m disvc rollback`` and ``kubectl disvc`` read the templates back
+(``template_of``, ``resolved``) and put an earlier one into the spec. An
+entry written by an earlier version still carries its template; it keeps
+serving rollbacks until the generation's ControllerRevision exists, made
+from it, and then the status drops it.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from disvc.builders import names
+from disvc.builders import diff, names, ownership
+from disvc.builders.diff import Plan
 from disvc.builders.spec import TEMPLATE_ALIAS, TEMPLATE_FIELD, DisvcSpec
-from disvc.builders.types import Obj
+from disvc.builders.types import (
+    CONTROLLER_REVISION_API_VERSION,
+    CONTROLLER_REVISION_KIND,
+    Obj,
+    child_kind,
+)
 
 MAX_ENTRIES: Final = 5
 
@@ -43,12 +61,15 @@ def record(
     previous_status: Mapping[str, Any],
     active: int,
     template_hash: str | None,
-    template: Obj | None,
     now: str,
+    stored: Mapping[int, Obj] | None = None,
 ) -> tuple[Obj, ...]:
     """The history once ``active`` serves: unchanged while it already leads
-    the list, else the previous head closed (``servedUntil``) and a new entry."""
-    kept = entries(previous_status)
+    the list, else the previous head closed (``servedUntil``) and a new entry.
+
+    ``stored`` holds the live ControllerRevisions by generation: an entry of
+    the earlier format drops its template once its revision keeps it."""
+    kept = [_without_stored_template(entry, stored or {}) for entry in entries(previous_status)]
     label = names.generation_label(active)
     if kept and kept[-1].get("generation") == label:
         return tuple(kept)
@@ -57,10 +78,131 @@ def record(
     entry: Obj = {"generation": label, "servedFrom": now}
     if template_hash is not None:
         entry["templateHash"] = template_hash
-    if template is not None:
-        entry["template"] = template
     kept.append(entry)
     return tuple(kept[-MAX_ENTRIES:])
+
+
+def _without_stored_template(entry: Obj, stored: Mapping[int, Obj]) -> Obj:
+    number = names.parse_generation_label(entry.get("generation"))
+    if "template" in entry and number is not None and number in stored:
+        return {key: value for key, value in entry.items() if key != "template"}
+    return entry
+
+
+def revision_name(disvc_name: str, generation: int) -> str:
+    """``N-revision-v<g>``: generation ``g``'s ControllerRevision."""
+    return f"{disvc_name}-revision-{names.generation_label(generation)}"
+
+
+def revision_for(spec: DisvcSpec, generation: int, template: Obj, template_hash: str | None) -> Obj:
+    """The ControllerRevision that keeps generation ``generation``'s ``template``
+    (a ``template_record``)."""
+    annotations = {names.TEMPLATE_HASH_ANNOTATION: template_hash} if template_hash else None
+    return diff.applied(
+        {
+            "apiVersion": CONTROLLER_REVISION_API_VERSION,
+            "kind": CONTROLLER_REVISION_KIND,
+            "metadata": ownership.child_metadata(
+                spec.name,
+                spec.uid,
+                revision_name(spec.name, generation),
+                spec.namespace,
+                names.child_labels(spec.name),
+                annotations,
+            ),
+            "data": template,
+            "revision": generation,
+        }
+    )
+
+
+def is_revision(obj: Mapping[str, Any]) -> bool:
+    return child_kind(dict(obj)) == CONTROLLER_REVISION_KIND
+
+
+def stored_revisions(revisions: Iterable[Obj], owner_uid: str | None = None) -> dict[int, Obj]:
+    """The ControllerRevisions among ``revisions`` by generation number; with
+    ``owner_uid``, only those that DISVC controls (and not terminating)."""
+    found: dict[int, Obj] = {}
+    for obj in revisions:
+        if not is_revision(obj) or ownership.is_terminating(obj):
+            continue
+        if owner_uid is not None and not ownership.is_controlled_by(obj, owner_uid):
+            continue
+        number = obj.get("revision")
+        if isinstance(number, int) and not isinstance(number, bool):
+            found[number] = obj
+    return found
+
+
+def template_of(revisions: Iterable[Obj], generation: str | int, owner_uid: str | None = None) -> Obj | None:
+    """The template (a ``template_record``) generation ``generation`` (``v3``
+    or 3) ran, from its ControllerRevision among ``revisions``; None when
+    none keeps it."""
+    number = generation if isinstance(generation, int) else names.parse_generation_label(generation)
+    if number is None:
+        return None
+    revision = stored_revisions(revisions, owner_uid).get(number)
+    data = revision.get("data") if revision is not None else None
+    return dict(data) if isinstance(data, Mapping) and TEMPLATE_FIELD in data else None
+
+
+def resolved(disvc: Obj, revisions: Iterable[Obj]) -> Obj:
+    """``disvc`` with every ``status.history`` entry carrying its template:
+    from the entry itself (the earlier format) or from its ControllerRevision.
+    What ``target``, ``runs`` and ``restore`` read."""
+    status = disvc.get("status")
+    if not isinstance(status, Mapping):
+        return disvc
+    meta = disvc.get("metadata")
+    uid = meta.get("uid") if isinstance(meta, Mapping) else None
+    kept = list(revisions)
+    filled: list[Obj] = []
+    for entry in entries(status):
+        if not isinstance(entry.get("template"), Mapping):
+            template = template_of(kept, str(entry.get("generation")), uid if isinstance(uid, str) else None)
+            if template is not None:
+                entry = {**entry, "template": template}
+        filled.append(entry)
+    return {**disvc, "status": {**status, "history": filled}}
+
+
+def revision_plan(
+    spec: DisvcSpec,
+    history: Sequence[Obj],
+    live: Sequence[Obj],
+    current: tuple[int, str | None] | None,
+) -> Plan:
+    """The ControllerRevisions to create and delete so that each generation
+    of ``history`` has one and no other generation does.
+
+    ``current`` is (generation, template hash) when the spec's template is
+    the active generation's: its revision is built from the spec. Another
+    generation's is built from the template its entry still carries (the
+    earlier format), or not at all. A revision is never updated (its data is
+    immutable); a name held by an object this DISVC does not control is
+    left alone."""
+    stored = stored_revisions(live, spec.uid)
+    held = {obj["metadata"]["name"] for obj in live if is_revision(obj) and isinstance(obj.get("metadata"), Mapping)}
+    wanted: set[int] = set()
+    create: list[Obj] = []
+    for entry in history:
+        number = names.parse_generation_label(entry.get("generation"))
+        if number is None:
+            continue
+        wanted.add(number)
+        if number in stored or revision_name(spec.name, number) in held:
+            continue
+        hash_ = entry.get("templateHash")
+        if current is not None and current[0] == number:
+            create.append(revision_for(spec, number, template_record(spec), current[1]))
+        elif isinstance(entry.get("template"), Mapping):
+            create.append(
+                revision_for(spec, number, dict(entry["template"]), hash_ if isinstance(hash_, str) else None)
+            )
+    gone = [obj for number, obj in stored.items() if number not in wanted]
+    deletes = diff.plan([], gone, spec.uid).delete
+    return Plan(create=tuple(create), delete=deletes)
 
 
 def serving(disvc: Obj) -> Obj | None:
@@ -128,9 +270,7 @@ def restore(disvc: Obj, entry: Mapping[str, Any]) -> Obj:
     result: Obj = copy.deepcopy({key: disvc[key] for key in ("apiVersion", "kind", "metadata", "spec") if key in disvc})
     meta = result.get("metadata", {})
     result["metadata"] = {
-        key: meta[key]
-        for key in ("name", "namespace", "resourceVersion", "labels", "annotations")
-        if key in meta
+        key: meta[key] for key in ("name", "namespace", "resourceVersion", "labels", "annotations") if key in meta
     }
     spec = result.setdefault("spec", {})
     field = TEMPLATE_ALIAS if TEMPLATE_ALIAS in spec else TEMPLATE_FIELD

@@ -153,5 +153,7 @@ def is_generation_scoped(obj: Mapping[str, Any]) -> bool:
     They never change shape under one name: a new template makes a new
     generation with new names. The DISVC-level Service and Ingress do change.
     """
+    if obj.get("kind") == "ControllerRevision":
+        return True  # a generation's template, written once (its data is immutable)
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return GROUP_LABEL in labels

@@ -25,8 +25,12 @@ HTTPROUTE_API_VERSION: Final = "gateway.networking.k8s.io/v1"
 HTTPROUTE_KIND: Final = "HTTPRoute"
 GRPCROUTE_API_VERSION: Final = "gateway.networking.k8s.io/v1"
 GRPCROUTE_KIND: Final = "GRPCRoute"
+CONTROLLER_REVISION_API_VERSION: Final = "apps/v1"
+CONTROLLER_REVISION_KIND: Final = "ControllerRevision"
 
-ChildKind: TypeAlias = Literal["InferenceService", "Service", "Ingress", "HTTPRoute", "GRPCRoute"]
+ChildKind: TypeAlias = Literal[
+    "InferenceService", "Service", "Ingress", "HTTPRoute", "GRPCRoute", "ControllerRevision"
+]
 EventType: TypeAlias = Literal["Normal", "Warning"]
 
 
@@ -81,6 +85,7 @@ _KIND_BY_API_VERSION: Final[dict[tuple[str, str], ChildKind]] = {
     (INGRESS_API_VERSION, INGRESS_KIND): "Ingress",
     (HTTPROUTE_API_VERSION, HTTPROUTE_KIND): "HTTPRoute",
     (GRPCROUTE_API_VERSION, GRPCROUTE_KIND): "GRPCRoute",
+    (CONTROLLER_REVISION_API_VERSION, CONTROLLER_REVISION_KIND): "ControllerRevision",
 }
 
 
@@ -96,6 +101,8 @@ def child_kind(obj: Obj) -> ChildKind | None:
             if kind == known_kind and (api_version is None or api_version == known_version):
                 return child
         return None
+    if "revision" in obj and "spec" not in obj:
+        return "ControllerRevision"
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return None

@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     retrying = verbs.add_parser("retry", parents=flags, help="run a failed canary analysis again")
     retrying.add_argument("name", metavar="NAME")
     rolling_back = verbs.add_parser(
-        "rollback", parents=flags, help="put an earlier generation's template back (from status.history)"
+        "rollback", parents=flags, help="put an earlier generation's template back (from its ControllerRevision)"
     )
     rolling_back.add_argument("name", metavar="NAME")
     rolling_back.add_argument(
@@ -104,7 +104,7 @@ def _run(api: Api, args: argparse.Namespace, out: TextIO) -> int:
             raise CliError("--timeout must be 0 (never) or more")
         if args.watch:
             return watch.follow(api, args.name, out, args.timeout or None)
-        disvc = api.get(args.name)
+        disvc = api.get_with_history(args.name)
         out.write(status.view(disvc, api.isvcs(args.name), watch.now()))
         return 0
     if args.verb == "promote":

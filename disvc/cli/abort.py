@@ -1,6 +1,6 @@
 """``kubectl disvc abort N``: stop a rollout, back to what serves.
 
-Puts the serving generation's template (from ``status.history``) back into
+Puts the serving generation's template (its ControllerRevision) back into
 the spec, conditional on the resourceVersion read: the controller then
 deletes the unfinished generation and creates none. Refused when the spec
 already asks for the serving template (no rollout to stop).
@@ -17,7 +17,7 @@ from disvc.cli.kube import RESOURCE, Api
 
 
 def run(api: Api, name: str, out: TextIO) -> int:
-    disvc = api.get(name)
+    disvc = api.get_with_history(name)
     serving = history.serving(disvc)
     if serving is None:
         raise NothingToDo(f"{RESOURCE}/{name}: nothing serves yet, so there is no template to go back to")
@@ -27,7 +27,7 @@ def run(api: Api, name: str, out: TextIO) -> int:
             f"generation {serving.get('generation')}'s template"
         )
     if not isinstance(serving.get("template"), dict):
-        raise CliError(f"{RESOURCE}/{name}: status.history keeps no template for {serving.get('generation')}")
+        raise CliError(f"{RESOURCE}/{name}: no ControllerRevision or status.history entry keeps the template of {serving.get('generation')}")
     api.json_patch(name, rollout.restore_patch(disvc, serving))
     out.write(
         f"{RESOURCE}/{name} aborted: spec back to {rollout.label(serving)}, which keeps serving; "

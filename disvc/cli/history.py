@@ -21,7 +21,7 @@ from disvc.cli.status import UNKNOWN
 
 
 def run(api: Api, name: str, generation: str | None, out: TextIO) -> int:
-    disvc = api.get(name)
+    disvc = api.get_with_history(name)
     kept = history.entries(disvc.get("status") or {})
     if not kept:
         raise NothingToDo(f"{RESOURCE}/{name} has no history yet: no generation has served")

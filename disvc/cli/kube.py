@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from disvc.builders import names
+from disvc.builders import history, names
 from disvc.builders.types import Obj
 from disvc.cli.errors import CliError
 
@@ -83,6 +83,24 @@ class Api:
             if error.status == 404:
                 raise CliError(f'{RESOURCE} "{name}" not found in namespace "{self.namespace}"') from error
             raise _failed(error, "get", name) from error
+
+    def revisions(self, name: str) -> list[Obj]:
+        """The ControllerRevisions that keep the DISVC ``name``'s templates
+        (by its ``disvc`` label); none when the user may not list them."""
+        path = f"/apis/apps/v1/namespaces/{self.namespace}/controllerrevisions"
+        try:
+            listing = self._json("GET", path, query=[("labelSelector", names.selector(name))])
+        except ApiException as error:
+            if error.status in (403, 404):
+                return []  # entries that still carry their template keep working
+            raise _failed(error, "list ControllerRevisions of", name) from error
+        items = listing.get("items")
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    def get_with_history(self, name: str) -> Obj:
+        """The DISVC ``name``, each ``status.history`` entry carrying the template
+        its ControllerRevision keeps (``history.resolved``)."""
+        return history.resolved(self.get(name), self.revisions(name))
 
     def isvcs(self, name: str) -> list[Obj]:
         """The InferenceServices the DISVC ``name`` owns (by its ``disvc`` label)."""

@@ -16,7 +16,7 @@ from disvc.cli.kube import RESOURCE, Api
 
 
 def run(api: Api, name: str, out: TextIO) -> int:
-    disvc = api.get(name)
+    disvc = api.get_with_history(name)
     percent = status.rollout(disvc).get("canaryTrafficPercent")
     if percent is None:
         raise NothingToDo(

@@ -19,7 +19,7 @@ from disvc.cli.kube import RESOURCE, Api
 
 
 def run(api: Api, name: str, to: str | None, out: TextIO) -> int:
-    disvc = api.get(name)
+    disvc = api.get_with_history(name)
     try:
         entry = history.target(disvc, to)
     except history.NoRollbackTarget as problem:

@@ -78,7 +78,7 @@ def follow(
     shown: tuple[str, ...] | None = None
     while True:
         try:
-            disvc = api.get(name)
+            disvc = api.get_with_history(name)
         except CliError as problem:
             if shown is not None and "not found" in str(problem):
                 out.write(f"{RESOURCE}/{name} was deleted\n")

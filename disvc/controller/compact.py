@@ -52,6 +52,10 @@ ROUTE_KINDS: Final = frozenset({"HTTPRoute", "GRPCRoute"})
 def compact_child(obj: Obj) -> Obj:
     """``compact``, without the server-set fields named in the module docstring."""
     pruned = {**obj}
+    if obj.get("kind") == "ControllerRevision":
+        # the template is read only by the CLI; the controller needs the
+        # revision's number and owner (history.py), not its template
+        pruned.pop("data", None)
     if obj.get("kind") in ROUTE_KINDS and isinstance(obj.get("status"), dict):
         # what the Gateway said about the route (routestatus.py reads it)
         pruned["status"] = {"parents": [

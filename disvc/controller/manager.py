@@ -48,6 +48,7 @@ from disvc.builders import names
 from disvc.builders.desired import BuildOptions
 from disvc.builders.spec import GatewayRef
 from disvc.builders.types import (
+    CONTROLLER_REVISION_KIND,
     DISVC_KIND,
     GRPCROUTE_KIND,
     HTTPROUTE_KIND,
@@ -87,7 +88,7 @@ from disvc.controller.workqueue import RateLimitingQueue, default_controller_rat
 
 log = structlog.get_logger(__name__)
 
-CHILD_KINDS: Final[tuple[ChildKind, ...]] = (ISVC_KIND, SERVICE_KIND, INGRESS_KIND)
+CHILD_KINDS: Final[tuple[ChildKind, ...]] = (ISVC_KIND, SERVICE_KIND, INGRESS_KIND, CONTROLLER_REVISION_KIND)
 SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 EXIT_OK: Final = 0
 EXIT_LEADERSHIP_LOST: Final = 1

@@ -17,6 +17,7 @@ from typing import Final, Literal, TypeAlias
 from urllib.parse import quote
 
 from disvc.builders.types import (
+    CONTROLLER_REVISION_KIND,
     DISVC_KIND,
     GRPCROUTE_KIND,
     HTTPROUTE_KIND,
@@ -83,6 +84,8 @@ RESOURCES: Final[Mapping[str, Resource]] = {
         Resource("networking.k8s.io", "v1", "ingresses", INGRESS_KIND, True),
         Resource("gateway.networking.k8s.io", "v1", "httproutes", HTTPROUTE_KIND, True),
         Resource("gateway.networking.k8s.io", "v1", "grpcroutes", GRPCROUTE_KIND, True),
+        # one per generation that served, holding its template (history.py)
+        Resource("apps", "v1", "controllerrevisions", CONTROLLER_REVISION_KIND, True),
         # Read only, by name: whether the Gateway API route CRDs are installed,
         # and whether they serve sessionPersistence (gateway_api.py).
         Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", CRD_KIND, False),
@@ -97,7 +100,9 @@ RESOURCES: Final[Mapping[str, Resource]] = {
     )
 }
 
-_CHILDREN: Final = frozenset({ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND, GRPCROUTE_KIND})
+_CHILDREN: Final = frozenset(
+    {ISVC_KIND, SERVICE_KIND, INGRESS_KIND, HTTPROUTE_KIND, GRPCROUTE_KIND, CONTROLLER_REVISION_KIND}
+)
 _WATCHED: Final = frozenset({DISVC_KIND, CRD_KIND, *_CHILDREN})
 
 _PERMITTED: Final[Mapping[Verb, frozenset[tuple[str, str | None]]]] = {

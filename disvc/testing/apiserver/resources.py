@@ -133,6 +133,7 @@ def _builtin_types() -> list[ResourceType]:
             "networking.k8s.io", "v1", "ingresses", "Ingress", True, "ingress", ("ing",),
             status_subresource=True, tracks_generation=True,
         ),
+        ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision", True, "controllerrevision"),
         ResourceType(
             "coordination.k8s.io", "v1", "leases", "Lease", True, "lease",
             allow_create_on_update=True,
