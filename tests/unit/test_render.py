@@ -180,7 +180,10 @@ def test_rollback_prints_the_disvc_with_the_previous_template(capsys: pytest.Cap
     served["metadata"]["resourceVersion"] = "42"
     served["status"] = docs[-1]["status"]
     current = tmp_path / "current.yaml"
-    current.write_text(yaml.safe_dump(served))
+    revisions = [doc for doc in docs if doc.get("kind") == "ControllerRevision"]
+    assert revisions and "template" not in served["status"]["history"][0]
+    # as `kubectl get disvc N -o yaml; kubectl get controllerrevisions -l disvc=N -o yaml` print them
+    current.write_text(yaml.safe_dump(served) + "---\n" + yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": revisions}))
 
     code, (restored,), err = _run(capsys, "rollback", "-f", str(current))
     assert (code, err) == (0, "")

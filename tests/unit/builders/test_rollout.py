@@ -172,7 +172,7 @@ def test_rollout_with_scale_change_brings_new_generation_up_at_new_size() -> Non
 def test_rollout_at_zero_replicas_switches_once_the_generation_service_exists() -> None:
     obj, live = settle(disvc(replicas=0, annotations={"version": "v1"}))
     obj, live = settle(with_spec(obj, annotations={"version": "v2"}), live)
-    assert sorted(named(live)) == ["model", "model", "model-v2"]
+    assert sorted(named(live)) == ["model", "model", "model-revision-v1", "model-revision-v2", "model-v2"]
     assert _backend(live) == "model-v2"
 
 

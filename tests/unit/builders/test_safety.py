@@ -47,7 +47,8 @@ def test_foreign_object_with_a_child_name_is_a_conflict_never_written(owner: str
     assert want.plan.conflicts == (foreign,)
     assert "model" not in named(want.plan.create, "Service")
     assert all(r.name != "model" for r in want.plan.delete)
-    assert named(want.plan.create) == ["model-v1-0", "model-v1", "model"]  # the Ingress
+    # the Ingress (and the ControllerRevision of the generation that serves)
+    assert named(want.plan.create) == ["model-v1-0", "model-v1", "model", "model-revision-v1"]
     ready = condition(want.status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ChildConflict")
     assert "Service model" in ready["message"]
@@ -71,8 +72,8 @@ def test_foreign_object_not_desired_is_not_deleted() -> None:
 
 def test_ingress_is_not_pointed_at_a_foreign_generation_service() -> None:
     want = desired.state(disvc(), [_foreign("Service", "model-v1")], OPTIONS)
-    assert named(want.plan.create) == ["model-v1-0", "model"]
-    assert [o["kind"] for o in want.plan.create] == ["InferenceService", "Service"]
+    assert named(want.plan.create) == ["model-v1-0", "model", "model-revision-v1"]
+    assert [o["kind"] for o in want.plan.create] == ["InferenceService", "Service", "ControllerRevision"]
 
 
 @dataclass(frozen=True)

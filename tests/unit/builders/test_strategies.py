@@ -180,9 +180,11 @@ def test_blue_green_switch_records_history_and_rollback_restores_the_previous_te
         ("v1", "2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"),
         ("v2", "2024-01-01T01:00:00Z", None),
     ]
-    assert entries[1]["template"]["annotations"] == {"version": "v2"}
+    # the status keeps what users read; the template is in the ControllerRevision
+    assert all("template" not in e for e in entries)
+    assert (history.template_of(live, "v2") or {})["annotations"] == {"version": "v2"}
 
-    rolled_back = history.rollback(obj)
+    rolled_back = history.rollback(history.resolved(obj, live))
     assert rolled_back["spec"]["annotations"] == {"version": "v1"}
     assert "status" not in rolled_back
     obj, live = settle(with_spec({**obj, "spec": rolled_back["spec"]}), live)
@@ -193,7 +195,7 @@ def test_blue_green_switch_records_history_and_rollback_restores_the_previous_te
 def test_rollback_mid_rollout_restores_the_serving_template() -> None:
     obj, live = _serving(1)
     obj, live, _ = reconcile(_to_v2(obj), live)
-    assert history.rollback(obj)["spec"]["annotations"] == {"version": "v1"}
+    assert history.rollback(history.resolved(obj, live))["spec"]["annotations"] == {"version": "v1"}
 
 
 def test_history_keeps_only_the_last_generations() -> None:
