@@ -250,7 +250,7 @@ def target(disvc: Obj, to: str | None = None) -> Obj:
     rolling_out = kept[-1].get("generation") == active and _spec_differs(disvc, kept[-1])
     candidates = kept if rolling_out else kept[:-1]
     if not candidates or not isinstance(candidates[-1].get("template"), Mapping):
-        raise NoRollbackTarget("no earlier generation with a kept template in status.history")
+        raise NoRollbackTarget("no earlier generation in status.history has a kept template (its ControllerRevision)")
     return candidates[-1]
 
 

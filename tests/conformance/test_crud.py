@@ -7,6 +7,8 @@ carry a Status body a client can act on.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -216,3 +218,44 @@ def test_a_write_that_changes_nothing_keeps_the_resource_version(kube: KubeEnv) 
         "a", kube.namespace, {"data": {"x": "1"}}, _content_type="application/merge-patch+json"
     )
     assert patched.metadata.resource_version == created.metadata.resource_version
+
+
+def _isvc_of_size(name: str, size: int) -> dict[str, Any]:
+    body = isvc(name)
+    chunk = 200_000
+    body["spec"]["predictor"]["model"]["env"] = [
+        {"name": f"PAD{i}", "value": "x" * chunk} for i in range(size // chunk)
+    ]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (1_600_000, "etcdserver: request is too large"),
+        (2_200_000, "trying to send message larger than max"),
+    ],
+    ids=["past-etcds-limit", "past-the-etcd-clients-limit"],
+)
+def test_an_object_bigger_than_etcd_takes_is_refused_and_not_stored(kube: KubeEnv, size: int, message: str) -> None:
+    """What a controller meets when it lets an object grow: every write of it
+    fails (a 500, retried to no avail) while smaller ones still land."""
+    custom = kube.custom
+    with pytest.raises(ApiException) as refused:
+        custom.create_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, _isvc_of_size("big", size))
+    assert refused.value.status == 500
+    assert message in status_of(refused.value)["message"]
+    with pytest.raises(ApiException) as missing:
+        custom.get_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, "big")
+    assert missing.value.status == 404
+    custom.create_namespaced_custom_object(KSERVE, ISVC_VERSION, kube.namespace, ISVCS, _isvc_of_size("small", 1_200_000))
+
+
+def test_a_request_body_past_three_mebibytes_is_refused_with_413(kube: KubeEnv) -> None:
+    with pytest.raises(ApiException) as refused:
+        kube.custom.create_namespaced_custom_object(
+            KSERVE, ISVC_VERSION, kube.namespace, ISVCS, _isvc_of_size("huge", 3_400_000)
+        )
+    assert refused.value.status == 413
+    status = status_of(refused.value)
+    assert (status["reason"], status["message"]) == ("RequestEntityTooLarge", "Request entity too large: limit is 3145728")

@@ -239,10 +239,10 @@ def test_a_rollback_read_before_a_change_is_refused_and_changes_nothing(
     eventually(lambda: settled(cluster, "Converged", "v1"), TIMEOUT)
     apply(kube, manifest("v2"))
     eventually(lambda: settled(cluster, "Converged", "v2"), TIMEOUT)
-    read = cluster.disvc(NAME)
+    api = Api(kube.api_client, kube.namespace)
+    read = api.get_with_history(NAME)
     cluster.merge_patch_disvc(NAME, {"spec": {"replicas": 3}})  # someone else writes meanwhile
 
-    api = Api(kube.api_client, kube.namespace)
     with pytest.raises(CliError, match="changed while this command ran; nothing was changed"):
         api.json_patch(NAME, rollout.restore_patch(read, history.target(read)))
     spec = cluster.disvc(NAME)["spec"]

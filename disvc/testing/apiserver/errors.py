@@ -57,6 +57,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # as kube-apiserver passes on a storage error it has no reason for
         if self.details:
             body["details"] = self.details
         return body
@@ -173,6 +175,15 @@ def internal(message: str, retry_after: int | None = None) -> ApiError:
     if retry_after is not None:
         details["retryAfterSeconds"] = retry_after
     return ApiError(500, "InternalError", f"Internal error occurred: {message}", details, headers)
+
+
+def request_too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def storage_refused(message: str) -> ApiError:
+    """etcd refused the write (an object past its size limit): a 500 without a reason."""
+    return ApiError(500, "", message)
 
 
 _REASONS = {

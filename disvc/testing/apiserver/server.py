@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 import yaml
 from aiohttp import web
@@ -42,6 +42,9 @@ from disvc.testing.apiserver.storage import Obj, Storage
 from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import WatchHub
 from disvc.testing.running import Running
+
+MAX_REQUEST_BODY_BYTES: Final = 3 * 1024 * 1024
+"""kube-apiserver's limit on a request body (a 413 past it)."""
 
 T = TypeVar("T")
 Route = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -133,10 +136,14 @@ class ApiServer(Running):
         return self
 
     async def _open(self) -> None:
-        self._web = web.Server(self._handle, access_log=None)
+        self._web = web.Server(self._handle, access_log=None, request_factory=self._request)
         loop = asyncio.get_running_loop()
         self._listener = await loop.create_server(self._web, self._host, self._port)
         self._port = self._listener.sockets[0].getsockname()[1]
+
+    def _request(self, *parts: Any) -> web.BaseRequest:
+        # kube-apiserver reads bodies up to 3 MiB; aiohttp's default stops at 1 MiB
+        return web.BaseRequest(*parts, loop=asyncio.get_running_loop(), client_max_size=MAX_REQUEST_BODY_BYTES)
 
     async def _close(self) -> None:
         if self._listener is not None:
@@ -290,6 +297,10 @@ class ApiServer(Running):
         except ApiError as exc:
             code = exc.code
             return json_response(exc.body(), exc.code, exc.headers)
+        except web.HTTPRequestEntityTooLarge:
+            error = errors.request_too_large(MAX_REQUEST_BODY_BYTES)
+            code = error.code
+            return json_response(error.body(), error.code)
         except asyncio.CancelledError:
             code = 499
             raise

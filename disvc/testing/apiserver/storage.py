@@ -28,6 +28,28 @@ Obj = dict[str, Any]
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+ETCD_MAX_REQUEST_BYTES: Final = 1536 * 1024
+"""etcd's default ``--max-request-bytes``: a bigger write is refused by etcd."""
+ETCD_CLIENT_MAX_SEND_BYTES: Final = 2 * 1024 * 1024
+"""kube-apiserver's etcd client refuses to send a bigger message at all."""
+
+
+class TooLarge(Exception):
+    """The object is bigger than etcd takes; the message is the one kube-apiserver passes on."""
+
+
+def _check_size(size: int) -> None:
+    # kube-apiserver v1.28.7 answers both with a 500 Status without a reason
+    # (checked against a real one): the first from etcd, the second from its client
+    if size > ETCD_CLIENT_MAX_SEND_BYTES:
+        raise TooLarge(
+            "rpc error: code = ResourceExhausted desc = trying to send message larger than max "
+            f"({size} vs. {ETCD_CLIENT_MAX_SEND_BYTES})"
+        )
+    if size > ETCD_MAX_REQUEST_BYTES:
+        raise TooLarge("etcdserver: request is too large")
+
+
 class Stored:
     """One immutable version of one object, with its cached JSON encoding."""
 
@@ -121,13 +143,14 @@ class Storage:
 
         ``obj`` becomes owned by the store: the caller must not touch it again.
         """
-        self._rv += 1
-        rv = self._rv
+        rv = self._rv + 1
         obj["metadata"]["resourceVersion"] = str(rv)
+        stored = Stored(obj, rv)
+        _check_size(len(stored.raw()))
+        self._rv = rv
         name = obj["metadata"]["name"]
         bucket = self._objects.setdefault(resource, {}).setdefault(namespace, {})
         previous = bucket.get(name)
-        stored = Stored(obj, rv)
         bucket[name] = stored
         kind = "ADDED" if previous is None else "MODIFIED"
         self._sink(Change(kind, resource, namespace, stored, previous))

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from disvc.testing.apiserver import apply, clock, errors
 from disvc.testing.apiserver.resources import Registry, ResourceType
-from disvc.testing.apiserver.storage import Change, Obj, Storage, Stored
+from disvc.testing.apiserver.storage import Change, Obj, Storage, Stored, TooLarge
 from disvc.testing.apiserver.strategies import Strategies, Strategy, namespace
 from disvc.testing.apiserver.validation import Cause
 from disvc.testing.apiserver.watch import WatchHub
@@ -222,7 +222,10 @@ class Store:
             if old is not None:
                 meta["resourceVersion"] = old.obj["metadata"]["resourceVersion"]
             return new, old is None
-        stored = self.storage.put(rt.key, ns_name, new)
+        try:
+            stored = self.storage.put(rt.key, ns_name, new)
+        except TooLarge as refused:
+            raise errors.storage_refused(str(refused)) from None
         strategy.after_store(self, stored)
         return stored.obj, old is None
 
