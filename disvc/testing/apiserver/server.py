@@ -141,9 +141,14 @@ class ApiServer(Running):
         self._listener = await loop.create_server(self._web, self._host, self._port)
         self._port = self._listener.sockets[0].getsockname()[1]
 
-    def _request(self, *parts: Any) -> web.BaseRequest:
+    @staticmethod
+    def _request(*parts: Any) -> web.BaseRequest:
         # kube-apiserver reads bodies up to 3 MiB; aiohttp's default stops at 1 MiB
-        return web.BaseRequest(*parts, loop=asyncio.get_running_loop(), client_max_size=MAX_REQUEST_BODY_BYTES)
+        message, payload, protocol, writer, task = parts
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, asyncio.get_running_loop(),
+            client_max_size=MAX_REQUEST_BODY_BYTES,
+        )
 
     async def _close(self) -> None:
         if self._listener is not None:
