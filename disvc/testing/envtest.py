@@ -9,6 +9,11 @@ of it that serves TLS on a free port, authenticates one admin bearer token
 service-account tokens. It then writes a kubeconfig holding that token and
 the CA, which is all the ``kube`` fixture (``disvc.testing.fixtures``) needs.
 
+A test may bring its own serving certificate and client CA
+(``serving_tls.ServingTls``) and restart the API server alone, on the same
+port and etcd, with others (``restart_apiserver``): a certificate rotation as cert-manager or kubeadm
+does it, with the stored objects kept.
+
 There is no scheduler or controller-manager, exactly as in envtest: no Pods
 run and no garbage collector deletes dependents. Tests that need those
 belong on a full cluster (``DISVC_TEST_KUBECONFIG``).
@@ -39,6 +44,7 @@ from typing import IO, Final, Self
 import yaml
 
 from disvc.testing.running import Running
+from disvc.testing.serving_tls import ServingTls
 
 ADMIN_USER: Final = "envtest-admin"
 """The user the admin token authenticates as."""
@@ -98,6 +104,11 @@ class Pki:
     serving_key: Path
     service_account_key: Path
     service_account_public_key: Path
+
+
+def serving_tls(pki: Pki) -> ServingTls:
+    """One CA for both directions, as ``generate_pki`` makes it."""
+    return ServingTls(pki.serving_cert, pki.serving_key, pki.ca_cert, pki.ca_cert)
 
 
 def _openssl(openssl: str, *args: str) -> None:
@@ -214,17 +225,20 @@ def apiserver_command(
     token_file: Path,
     cert_dir: Path,
     service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
+    tls: ServingTls | None = None,
 ) -> list[str]:
-    """The kube-apiserver command line for a loopback, RBAC-enforcing API server."""
+    """The kube-apiserver command line for a loopback, RBAC-enforcing API
+    server; it serves ``tls`` (default: ``pki``'s CA and serving pair)."""
+    tls = tls or serving_tls(pki)
     return [
         str(binary),
         "--advertise-address=127.0.0.1",
         "--bind-address=127.0.0.1",
         f"--secure-port={secure_port}",
         f"--cert-dir={cert_dir}",
-        f"--tls-cert-file={pki.serving_cert}",
-        f"--tls-private-key-file={pki.serving_key}",
-        f"--client-ca-file={pki.ca_cert}",
+        f"--tls-cert-file={tls.cert}",
+        f"--tls-private-key-file={tls.key}",
+        f"--client-ca-file={tls.client_ca}",
         f"--etcd-servers={etcd_url}",
         f"--token-auth-file={token_file}",
         "--authorization-mode=RBAC",
@@ -307,8 +321,11 @@ class Environment(Running):
         startup_timeout: float = 60.0,
         service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
         openssl: str = "openssl",
+        tls: ServingTls | None = None,
     ) -> None:
         self.binaries = Binaries.from_assets(assets_dir)
+        self.tls = tls
+        """What the API server serves; None until start(): the generated PKI's."""
         self.startup_timeout = startup_timeout
         self.service_cluster_ip_range = service_cluster_ip_range
         self.openssl = openssl
@@ -323,6 +340,7 @@ class Environment(Running):
         self.etcd_args: list[str] = []
         self._etcd: _Process | None = None
         self._apiserver: _Process | None = None
+        self._restarts = 0
 
     def start(self) -> Self:
         work_dir = Path(tempfile.mkdtemp(prefix="disvc-envtest-"))
@@ -345,6 +363,7 @@ class Environment(Running):
         etcd_url = f"http://127.0.0.1:{client_port}"
         self._wait(self._etcd, f"{etcd_url}/health", None, deadline)
 
+        self.tls = self.tls or serving_tls(self.pki)
         self.apiserver_args = apiserver_command(
             self.binaries.kube_apiserver,
             etcd_url=etcd_url,
@@ -353,17 +372,48 @@ class Environment(Running):
             token_file=token_file,
             cert_dir=work_dir / "cert-dir",
             service_cluster_ip_range=self.service_cluster_ip_range,
+            tls=self.tls,
         )
-        self._apiserver = _Process(APISERVER_BINARY, self.apiserver_args, work_dir / "kube-apiserver.log")
         self.url = f"https://127.0.0.1:{secure_port}"
-        tls = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        self._wait(self._apiserver, f"{self.url}/readyz", tls, deadline)
+        self._start_apiserver(deadline)
 
-        config = kubeconfig(self.url, self.pki.ca_cert.read_bytes(), self.token)
+        config = kubeconfig(self.url, self.tls.ca.read_bytes(), self.token)
         path = work_dir / "kubeconfig"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         path.chmod(0o600)
         self.kubeconfig = str(path)
+
+    def _start_apiserver(self, deadline: float) -> None:
+        assert self.work_dir is not None and self.tls is not None
+        suffix = f"-{self._restarts}" if self._restarts else ""  # each run's log kept apart
+        log = self.work_dir / f"kube-apiserver{suffix}.log"
+        self._apiserver = _Process(APISERVER_BINARY, self.apiserver_args, log)
+        self._wait(self._apiserver, f"{self.url}/readyz", ssl.create_default_context(cafile=str(self.tls.ca)), deadline)
+
+    def restart_apiserver(self, tls: ServingTls | None = None, grace: float = 10.0) -> Self:
+        """Stop kube-apiserver and start it again on the same port and etcd
+        (every object kept), serving ``tls`` from now on when given; returns
+        once it is ready. Connections to the old process end with it.
+
+        The kubeconfig written by start() is not rewritten: its CA is the old
+        one. Whoever rotates certificates also rewrites what clients read."""
+        if self._apiserver is None:
+            raise EnvtestError("restart_apiserver() before start()")
+        self._apiserver.stop(grace)
+        self._apiserver = None
+        if tls is not None:
+            self.tls = tls
+            flags = {
+                "--tls-cert-file": tls.cert, "--tls-private-key-file": tls.key, "--client-ca-file": tls.client_ca,
+            }
+            self.apiserver_args = [
+                f"{flag}={flags[flag]}" if flag in flags else arg
+                for arg in self.apiserver_args
+                for flag in [arg.partition("=")[0]]
+            ]
+        self._restarts += 1
+        self._start_apiserver(time.monotonic() + self.startup_timeout)
+        return self
 
     def _wait(self, process: _Process, url: str, tls: ssl.SSLContext | None, deadline: float) -> None:
         """Poll a health URL until it answers 200, the process dies, or time runs out."""

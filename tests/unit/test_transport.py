@@ -211,7 +211,7 @@ def test_tls_verifies_the_server_against_the_ca(tmp_path: Path, serve: Callable[
     assert trusted.request("GET", "/", {}, None, TIMEOUT).body == b'{"secure":true}'
 
     untrusted = transport.Connections(server.url, transport.TlsSettings())
-    with pytest.raises(ssl.SSLCertVerificationError):
+    with pytest.raises(transport.UntrustedServerError):
         untrusted.request("GET", "/", {}, None, TIMEOUT)
 
 
@@ -292,12 +292,38 @@ def test_3_a_rotated_ca_file_is_read_again(tmp_path: Path, serve: Callable[..., 
     ca = tmp_path / "ca.crt"
     ca.write_bytes(old.read_bytes())
     connections = transport.Connections(server.url, transport.TlsSettings(ca_file=str(ca)))
-    with pytest.raises(ssl.SSLCertVerificationError):
+    with pytest.raises(transport.UntrustedServerError):
         connections.request("GET", "/", {}, None, TIMEOUT)
 
     ca.write_bytes(new.read_bytes() + b"\n")  # the rotation on disk (a new size, a new mtime)
 
     assert connections.request("GET", "/", {}, None, TIMEOUT).body == b"{}"
+
+
+@pytest.mark.parametrize("call", ["get", "apply"])
+def test_3_a_server_certificate_the_ca_cannot_verify_is_transient_not_a_refusal(
+    tmp_path: Path, serve: Callable[..., ScriptedServer], call: str
+) -> None:
+    # Mid-rotation the server may already serve a certificate from a CA whose
+    # file has not been rewritten yet: nothing was sent, and the next
+    # connection reads the CA file again. ssl's verification error is also a
+    # ValueError, which the API client takes for a request it refused to send.
+    (tmp_path / "tls.crt").write_bytes(tls.self_signed_pem(["127.0.0.1"])[0])
+    other_cert, other_key = tls.self_signed_pem(["127.0.0.1"])
+    (tmp_path / "other.crt").write_bytes(other_cert)
+    (tmp_path / "other.key").write_bytes(other_key)
+    server = serve([ok(b"{}")], tls.server_context(tmp_path / "other.crt", tmp_path / "other.key"))
+    configuration = k8s_client.Configuration(host=server.url)
+    configuration.ssl_ca_cert = str(tmp_path / "tls.crt")
+    kube = Kube(k8s_client.ApiClient(configuration), retry_attempts=1)
+    obj = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "ns"}}
+
+    with pytest.raises(errors.TransientError) as raised:
+        kube.get("Service", "ns", "a") if call == "get" else kube.apply(obj)
+
+    assert not isinstance(raised.value, errors.UnknownOutcomeError), "nothing was sent"
+    assert "CERTIFICATE_VERIFY_FAILED" in str(raised.value)
+    assert server.requests == []
 
 
 def test_3_a_rotated_client_certificate_is_presented_on_new_connections(

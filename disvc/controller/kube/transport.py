@@ -85,6 +85,15 @@ class NotSentError(OSError):
     """No byte of the request left this process (connect, proxy or TLS failed)."""
 
 
+class UntrustedServerError(NotSentError):
+    """The server's certificate did not verify against the CA in use. Either a
+    setup mistake (a wrong CA) or a rotation half done (the server serves the
+    new certificate, the CA file is still the old one); the file is read
+    again on the next connection, so this is retried like any unsent request.
+    Not ``ssl.SSLCertVerificationError`` itself: that is also a
+    ``ValueError``, which callers take for a request refused as malformed."""
+
+
 class MaybeSentError(OSError):
     """The request may have reached the server, and no answer came back."""
 
@@ -570,7 +579,7 @@ class Connections:
         except (OSError, ProtocolError) as exc:
             sock.close()
             if isinstance(exc, ssl.SSLCertVerificationError):
-                raise  # a setup mistake worth its own name
+                raise UntrustedServerError(f"cannot verify the server's certificate: {exc}") from exc
             raise NotSentError(f"cannot set up the connection: {exc}") from exc
         except BaseException:
             sock.close()

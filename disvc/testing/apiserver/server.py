@@ -15,6 +15,13 @@ generic store (:mod:`store`, with one strategy per type in
 discovery, OpenAPI) are served from :attr:`ApiServer.routes`, a table other
 modules may add to; the reviews of :mod:`auth` (TokenReview,
 SubjectAccessReview, TokenRequest) are answered before the store is asked.
+
+Given a ``ServingTls`` the server speaks HTTPS and asks clients for a
+certificate signed by its client CA (``ServingTls.server_context`` says how
+that differs from kube-apiserver). :meth:`ApiServer.restart` stands for a
+restart of kube-apiserver, optionally with new certificates: every
+connection and watch is cut and the port served again, the stored objects
+kept, as etcd keeps them.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from disvc.testing.apiserver.storage import Obj, Storage
 from disvc.testing.apiserver.store import Store
 from disvc.testing.apiserver.watch import WatchHub
 from disvc.testing.running import Running
+from disvc.testing.serving_tls import ServingTls
 
 MAX_REQUEST_BODY_BYTES: Final = 3 * 1024 * 1024
 """kube-apiserver's limit on a request body (a 413 past it)."""
@@ -70,8 +78,10 @@ class ApiServer(Running):
         bookmark_interval: float = 1.0,
         garbage_collection: bool = True,
         path_prefix: str = "",
+        tls: ServingTls | None = None,
     ) -> None:
         self._host = host
+        self._tls = tls
         self._path_prefix = path_prefix.rstrip("/")
         """Served under this path only, as behind Rancher's proxy
         (``/k8s/clusters/<id>``); the prefix is in :attr:`url`."""
@@ -137,8 +147,13 @@ class ApiServer(Running):
 
     async def _open(self) -> None:
         self._web = web.Server(self._handle, access_log=None, request_factory=self._request)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        assert self._web is not None
+        context = self._tls.server_context() if self._tls is not None else None
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(self._web, self._host, self._port)
+        self._listener = await loop.create_server(self._web, self._host, self._port, ssl=context)
         self._port = self._listener.sockets[0].getsockname()[1]
 
     @staticmethod
@@ -149,6 +164,17 @@ class ApiServer(Running):
             message, payload, protocol, writer, task, asyncio.get_running_loop(),
             client_max_size=MAX_REQUEST_BODY_BYTES,
         )
+
+    async def _restart(self, tls: ServingTls | None) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._store.hub.close_all(abort=True)
+        for handler in self._web.connections if self._web is not None else ():
+            if handler.transport is not None:
+                handler.transport.abort()  # as a process that exits: no goodbye, in-flight answers lost
+        if tls is not None:
+            self._tls = tls
+        await self._listen()
 
     async def _close(self) -> None:
         if self._listener is not None:
@@ -172,22 +198,35 @@ class ApiServer(Running):
         self._loop = None
 
 
+    def restart(self, tls: ServingTls | None = None) -> Self:
+        """Cut every connection and watch and serve the same port again, with
+        ``tls`` from now on when given; stored objects stay. Returns once the
+        port is served again."""
+        if self._loop is None:
+            raise RuntimeError("restart() before start()")
+        asyncio.run_coroutine_threadsafe(self._restart(tls), self._loop).result(timeout=10)
+        return self
+
     @property
     def port(self) -> int:
         return self._port
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self._port}{self._path_prefix}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}{self._path_prefix}"
 
     def kubeconfig(self) -> Obj:
         """A kubeconfig whose current context is this server. Requests are not
         checked; its token is the admin's only to TokenReview."""
         name = "disvc-loopback"
+        cluster: Obj = {"server": self.url}
+        if self._tls is not None:
+            cluster["certificate-authority"] = str(self._tls.ca)
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": self.url}}],
+            "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": name, "user": {"token": self._auth.admin_token}}],
             "contexts": [
                 {"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +24,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from disvc.testing import envtest
+from disvc.testing import envtest, pki
+from disvc.testing.serving_tls import ServingTls
 
 FAKE_ETCD = """\
 import http.server, sys
@@ -204,3 +207,26 @@ def test_serving_certificate_is_signed_by_the_ca_for_loopback(tmp_path: Path) ->
     assert "IP Address:127.0.0.1" in names
     assert "DNS:kubernetes.default.svc" in names
     assert pki.service_account_key.stat().st_mode & 0o077 == 0
+
+
+def test_restart_serves_new_certificates_on_the_same_port(
+    environment: envtest.Environment, assets: Path, tmp_path: Path
+) -> None:
+    port = _flags(environment.apiserver_args)["secure-port"]
+    rotated = pki.CertificateAuthority.create("rotated")
+    tls = ServingTls(tmp_path / "new.crt", tmp_path / "new.key", tmp_path / "new-ca.crt", tmp_path / "client-ca.crt")
+    rotated.serving().write(tls.cert, tls.key)
+    tls.ca.write_bytes(rotated.cert_pem)
+    tls.client_ca.write_bytes(pki.CertificateAuthority.create("clients").cert_pem)
+
+    environment.restart_apiserver(tls)
+
+    flags = _flags(json.loads((assets / "apiserver-args.json").read_text()))
+    assert flags["secure-port"] == port
+    assert (flags["tls-cert-file"], flags["tls-private-key-file"], flags["client-ca-file"]) == (
+        str(tls.cert), str(tls.key), str(tls.client_ca),
+    )
+    with socket.create_connection(("127.0.0.1", int(port))) as sock:
+        context = ssl.create_default_context(cafile=str(tls.ca))
+        with context.wrap_socket(sock, server_hostname="127.0.0.1") as secured:
+            assert secured.getpeercert(binary_form=True) == ssl.PEM_cert_to_DER_cert(tls.cert.read_text())
