@@ -205,7 +205,8 @@ class Metrics:
         )
         self.api_retry_after_wait_seconds_total = Counter(
             "disvc_api_retry_after_wait_seconds_total",
-            "Seconds of the waits in disvc_api_retry_after_waits_total",
+            "Seconds the waits in disvc_api_retry_after_waits_total were for "
+            "(a requeued key runs sooner if a watch event brings it back)",
             ["verb", "kind"],
             registry=r,
         )
