@@ -113,8 +113,9 @@ def _upstream(kubeconfig: str) -> _Upstream:
         if configuration.cert_file:
             context.load_cert_chain(configuration.cert_file, configuration.key_file)
     # Where the client's own requests take the kubeconfig's token from.
-    setting = configuration.auth_settings().get("BearerToken") or {}
-    authorization = str(setting["value"]).strip() if setting.get("value") else None
+    setting = configuration.auth_settings().get("BearerToken")
+    value = setting.get("value") if setting else None
+    authorization = str(value).strip() if value else None
     token = authorization.removeprefix("Bearer ") if authorization and authorization.startswith("Bearer ") else None
     default_port = 443 if parts.scheme == "https" else 80
     return _Upstream(parts.scheme, parts.hostname or "127.0.0.1", parts.port or default_port,
