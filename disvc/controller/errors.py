@@ -13,12 +13,21 @@ class ControllerError(Exception):
 
 
 class TransientError(ControllerError):
-    """Retrying can help: 5xx, 429, connection resets, 409 conflicts."""
+    """Retrying can help: 5xx, 429, connection resets, 409 conflicts.
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+    ``verb`` and ``kind`` name the request that failed, when the client
+    knows it: whoever waits out ``retry_after`` counts the wait under them.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None,
+        verb: str | None = None, kind: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.verb = verb
+        self.kind = kind
 
 
 class ConflictError(TransientError):

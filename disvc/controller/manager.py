@@ -128,6 +128,7 @@ class Manager:
         self.kube = kube if kube is not None else Kube(load_api_client(options.kubeconfig, options.context))
         self.reaction = Reaction(self.metrics.reaction_seconds.observe)
         self.kube.on_request = self._on_request
+        self.kube.on_retry_after = self.metrics.count_retry_after_wait
 
         self.queue: RateLimitingQueue[str] = RateLimitingQueue(
             default_controller_rate_limiter(),

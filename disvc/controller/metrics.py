@@ -8,8 +8,10 @@ Four groups, each under the names an operator's dashboards already know:
   by the queue through ``queue_metrics_provider()``;
 - our own (``disvc_*``): DISVCs in the cache, replicas per DISVC, every API
   request by response code and the writes among them (counted by the
-  client's transport through ``count_api_request``), Events dropped because the recorder's queue
-  was full, and whether this process is the leader;
+  client's transport through ``count_api_request``), the waits the API
+  server asked for with ``Retry-After`` (``count_retry_after_wait``),
+  Events dropped because the recorder's queue was full, and whether this
+  process is the leader;
 - the process's own (``process_*``: CPU seconds, resident and virtual
   memory, open and maximum file descriptors, start time), from
   prometheus_client's ``ProcessCollector``, as controller-runtime exports
@@ -190,6 +192,24 @@ class Metrics:
             ["verb", "kind", "code"],
             registry=r,
         )
+        # Two counters rather than a histogram: APF asks for a few whole
+        # seconds, so buckets would add series without telling more, and
+        # the pair gives what a dashboard plots: waits per second, seconds
+        # waited per second (how much of the controller's time the server
+        # takes back) and, divided, the mean wait.
+        self.api_retry_after_waits_total = Counter(
+            "disvc_api_retry_after_waits_total",
+            "Waits the API server asked for with Retry-After (429 or 5xx), taken in the call or by requeueing the key",
+            ["verb", "kind"],
+            registry=r,
+        )
+        self.api_retry_after_wait_seconds_total = Counter(
+            "disvc_api_retry_after_wait_seconds_total",
+            "Seconds the waits in disvc_api_retry_after_waits_total were for "
+            "(a requeued key runs sooner if a watch event brings it back)",
+            ["verb", "kind"],
+            registry=r,
+        )
         self.events_dropped_total = Counter(
             "disvc_events_dropped_total",
             "Events not recorded because the Event recorder's queue was full",
@@ -222,6 +242,12 @@ class Metrics:
         self.api_requests_total.labels(verb=verb, kind=kind, code=code).inc()
         if verb in WRITE_VERBS:
             self.api_writes_total.labels(verb=verb, kind=kind).inc()
+
+    def count_retry_after_wait(self, verb: str, kind: str, seconds: float) -> None:
+        """Count one wait of ``seconds`` the API server asked for (the
+        client's ``on_retry_after`` hook, and the worker's requeues)."""
+        self.api_retry_after_waits_total.labels(verb=verb, kind=kind).inc()
+        self.api_retry_after_wait_seconds_total.labels(verb=verb, kind=kind).inc(seconds)
 
     def count_measurement(self, namespace: str, name: str, metric: str, result: str) -> None:
         """Count one canary analysis measurement of one metric."""

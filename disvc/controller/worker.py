@@ -9,7 +9,7 @@ operations (the reconciler never sees the queue), as controller-runtime's
 - ``Result(requeue_after=0)``: look again soon, rate limited;
 - ``Result()``: forget; the next watch event brings the key back;
 - ``TransientError``: back off (or wait exactly ``retry_after`` if the API
-  server said how long);
+  server said how long, counted as one of its ``Retry-After`` waits);
 - ``PermanentError``: the API refused the request as it stands (403, 422,
   a webhook's denial): back off, as for a transient error, but log an
   error; what refused it may be fixed (a quota raised) without any event;
@@ -155,6 +155,7 @@ class Worker:
                 # The server said when; backing off on top would wait twice.
                 self._queue.forget(key)
                 self._queue.add_after(key, error.retry_after)
+                self._metrics.count_retry_after_wait(error.verb or "", error.kind or "", error.retry_after)
             else:
                 self._queue.add_rate_limited(key)
             # A 409 is optimistic concurrency doing its job (a write raced

@@ -88,14 +88,15 @@ class RunningController:
         return None
 
 
-    def metric_sum(self, name: str, /) -> float:
-        """All samples of ``name`` added up, whatever their labels (0 when absent)."""
+    def metric_sum(self, name: str, /, **labels: str) -> float:
+        """The samples of ``name`` that carry ``labels`` added up, whatever
+        their other labels (0 when absent)."""
         _, text = self.get("/metrics")
         return sum(
             float(sample.value)
             for family in text_string_to_metric_families(text)
             for sample in family.samples
-            if sample.name == name
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
 
 

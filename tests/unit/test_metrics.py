@@ -81,6 +81,7 @@ def test_every_family_is_named_as_prometheus_shows_it() -> None:
     provider.retries("q").inc()
     metrics.read_disvc_states(lambda: [DisvcState("ns", "a", replicas=2, ready_replicas=1, stalled=False)])
     metrics.count_api_request("patch", "Service", "200")
+    metrics.count_retry_after_wait("patch", "Service", 1.0)
 
     assert _exposed_families(registry) == metric_names()
 
@@ -93,6 +94,21 @@ def test_two_metrics_objects_do_not_share_values() -> None:
     labels = {"verb": "patch", "kind": "InferenceService"}
     assert first.registry.get_sample_value("disvc_api_writes_total", labels) == 1
     assert second.registry.get_sample_value("disvc_api_writes_total", labels) is None
+
+
+def test_a_retry_after_wait_is_counted_with_its_seconds_by_verb_and_kind() -> None:
+    metrics = Metrics()
+
+    metrics.count_retry_after_wait("patch", "InferenceService", 3.0)
+    metrics.count_retry_after_wait("patch", "InferenceService", 1.0)
+    metrics.count_retry_after_wait("create", "Event", 2.0)
+
+    read = metrics.registry.get_sample_value
+    isvc = {"verb": "patch", "kind": "InferenceService"}
+    assert read("disvc_api_retry_after_waits_total", isvc) == 2
+    assert read("disvc_api_retry_after_wait_seconds_total", isvc) == 4.0
+    assert read("disvc_api_retry_after_waits_total", {"verb": "create", "kind": "Event"}) == 1
+    assert read("disvc_api_retry_after_wait_seconds_total", {"verb": "create", "kind": "Event"}) == 2.0
 
 
 def test_per_disvc_series_follow_the_cache_at_each_scrape() -> None:

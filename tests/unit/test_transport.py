@@ -280,6 +280,35 @@ def test_2_a_short_retry_after_header_is_waited_out_and_logged(serve: Callable[.
     assert [entry["retryAfter"] for entry in logs if entry["event"] == "Waiting as the API server asked"] == [1.0]
 
 
+def test_2_each_retry_after_waited_in_the_call_is_reported_by_verb_and_kind(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    too_many = b'{"kind":"Status","code":429,"reason":"TooManyRequests"}'
+    server = serve([
+        status(429, "Retry-After: 1", body=too_many), ok(b'{"metadata":{"name":"a"}}'),
+        status(429, "Retry-After: 1", body=too_many), ok(b'{"metadata":{"name":"e"}}'),
+    ])  # fmt: skip
+    waits: list[tuple[str, str, float]] = []
+    kube = kube_for(server.url, on_retry_after=lambda *wait: waits.append(wait))
+
+    kube.get("Service", "ns", "a")
+    kube.create_event({"metadata": {"namespace": "ns", "name": "e"}})  # a create: retried on 429 only
+
+    assert waits == [("get", "Service", 1.0), ("create", "Event", 1.0)]
+    assert kube.bounded(1.0).on_retry_after is kube.on_retry_after
+
+
+def test_2_a_retry_after_left_to_the_queue_is_not_reported_as_waited_but_names_the_request(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve([status(429, "Retry-After: 7", body=b'{"kind":"Status","code":429}')])
+    waits: list[tuple[str, str, float]] = []
+    with pytest.raises(errors.TooManyRequestsError) as raised:
+        kube_for(server.url, on_retry_after=lambda *wait: waits.append(wait)).get("Service", "ns", "a")
+    assert waits == []
+    assert (raised.value.verb, raised.value.kind, raised.value.retry_after) == ("get", "Service", 7.0)
+
+
 def test_3_a_rotated_ca_file_is_read_again(tmp_path: Path, serve: Callable[..., ScriptedServer]) -> None:
     def certificate(name: str) -> Path:
         cert_pem, key_pem = tls.self_signed_pem(["127.0.0.1"])

@@ -146,6 +146,31 @@ def test_transient_error_with_retry_after_waits_exactly_that_long(env: Env) -> N
     eventually(lambda: env.ready(1))
 
 
+def test_a_retry_after_requeue_is_counted_as_a_wait_under_the_request_that_got_it(env: Env) -> None:
+    env.reconciler.reconcile.side_effect = TooManyRequestsError(
+        "slow down", status=429, retry_after=3.0, verb="patch", kind="InferenceService"
+    )
+
+    _reconcile_once(env)
+
+    read = env.metrics.registry.get_sample_value
+    labels = {"verb": "patch", "kind": "InferenceService"}
+    assert read("disvc_api_retry_after_waits_total", labels) == 1
+    assert read("disvc_api_retry_after_wait_seconds_total", labels) == 3.0
+
+
+def test_a_transient_error_without_retry_after_is_no_retry_after_wait(env: Env) -> None:
+    env.reconciler.reconcile.side_effect = TooManyRequestsError(
+        "slow down", status=429, retry_after=None, verb="patch", kind="InferenceService"
+    )
+
+    _reconcile_once(env)
+
+    assert env.metrics.registry.get_sample_value(
+        "disvc_api_retry_after_waits_total", {"verb": "patch", "kind": "InferenceService"}
+    ) is None
+
+
 def test_a_refusal_is_retried_with_backoff_and_logged_as_an_error(env: Env) -> None:
     """A 403 from a quota or a webhook's denial can be fixed by an admin
     without any event reaching us: back off and try again, never drop the key

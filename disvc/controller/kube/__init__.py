@@ -7,7 +7,8 @@ One concept per module, as kopf's ``_cogs/clients``:
 - ``auth``: where the connection settings come from (as kubectl finds
   them) and the connections made from them;
 - ``api``: ``Kube``, raw JSON requests; it counts every request
-  (``on_request``) and maps failures;
+  (``on_request``) and every ``Retry-After`` it waits out
+  (``on_retry_after``), and maps failures;
 - ``transport``: kept-alive HTTP/1.1 connections for every call, watches
   included; answers parsed by llhttp (``httptools``), requests written and
   checked here;
@@ -19,7 +20,7 @@ One concept per module, as kopf's ``_cogs/clients``:
 Everything above the client imports the names re-exported here.
 """
 
-from disvc.controller.kube.api import DEFAULT_USER_AGENT, Kube, RequestHook
+from disvc.controller.kube.api import DEFAULT_USER_AGENT, Kube, RequestHook, RetryAfterHook
 from disvc.controller.kube.auth import load_api_client
 from disvc.controller.kube.resources import API_CALLS, EVENT_KIND, LEASE_KIND, RESOURCES, ApiCall, Resource
 from disvc.controller.kube.watching import Watch
@@ -34,6 +35,7 @@ __all__ = [
     "Kube",
     "RequestHook",
     "Resource",
+    "RetryAfterHook",
     "Watch",
     "load_api_client",
 ]

@@ -48,6 +48,10 @@ RequestHook: TypeAlias = Callable[[str, str, str], None]
 """``on_request(verb, kind, code)``: called once for every request sent, with
 the response's status code, or ``"<error>"`` when none came back."""
 
+RetryAfterHook: TypeAlias = Callable[[str, str, float], None]
+"""``on_retry_after(verb, kind, seconds)``: called each time a call waits
+out a ``Retry-After`` before trying again (not for one left to the caller)."""
+
 NO_RESPONSE: Final = "<error>"
 
 DEFAULT_USER_AGENT: Final = f"disvc-controller/{__version__}"
@@ -75,6 +79,7 @@ class Kube:
         user_agent: str = DEFAULT_USER_AGENT,
         *,
         on_request: RequestHook | None = None,
+        on_retry_after: RetryAfterHook | None = None,
         request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
         retry_attempts: int = retry.ATTEMPTS,
         connections: transport.Transport | None = None,
@@ -83,9 +88,11 @@ class Kube:
         self._user_agent = user_agent
         self.on_request = on_request
         """Attached by the metrics layer; told of every request sent."""
+        self.on_retry_after = on_retry_after
+        """Attached by the metrics layer; told of every ``Retry-After`` waited out in a call."""
         self._timeout = request_timeout
-        self._retrying = retry.policy(retry_attempts)
-        self._retrying_once_only = retry.policy(retry_attempts, replayable=False)
+        self._retrying = retry.policy(retry_attempts, on_wait=self._waited)
+        self._retrying_once_only = retry.policy(retry_attempts, replayable=False, on_wait=self._waited)
         self._connections = connections if connections is not None else auth.connections(api_client.configuration)
         self._auth_value: str | None = None
         self._auth_checked = float("-inf")
@@ -102,6 +109,7 @@ class Kube:
             self._api,
             self._user_agent,
             on_request=self.on_request,
+            on_retry_after=self.on_retry_after,
             request_timeout=(min(self._timeout[0], seconds), seconds),
             retry_attempts=1,
             connections=self._connections,
@@ -315,7 +323,8 @@ class Kube:
                 raise responses.transport_error("get /version", exc, "GET") from exc
             if not 200 <= response.status < 300:
                 raise responses.status_error(
-                    response.status, responses.decode_status(response.body), response.headers, "get /version"
+                    response.status, responses.decode_status(response.body), response.headers, "get /version",
+                    verb="get", kind="",
                 )
             return response.body
 
@@ -357,7 +366,8 @@ class Kube:
             self._count(verb, res, str(response.status))
             if not 200 <= response.status < 300:
                 raise responses.status_error(
-                    response.status, responses.decode_status(response.body), response.headers, what
+                    response.status, responses.decode_status(response.body), response.headers, what,
+                    verb=verb, kind=res.kind,
                 )
             return response.body
 
@@ -412,6 +422,10 @@ class Kube:
     def _count(self, verb: Verb, res: Resource, code: str) -> None:
         if self.on_request is not None:
             self.on_request(verb, res.kind, code)
+
+    def _waited(self, error: errors.TransientError, seconds: float) -> None:
+        if self.on_retry_after is not None:
+            self.on_retry_after(error.verb or "", error.kind or "", seconds)
 
 
 def _lease_body(body: Obj, namespace: str, name: str) -> Obj:

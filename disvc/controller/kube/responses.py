@@ -38,8 +38,12 @@ def check(stream: transport.Stream, what: str) -> transport.Stream:
     raise status_error(stream.status, decode_status(data), stream.headers, what)
 
 
-def status_error(code: int, status: Obj, headers: Mapping[str, str] | None, what: str) -> errors.ControllerError:
-    """The controller error for an HTTP status and its ``Status`` body."""
+def status_error(
+    code: int, status: Obj, headers: Mapping[str, str] | None, what: str,
+    verb: str | None = None, kind: str | None = None,
+) -> errors.ControllerError:
+    """The controller error for an HTTP status and its ``Status`` body
+    (a transient one names the request by ``verb`` and ``kind``)."""
     reason = status.get("reason") or ""
     message = f"{what}: {code} {reason}: {status.get('message', '')}".rstrip(": ")
     if code == 404:
@@ -49,9 +53,13 @@ def status_error(code: int, status: Obj, headers: Mapping[str, str] | None, what
     if code == 410:
         return errors.GoneError(message)
     if code == 429:
-        return errors.TooManyRequestsError(message, status=code, retry_after=_retry_after_seconds(status, headers))
+        return errors.TooManyRequestsError(
+            message, status=code, retry_after=_retry_after_seconds(status, headers), verb=verb, kind=kind
+        )
     if code >= 500 or code == 0:
-        return errors.TransientError(message, status=code, retry_after=_retry_after_seconds(status, headers))
+        return errors.TransientError(
+            message, status=code, retry_after=_retry_after_seconds(status, headers), verb=verb, kind=kind
+        )
     return errors.PermanentError(message, status=code, reason=reason or None)
 
 

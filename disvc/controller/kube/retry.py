@@ -13,13 +13,17 @@ update guarded by a resourceVersion, where a second copy fails with 409 if
 the first one landed) is retried only when the server answered that it did
 not act: 429, or a 5xx that carries ``Retry-After`` (client-go's rule). A
 write with no answer at all (``UnknownOutcomeError``) is never retried here.
+
+Each wait taken because the server asked for it is also reported to the
+policy's ``on_wait`` (the client turns it into a metric), so an operator
+sees how hard the API server is pushing back.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Final, TypeAlias, TypeVar
 
 import structlog
 import tenacity
@@ -35,6 +39,9 @@ RETRY_AFTER_CAP: Final = 2.0
 
 T = TypeVar("T")
 
+WaitHook: TypeAlias = Callable[[errors.TransientError, float], None]
+"""``on_wait(error, seconds)``: a ``Retry-After`` of ``seconds`` from ``error`` is being waited out."""
+
 log = structlog.get_logger(__name__)
 
 
@@ -48,7 +55,9 @@ def _is_retryable(exc: BaseException, replayable: bool) -> bool:
     return exc.retry_after is None or exc.retry_after <= RETRY_AFTER_CAP
 
 
-def policy(attempts: int = ATTEMPTS, *, replayable: bool = True) -> Callable[[Callable[[], T]], T]:
+def policy(
+    attempts: int = ATTEMPTS, *, replayable: bool = True, on_wait: WaitHook | None = None
+) -> Callable[[Callable[[], T]], T]:
     """Runs a call, retrying as the module docstring says; re-raises the last error.
 
     The first attempt runs outside tenacity: nearly every call succeeds at
@@ -60,7 +69,7 @@ def policy(attempts: int = ATTEMPTS, *, replayable: bool = True) -> Callable[[Ca
     def wait(state: tenacity.RetryCallState) -> float:
         # Attempt numbers here count from the second try: the first ran before tenacity.
         exc = state.outcome.exception() if state.outcome else None
-        return _wait(exc, backoff, state.attempt_number)
+        return _wait(exc, backoff, state.attempt_number, on_wait)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(lambda exc: _is_retryable(exc, replayable)),
@@ -75,16 +84,18 @@ def policy(attempts: int = ATTEMPTS, *, replayable: bool = True) -> Callable[[Ca
         except errors.TransientError as exc:
             if attempts <= 1 or not _is_retryable(exc, replayable):
                 raise
-            time.sleep(_wait(exc, backoff, 0))
+            time.sleep(_wait(exc, backoff, 0, on_wait))
         result: T = retrying(fn)
         return result
 
     return call
 
 
-def _wait(exc: BaseException | None, backoff: Backoff, retries_so_far: int) -> float:
+def _wait(exc: BaseException | None, backoff: Backoff, retries_so_far: int, on_wait: WaitHook | None) -> float:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
         log.info("Waiting as the API server asked", retryAfter=float(retry_after), error=str(exc))
+        if on_wait is not None and isinstance(exc, errors.TransientError):
+            on_wait(exc, float(retry_after))
         return float(retry_after)
     return backoff.delay(retries_so_far)
