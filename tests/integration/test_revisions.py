@@ -47,6 +47,15 @@ def serving(cluster: Cluster, version: str) -> Obj:
     return disvc
 
 
+def two_generations_served(kube: KubeEnv, cluster: Cluster) -> Obj:
+    """v1 served, then v2 rolled out and serving: the DISVC as it is then."""
+    apply(kube, "v1")
+    eventually(lambda: serving(cluster, "v1"), TIMEOUT)
+    apply(kube, "v2")
+    disvc: Obj = eventually(lambda: serving(cluster, "v2"), TIMEOUT)
+    return disvc
+
+
 def kubectl_revisions(kube: KubeEnv) -> dict[str, Obj]:
     listed = subprocess.run(
         [str(KUBECTL), "get", "controllerrevisions", "-l", f"disvc={NAME}", "-n", kube.namespace,
@@ -69,10 +78,7 @@ def padded(kib: int) -> Obj:
 def test_each_generation_that_served_keeps_its_template_in_a_controller_revision(
     kube: KubeEnv, controller: RunningController, kserve: KServeStub, cluster: Cluster
 ) -> None:
-    apply(kube, "v1")
-    eventually(lambda: serving(cluster, "v1"), TIMEOUT)
-    apply(kube, "v2")
-    disvc = eventually(lambda: serving(cluster, "v2"), TIMEOUT)
+    disvc = two_generations_served(kube, cluster)
 
     revisions = eventually(lambda: _exactly(kubectl_revisions(kube), {f"{NAME}-revision-v1", f"{NAME}-revision-v2"}),
                            TIMEOUT)
@@ -117,10 +123,7 @@ def _exactly(revisions: dict[str, Obj], names: set[str]) -> dict[str, Obj]:
 def test_the_readmes_offline_rollback_pipe_restores_a_template_from_its_revision(
     kube: KubeEnv, controller: RunningController, kserve: KServeStub, cluster: Cluster
 ) -> None:
-    apply(kube, "v1")
-    eventually(lambda: serving(cluster, "v1"), TIMEOUT)
-    apply(kube, "v2")
-    eventually(lambda: serving(cluster, "v2"), TIMEOUT)
+    two_generations_served(kube, cluster)
     kubectl = f"{KUBECTL} -n {kube.namespace} --kubeconfig {kube.kubeconfig}"
     pipe = (
         f"{{ {kubectl} get disvc {NAME} -o yaml; echo ---; {kubectl} get controllerrevisions -l disvc={NAME} -o yaml; }}"
