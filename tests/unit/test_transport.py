@@ -649,3 +649,39 @@ def test_plain_http_through_a_proxy_uses_the_absolute_form(serve: Callable[..., 
     connections.request("GET", "/api", {}, None, TIMEOUT)
     assert proxy.requests[0].startswith(b"GET http://api.example:8080/prefix/api HTTP/1.1\r\nHost: api.example:8080\r\n")
     assert b"\r\nProxy-Authorization: Basic dTpw\r\n" in proxy.requests[0]
+
+
+@pytest.mark.parametrize("route", ["http", "https", "http-proxy"])
+def test_every_connection_asks_the_kernel_to_probe_a_silent_peer(
+    tmp_path: Path, serve: Callable[..., ScriptedServer], monkeypatch: pytest.MonkeyPatch, route: str,
+) -> None:
+    # The descriptor is what survives TLS wrapping (the socket object does not).
+    descriptors: list[int] = []
+    connect = socket.create_connection
+
+    def recording(*args: object, **kwargs: object) -> socket.socket:
+        sock = connect(*args, **kwargs)  # type: ignore[arg-type]
+        descriptors.append(sock.fileno())
+        return sock
+
+    monkeypatch.setattr(socket, "create_connection", recording)
+    if route == "https":
+        server = serve([ok(b"{}")], _server_tls(tmp_path))
+        connections = transport.Connections(server.url, transport.TlsSettings(ca_file=str(tmp_path / "tls.crt")))
+    elif route == "http-proxy":
+        server = serve([ok(b"{}")])
+        connections = transport.Connections("http://api.example:8080", proxy=f"http://127.0.0.1:{server.port}")
+    else:
+        server = serve([ok(b"{}")])
+        connections = transport.Connections(server.url)
+    connections.request("GET", "/api", {}, None, TIMEOUT)  # the connection stays open, kept for the next call
+
+    (descriptor,) = descriptors
+    with socket.socket(fileno=os.dup(descriptor)) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        for name, value in (("TCP_KEEPIDLE", transport.KEEPALIVE_IDLE),
+                            ("TCP_KEEPINTVL", transport.KEEPALIVE_INTERVAL),
+                            ("TCP_KEEPCNT", transport.KEEPALIVE_COUNT)):
+            if hasattr(socket, name):
+                assert sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)) == value, name
+    connections.close()

@@ -33,6 +33,13 @@ it, and only a fresh read can tell (``api.Kube`` maps it to
 before any byte was written (connect, TLS handshake, proxy) raise
 ``NotSentError``, safe to retry for every method.
 
+Every connection asks the kernel for TCP keepalive probes (``keep_alive``),
+so a peer that vanished without a word (a node gone, a NAT entry dropped)
+ends a silent read in an error instead of leaving it waiting. Probes prove
+only that *something* holds the connection's other end: a proxy or load
+balancer that keeps it up but forwards nothing answers them; for a watch,
+the reflector's idle limit covers that case.
+
 Certificate files (CA, client certificate and key) are checked for changes
 on every new connection and every few seconds otherwise; after a rotation on
 disk the TLS context is rebuilt and idle connections made with the old one
@@ -71,6 +78,15 @@ PUT, PATCH and DELETE are idempotent in HTTP's terms but not in the API's:
 a resent Lease update fails with 409, a resent delete with 404."""
 BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 """Methods whose requests always carry a ``Content-Length``, 0 when empty."""
+KEEPALIVE_IDLE: Final = 30
+"""Seconds a connection may carry nothing before the kernel probes the peer."""
+KEEPALIVE_INTERVAL: Final = 10
+"""Seconds between unanswered probes."""
+KEEPALIVE_COUNT: Final = 3
+"""Unanswered probes after which the kernel gives the connection up: a
+vanished peer is noticed about a minute (30 s + 3 x 10 s) after the last
+byte. Without keepalive nothing is ever probed; with Linux's default
+timings the first probe would wait two hours."""
 
 _TOKEN: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 """A method or a header name (RFC 9110 ``token``)."""
@@ -572,6 +588,7 @@ class Connections:
             raise NotSentError(f"cannot connect: {exc}") from exc
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            keep_alive(sock)
             if self._proxy is not None and self._secure:
                 self._proxy.tunnel(sock, f"{self._host}:{self._port}")
             if context is not None:
@@ -585,6 +602,20 @@ class Connections:
             sock.close()
             raise
         return _Connection(sock, generation)
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """Turn TCP keepalive on, with our timings where the platform lets us set
+    them (Linux names them all; macOS calls the idle time ``TCP_KEEPALIVE``)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    for option, value in (
+        (idle, KEEPALIVE_IDLE),
+        (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL),
+        (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_COUNT),
+    ):
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 @dataclass(frozen=True, slots=True)
