@@ -45,6 +45,12 @@ class UnknownOutcomeError(TransientError):
     create resent blindly fails with 409 when the first one had landed)."""
 
 
+class IdleWatchError(TransientError):
+    """A watch received nothing, not even a byte, for its idle limit: its
+    connection is taken for dead (a peer gone, or a proxy that keeps the
+    connection up and forwards nothing); resume it on a new one."""
+
+
 class NotFoundError(ControllerError):
     """404: the object (or its resource type) does not exist."""
 

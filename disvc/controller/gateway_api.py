@@ -32,6 +32,7 @@ from disvc.builders.types import GRPCROUTE_KIND, HTTPROUTE_KIND, Obj
 from disvc.controller.informer import Informer
 from disvc.controller.kube import Kube
 from disvc.controller.kube.resources import CRD_KIND
+from disvc.controller.options import DEFAULTS
 from disvc.controller.reflector import WatchStream
 
 log = structlog.get_logger(__name__)
@@ -88,10 +89,11 @@ class _ByName:
     def watch(
         self, kind: str, resource_version: str, namespace: str | None = None,
         label_selector: str | None = None, timeout_seconds: int = 300, allow_bookmarks: bool = True,
+        *, idle_timeout: float | None = None,
     ) -> WatchStream:
         return self._kube.watch(
             kind, resource_version, namespace, label_selector, timeout_seconds, allow_bookmarks,
-            field_selector=self._selector,
+            field_selector=self._selector, idle_timeout=idle_timeout,
         )
 
 
@@ -109,6 +111,8 @@ class GatewayApi:
         attach: Callable[[str, Informer], None],
         detach: Callable[[str], None],
         changed: Callable[[], None],
+        *,
+        watch_idle_timeout: float = DEFAULTS.watch_idle_timeout,
     ) -> None:
         self._make_informer = make_informer
         self._attach = attach
@@ -121,7 +125,9 @@ class GatewayApi:
         self._stopped = False
         self.crds: dict[str, Informer] = {}
         for kind, name in ROUTE_CRDS.items():
-            informer = Informer(_ByName(kube, name), CRD_KIND, transform=summarize)
+            informer = Informer(
+                _ByName(kube, name), CRD_KIND, transform=summarize, watch_idle_timeout=watch_idle_timeout
+            )
             refresh = functools.partial(self._on_event, kind)
             informer.add_handler(refresh, refresh, refresh)
             self.crds[kind] = informer

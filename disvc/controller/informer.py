@@ -32,6 +32,7 @@ import structlog
 from disvc.builders.types import Obj
 from disvc.controller.backoff import Backoff
 from disvc.controller.mutation_cache import MutationCache
+from disvc.controller.options import DEFAULTS
 from disvc.controller.reflector import ListWatch, Reflector
 from disvc.controller.store import DeletedFinalStateUnknown, IndexFunc, Store, Transform, object_key
 
@@ -64,6 +65,7 @@ class Informer:
         indexers: Mapping[str, IndexFunc] | None = None,
         transform: Transform | None = None,
         backoff: Backoff | None = None,
+        watch_idle_timeout: float = DEFAULTS.watch_idle_timeout,
     ) -> None:
         self.kind = kind
         self.store = Store(indexers, transform)
@@ -77,7 +79,7 @@ class Informer:
         self._reflector = Reflector(
             kube, kind, self.store, self,
             namespace=namespace, label_selector=label_selector,
-            resync_period=resync_period, backoff=backoff,
+            resync_period=resync_period, backoff=backoff, idle_timeout=watch_idle_timeout,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -142,12 +142,13 @@ class Manager:
             # The resync re-delivers cached DISVCs only: each DISVC reconcile
             # covers its children, so resyncing them would enqueue the same keys.
             DISVC_KIND: Informer(
-                self.kube, DISVC_KIND, options.namespace, resync_period=options.resync_period, transform=compact
+                self.kube, DISVC_KIND, options.namespace, resync_period=options.resync_period, transform=compact,
+                watch_idle_timeout=options.watch_idle_timeout,
             ),
             **{
                 kind: Informer(
                     self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
-                    indexers=CHILD_INDEXERS, transform=compact_child,
+                    indexers=CHILD_INDEXERS, transform=compact_child, watch_idle_timeout=options.watch_idle_timeout,
                 )
                 for kind in child_kinds
             },
@@ -178,7 +179,7 @@ class Manager:
         def route_informer(kind: str) -> Informer:
             informer = Informer(
                 self.kube, kind, options.namespace, label_selector=names.DISVC_LABEL,
-                indexers=CHILD_INDEXERS, transform=compact_child,
+                indexers=CHILD_INDEXERS, transform=compact_child, watch_idle_timeout=options.watch_idle_timeout,
             )
             informer.add_handler(enqueue_owner.on_add, enqueue_owner.on_update, enqueue_owner.on_delete, own_writes=False)
             informer.add_handler(on_delete=functools.partial(writer.forget, kind))
@@ -193,7 +194,12 @@ class Manager:
             child_caches.pop(HTTPROUTE_KIND if kind == HTTPROUTE_KIND else GRPCROUTE_KIND, None)
 
         self.gateway: GatewayApi | None = (
-            GatewayApi(self.kube, route_informer, attach, detach, self._enqueue_all) if options.gateway_api else None
+            GatewayApi(
+                self.kube, route_informer, attach, detach, self._enqueue_all,
+                watch_idle_timeout=options.watch_idle_timeout,
+            )
+            if options.gateway_api
+            else None
         )
         self.reconciler = DisvcReconciler(
             CacheReader(self.kube, caches[DISVC_KIND], child_caches),

@@ -24,6 +24,27 @@ DEFAULT_RESYNC_PERIOD: Final = 10 * 60 * 60.0
 """Ten hours, controller-runtime's ``SyncPeriod`` default: a rare safety net that
 re-reconciles every DISVC even if a watch event was lost. 0 turns it off."""
 
+DEFAULT_WATCH_IDLE_TIMEOUT: Final = 150.0
+"""Seconds a watch may receive nothing before it is taken for dead and resumed.
+
+Why 150: kube-apiserver's watch cache sends each watcher that allows
+bookmarks one a minute (``defaultBookmarkFrequency`` in the apiserver's
+``storage/cacher/cacher.go``; ``nextBookmarkTime`` in ``cache_watcher.go``
+also sends one 2 s before the watch's deadline), from a timer ticking about
+every second, so on a healthy watch no more than about 62 s pass without a
+byte. A bookmark the watcher has no room for is skipped until the next
+round, but then events are flowing anyway. 150 s is two and a half rounds:
+a watch survives one lost bookmark with room to spare, and a dead one is
+found within 150 s instead of the 330-630 s its read timeout allowed.
+
+A quiet watch can still reach it: the watch cache sends no bookmark for a
+resource until it has seen an event or an etcd progress notification for it
+since the API server started (etcd's default notification interval is ten
+minutes; kubeadm sets five seconds), and a server without the watch cache
+sends none. Such a watch is then resumed from its resourceVersion every
+150 s instead of every 300-600 s: the same request the server timeout
+makes, a little more often."""
+
 DISABLED: Final = "0"
 """A bind address of ``0`` turns the server off (controller-runtime's convention)."""
 
@@ -90,6 +111,9 @@ class Options:
     """Seconds between attempts to acquire or renew the Lease."""
     resync_period: float = DEFAULT_RESYNC_PERIOD
     """Seconds between full re-reconciles of every cached DISVC; 0 disables."""
+    watch_idle_timeout: float = DEFAULT_WATCH_IDLE_TIMEOUT
+    """Seconds a watch may receive nothing (no event, no bookmark, no byte)
+    before it is closed and resumed from its last resourceVersion."""
     graceful_shutdown_timeout: float = 10.0
     """Seconds to let in-flight reconciles finish after a stop signal."""
     log_format: LogFormat = "json"
@@ -326,6 +350,15 @@ def parser() -> argparse.ArgumentParser:
         "A converged resync makes no writes.",
     )
     p.add_argument(
+        "--watch-idle-timeout",
+        type=_positive_seconds,
+        default=DEFAULTS.watch_idle_timeout,
+        help="Seconds a watch may receive nothing, not even a bookmark (kube-apiserver sends one a "
+        "minute), before it is taken for dead and resumed from its last resourceVersion on a new "
+        "connection: a proxy or load balancer that keeps a connection up but forwards nothing "
+        "would otherwise leave the cache stale until the watch's own timeout (5-10 minutes).",
+    )
+    p.add_argument(
         "--graceful-shutdown-timeout",
         type=_non_negative_seconds,
         default=DEFAULTS.graceful_shutdown_timeout,
@@ -393,6 +426,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         renew_deadline=ns.renew_deadline,
         retry_period=ns.retry_period,
         resync_period=ns.resync_period,
+        watch_idle_timeout=ns.watch_idle_timeout,
         graceful_shutdown_timeout=ns.graceful_shutdown_timeout,
         log_format=log_format,
         log_level=ns.log_level,

@@ -8,6 +8,12 @@ that is still possible:
 - the watch ends (server timeout, dropped connection, read timeout): watch
   again from the last resourceVersion seen. Bookmarks only advance that
   version, so a quiet watch does not fall behind the server's history;
+- the watch receives nothing at all (no event, no bookmark, no byte) for
+  ``idle_timeout`` seconds: its connection is taken for dead (a peer gone,
+  or a proxy that keeps the connection up and forwards nothing), closed, and
+  the watch resumed at once from the last resourceVersion on a new one. The
+  server sends bookmarks often enough that a healthy watch is never that
+  quiet (``options.DEFAULT_WATCH_IDLE_TIMEOUT`` says how often);
 - the version is too old (410 Gone, in the response or as an ERROR event),
   or the server ended the watch with any other ERROR event (but 429): list
   again and ``replace`` the store. Objects that vanished meanwhile are
@@ -34,6 +40,7 @@ from disvc.builders.types import Obj
 from disvc.controller import errors
 from disvc.controller.backoff import Backoff
 from disvc.controller.clock import Clock, RealClock
+from disvc.controller.options import DEFAULTS
 from disvc.controller.store import DeletedFinalStateUnknown, Store, object_key, resource_version
 
 log = structlog.get_logger(__name__)
@@ -77,7 +84,12 @@ class ListWatch(Protocol):
         label_selector: str | None = None,
         timeout_seconds: int = ...,
         allow_bookmarks: bool = True,
-    ) -> WatchStream: ...
+        *,
+        idle_timeout: float | None = None,
+    ) -> WatchStream:
+        """A watch from ``resource_version``; iterating it raises
+        ``errors.IdleWatchError`` once nothing arrived for ``idle_timeout`` seconds."""
+        ...
 
 
 class Listener(Protocol):
@@ -111,6 +123,7 @@ class Reflector:
         resync_period: float = 0.0,
         backoff: Backoff | None = None,
         watch_timeout_range: tuple[int, int] = WATCH_TIMEOUT_RANGE,
+        idle_timeout: float = DEFAULTS.watch_idle_timeout,
         clock: Clock | None = None,
     ) -> None:
         self._lw = list_watch
@@ -122,6 +135,7 @@ class Reflector:
         self._resync_period = resync_period
         self._backoff = backoff or Backoff()
         self._watch_timeout_range = watch_timeout_range
+        self._idle_timeout = idle_timeout
         self._clock: Clock = clock or RealClock()
         self._synced = threading.Event()
         self._lock = threading.Lock()
@@ -206,6 +220,7 @@ class Reflector:
             stream = self._lw.watch(
                 self.kind, self._resource_version, self._namespace, self._label_selector,
                 timeout_seconds=self._backoff.rng.randint(*self._watch_timeout_range),
+                idle_timeout=self._idle_timeout,
             )
         except errors.GoneError:
             return "gone"
@@ -226,6 +241,12 @@ class Reflector:
                     return "ended"
         except errors.GoneError:
             return "gone"
+        except errors.IdleWatchError as exc:
+            # Not the server's doing: it got a request and answered. Resume
+            # now; if the path is still dead, the next start fails and backs off.
+            log.info("Watch went silent, resuming", kind=self.kind, error=str(exc),
+                     resourceVersion=self._resource_version)
+            return "ended"
         except Exception as exc:  # noqa: BLE001 - a broken stream is resumed, never fatal
             if stop.is_set():
                 return "ended"

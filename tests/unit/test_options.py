@@ -22,6 +22,7 @@ def test_defaults_match_a_kubebuilder_manager() -> None:
         leader_elect=False,
         leader_election_id="disvc-controller-leader",
         resync_period=10 * 3600.0,
+        watch_idle_timeout=150.0,
         log_format="json",
         log_level="info",
     )
@@ -40,6 +41,7 @@ def test_every_flag_reaches_options() -> None:
         "--leader-election-namespace", "disvc-system",
         "--leader-election-id", "other-lease",
         "--resync-period", "0",
+        "--watch-idle-timeout", "2.5",
         "--log-format", "console",
         "--log-level", "debug",
     ])
@@ -55,6 +57,7 @@ def test_every_flag_reaches_options() -> None:
     assert parsed.leader_election_namespace == "disvc-system"
     assert parsed.leader_election_id == "other-lease"
     assert parsed.resync_period == 0
+    assert parsed.watch_idle_timeout == 2.5
     assert (parsed.log_format, parsed.log_level) == ("console", "debug")
 
 
@@ -81,6 +84,7 @@ def test_bind_address_forms(text: str, expected: BindAddress) -> None:
         ["--metrics-bind-address", "localhost:http"],
         ["--health-probe-bind-address", ":70000"],
         ["--resync-period", "-1"],
+        ["--watch-idle-timeout", "0"],
         ["--log-format", "xml"],
         ["--leader-election-lease-duration", "5", "--leader-election-renew-deadline", "10"],
     ],
@@ -100,6 +104,6 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for flag in ("--kubeconfig", "--namespace", "--ingress-domain", "--ingress-class", "--workers",
                  "--metrics-bind-address", "--health-probe-bind-address", "--leader-elect",
-                 "--leader-election-namespace", "--leader-election-id", "--resync-period",
+                 "--leader-election-namespace", "--leader-election-id", "--resync-period", "--watch-idle-timeout",
                  "--log-format", "--log-level"):
         assert flag in text

@@ -68,6 +68,7 @@ class ScriptedSource:
     list_calls: int = 0
     watch_from: list[str] = field(default_factory=list)
     any_version: list[bool] = field(default_factory=list)
+    idle_timeouts: list[float | None] = field(default_factory=list)
 
     def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None,
              *, transform: Callable[[Obj], Obj] | None = None, any_version: bool = False) -> tuple[list[Obj], str]:
@@ -84,8 +85,9 @@ class ScriptedSource:
 
     def watch(self, kind: str, resource_version: str, namespace: str | None = None,
               label_selector: str | None = None, timeout_seconds: int = 300,
-              allow_bookmarks: bool = True) -> FakeStream:
+              allow_bookmarks: bool = True, *, idle_timeout: float | None = None) -> FakeStream:
         self.watch_from.append(resource_version)
+        self.idle_timeouts.append(idle_timeout)
         if not self.watches:
             self.stop.set()
             return FakeStream([])
@@ -231,6 +233,34 @@ def test_a_failed_list_is_retried_with_backoff_before_syncing() -> None:
     assert r.has_synced()
     assert backoff.waits == 2
     assert source.any_version == [True, True, True]  # still the first list until one succeeds
+
+
+def test_a_watch_that_went_silent_is_closed_and_resumed_at_once_from_the_last_resource_version() -> None:
+    stop = threading.Event()
+    backoff = CountingBackoff()
+    silent = FakeStream([event("ADDED", svc("a", "11")), bookmark("15")],
+                        end=errors.IdleWatchError("watch Service: nothing received for 150s"))
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[silent, FakeStream([])])
+    reflector_for(source, Store(), RecordingListener(), backoff=backoff).run(stop)
+    assert silent.closed.is_set()
+    assert source.list_calls == 1  # the version is not gone: no relist
+    assert source.watch_from[:2] == ["10", "15"]
+    assert backoff.waits == 0  # the server answered; only the connection died
+
+
+def test_every_watch_is_given_the_reflectors_idle_limit() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[FakeStream([bookmark("11")]), FakeStream([])])
+    reflector_for(source, Store(), RecordingListener(), idle_timeout=7.5).run(stop)
+    assert source.idle_timeouts[:2] == [7.5, 7.5]
+
+
+def test_the_informer_hands_its_watch_idle_limit_to_its_reflector() -> None:
+    stop = threading.Event()
+    source = ScriptedSource(stop, lists=[([], "10")], watches=[])
+    informer = Informer(source, "Service", backoff=Backoff(initial=0.01, cap=0.05), watch_idle_timeout=4.0)
+    run_until_scripts_end(informer, source)
+    assert source.idle_timeouts[0] == 4.0
 
 
 def test_a_watch_closed_at_once_with_nothing_delivered_counts_as_a_failure() -> None:

@@ -22,6 +22,9 @@ from kubernetes import client as k8s_client
 
 from disvc.controller import errors, tls
 from disvc.controller.kube import Kube, retry, transport
+from disvc.controller.reflector import Reflector
+from disvc.controller.store import Store
+from disvc.testing.polling import eventually
 
 TIMEOUT = (2.0, 5.0)
 Answer = Callable[[bytes], bytes | None]
@@ -685,3 +688,64 @@ def test_every_connection_asks_the_kernel_to_probe_a_silent_peer(
             if hasattr(socket, name):
                 assert sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, name)) == value, name
     connections.close()
+
+
+# -- half-open watches: the idle limit -------------------------------------------
+
+
+def chunked_head(*events: bytes) -> bytes:
+    """A watch answer's head and one chunk per event line; the body never ends."""
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+        b"%x\r\n%s\r\n" % (len(line), line) for line in (e + b"\n" for e in events)
+    )
+
+
+BOOKMARK_20 = b'{"type":"BOOKMARK","object":{"kind":"Service","metadata":{"resourceVersion":"20"}}}'
+
+
+def test_a_watch_that_receives_nothing_for_its_idle_limit_raises_idle_watch_error(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    # One bookmark, then the server neither sends nor closes: a half-open
+    # connection. The read gives up after the idle limit, not the server
+    # timeout (300 s) plus its margin.
+    server = serve([lambda _r: chunked_head(BOOKMARK_20), ok(b"{}")])  # a spare answer keeps it open
+    watch = kube_for(server.url).watch("Service", "10", "ns", idle_timeout=0.3)
+    assert next(watch)["object"]["metadata"]["resourceVersion"] == "20"
+    with pytest.raises(errors.IdleWatchError, match="nothing received"):
+        next(watch)
+    assert watch.closed
+
+
+def test_a_silent_watch_is_resumed_from_its_last_bookmark_without_a_relist(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    items = b'{"kind":"ServiceList","metadata":{"resourceVersion":"10"},"items":[]}'
+    added = b'{"type":"ADDED","object":{"metadata":{"name":"a","namespace":"ns","resourceVersion":"21"}}}'
+    server = serve([ok(items), lambda _r: chunked_head(BOOKMARK_20), lambda _r: chunked_head(added), ok(b"{}")])
+    store, stop = Store(), threading.Event()
+    reflector = Reflector(kube_for(server.url), "Service", store, _Ignore(), idle_timeout=0.3)
+    thread = threading.Thread(target=reflector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: _assert(store.keys() == ["ns/a"]), timeout=30)
+    finally:
+        stop.set()
+        reflector.interrupt()
+        thread.join(10)
+    first_list, first_watch, second_watch = request_lines(server)[:3]
+    assert b"watch=true" not in first_list
+    assert b"watch=true&resourceVersion=10&" in first_watch
+    assert b"watch=true&resourceVersion=20&" in second_watch
+
+
+class _Ignore:
+    def on_add(self, obj: object) -> None: ...
+
+    def on_update(self, old: object, new: object, *, relisted: bool = False) -> None: ...
+
+    def on_delete(self, obj: object) -> None: ...
+
+
+def _assert(condition: bool) -> None:
+    assert condition

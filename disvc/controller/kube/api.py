@@ -60,7 +60,8 @@ REQUEST_TIMEOUT: Final = (5.0, 30.0)
 WATCH_TIMEOUT_SECONDS: Final = 300
 """Server-side watch timeout; the reflector re-watches when it ends."""
 WATCH_READ_MARGIN: Final = 30.0
-"""A watch read that stays silent this long past its server timeout is dead."""
+"""A watch read that stays silent this long past its server timeout is dead
+(the bound when the caller sets no shorter idle limit)."""
 LIST_PAGE_SIZE: Final = 500
 AUTH_RECHECK_SECONDS: Final = 1.0
 """How stale the bearer token may be: tokens are refreshed well before they expire."""
@@ -190,11 +191,15 @@ class Kube:
         timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
         allow_bookmarks: bool = True,
         field_selector: str | None = None,
+        idle_timeout: float | None = None,
     ) -> Watch:
         """Start a watch from ``resource_version``; events stream as they arrive.
 
         Raises ``GoneError`` (at start or while iterating) when the version is
-        too old; iteration ends when the server closes the watch.
+        too old; iteration ends when the server closes the watch. When nothing
+        arrives (no event, no bookmark, no byte) for ``idle_timeout`` seconds,
+        or for the server timeout plus a margin, iteration raises
+        ``IdleWatchError``.
         """
         res = resource(kind, "watch")
         query: dict[str, str | int] = {
@@ -208,11 +213,12 @@ class Kube:
             query["labelSelector"] = label_selector
         if field_selector:
             query["fieldSelector"] = field_selector
+        silence = timeout_seconds + WATCH_READ_MARGIN
+        if idle_timeout is not None:
+            silence = min(silence, idle_timeout)
         # No in-call retry: the reflector owns the backoff for watches.
-        response = self._stream(
-            res, res.path(namespace), query, (self._timeout[0], timeout_seconds + WATCH_READ_MARGIN)
-        )
-        return Watch(response, res.kind, res.api_version)
+        response = self._stream(res, res.path(namespace), query, (self._timeout[0], silence))
+        return Watch(response, res.kind, res.api_version, silence)
 
     # -- writes ------------------------------------------------------------
 

@@ -6,7 +6,10 @@ chunk), over the same kind of connection as every other call
 and ``kind`` filled in (the server leaves them out of list items and some
 events); an ``ERROR`` event raises the same error as the equivalent HTTP
 status (``responses.status_error``), so 410 Gone reaches the reflector as
-``GoneError`` whichever way it came. ``close()`` may be called from another
+``GoneError`` whichever way it came. A read that waits past the watch's
+read timeout (its idle limit) raises ``IdleWatchError``: nothing arrived,
+not even a bookmark, so the connection is taken for dead.
+``close()`` may be called from another
 thread: it shuts the socket down so a reader blocked on it returns promptly
 (the reflector's stop path), and iteration then ends quietly.
 """
@@ -26,10 +29,11 @@ from disvc.controller.kube import responses, transport
 class Watch(Iterator[Obj]):
     """Iterates the events of one watch response; see the module docstring."""
 
-    def __init__(self, response: transport.Stream, kind: str, api_version: str) -> None:
+    def __init__(self, response: transport.Stream, kind: str, api_version: str, idle_timeout: float) -> None:
         self._response = response
         self._kind = kind
         self._api_version = api_version
+        self._idle_timeout = idle_timeout
         self._closed = threading.Event()
         self._events = self._read_events()
 
@@ -63,6 +67,12 @@ class Watch(Iterator[Obj]):
                         yield self._event(line)
             if pending.strip():
                 yield self._event(pending)
+        except TimeoutError as exc:
+            if self._closed.is_set():
+                return
+            raise errors.IdleWatchError(
+                f"watch {self._kind}: nothing received for {self._idle_timeout:g}s"
+            ) from exc
         except responses.TRANSPORT_ERRORS as exc:
             if self._closed.is_set():
                 return  # closed on purpose: the broken read is ours
