@@ -760,3 +760,42 @@ class _Ignore:
 
 def _assert(condition: bool) -> None:
     assert condition
+
+
+@pytest.mark.parametrize("how", ["watch", "call"])
+def test_after_a_read_times_out_no_kept_connection_is_handed_out_again(
+    serve: Callable[..., ScriptedServer], how: str
+) -> None:
+    """A read that timed out says the path to the server may be dead: the
+    connections kept beside it are closed, so the next call opens a new one
+    instead of waiting out its own timeout on a dead one."""
+    never = threading.Event()
+    silent: Answer = lambda _r: (never.wait(5), None)[1]
+    if how == "watch":
+        quiet_watch: Answer = lambda _r: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        server = serve([quiet_watch, ok(b"kept"), ok(b"after")])
+        pool = transport.Connections(server.url)
+        stream = pool.stream("GET", "/watch", {}, (1.0, 0.5))
+        assert pool.request("GET", "/kept", {}, None, TIMEOUT).body == b"kept"  # a second connection, kept
+        with pytest.raises(TimeoutError):
+            list(stream.chunks())
+    else:
+        both = threading.Barrier(2, timeout=5)
+
+        def kept(request: bytes) -> bytes | None:
+            both.wait()  # both requests in flight: two connections, both kept afterwards
+            return ok(b"kept")(request)
+
+        server = serve([kept, kept, silent, ok(b"after")])
+        pool = transport.Connections(server.url)
+        callers = [threading.Thread(target=pool.request, args=("GET", "/kept", {}, None, TIMEOUT)) for _ in range(2)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(10)
+        with pytest.raises(transport.MaybeSentError, match="TimeoutError"):
+            pool.request("GET", "/slow", {}, None, (1.0, 0.5))
+    assert server.connections == 2
+    assert pool.request("GET", "/after", {}, None, TIMEOUT).body == b"after"
+    assert server.connections == 3
+    never.set()

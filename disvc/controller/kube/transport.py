@@ -161,7 +161,11 @@ class Stream:
                 self._finish(reusable=True)
                 return
             else:
-                conn.receive()
+                try:
+                    conn.receive()
+                except TimeoutError:
+                    self._pool.drop_idle()
+                    raise
 
     def read(self) -> bytes:
         return b"".join(self.chunks())
@@ -466,8 +470,10 @@ class Connections:
         try:
             while not answer.complete:
                 conn.receive()
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            if isinstance(exc, TimeoutError):
+                self.drop_idle()
             raise
         data = b"".join(answer.body)
         self.give_back(conn)
@@ -478,6 +484,13 @@ class Connections:
         return Stream(self, conn, answer.status, answer.headers, sends)
 
     def close(self) -> None:
+        self.drop_idle()
+
+    def drop_idle(self) -> None:
+        """Close the kept connections. Called after a read timed out: the
+        others most likely sit on the same dead path (a load balancer that
+        failed over, a NAT entry gone), and a call handed one would wait out
+        its own read timeout before trying a new connection."""
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
@@ -510,6 +523,8 @@ class Connections:
                     conn.sock.sendall(data)
                     return conn, conn.read_head(), sends
                 except (ConnectionError, ClosedError, TimeoutError, ssl.SSLError) as exc:
+                    if isinstance(exc, TimeoutError):
+                        self.drop_idle()
                     if conn.received:
                         raise
                     closed_early = isinstance(exc, (ConnectionError, ClosedError))
