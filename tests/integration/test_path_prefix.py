@@ -1,7 +1,9 @@
-"""A server URL with a path prefix, end to end: the loopback API serves only
-under ``/k8s/clusters/c-x`` (as behind Rancher's proxy) and the real
-controller converges the PoC sample through it, reads, writes and watches
-alike. Before issue 24's fix every call but the watches lost the prefix."""
+"""A server URL with a path prefix, end to end: the API is served only under
+``/k8s/clusters/c-x`` (as behind Rancher's proxy), by the loopback API
+itself, and by a proxy in front of the session's API (loopback or
+kube-apiserver); the real controller converges the PoC samples through it,
+reads, writes and watches alike. Before issue 24's fix every call but the
+watches lost the prefix."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from kubernetes import config
 
 from disvc.controller.manager import Manager
 from disvc.controller.options import BindAddress, Options
+from disvc.testing.api_proxy import ApiProxy
 from disvc.testing.apiserver import ApiServer
 from disvc.testing.crds import install_crds
-from disvc.testing.fixtures import eventually
+from disvc.testing.fixtures import KubeEnv, eventually
+from disvc.testing.kserve_stub import KServeStub
 from disvc.testing.rawapi import request_json
 
-from .harness import POC1, STARTUP_TIMEOUT
+from .harness import POC1, STARTUP_TIMEOUT, Cluster, StartController, condition
 
 PREFIX = "/k8s/clusters/c-x"
 NAMESPACE = "prefixed"
@@ -72,3 +76,27 @@ def test_the_controller_converges_through_a_path_prefix(prefixed_server: tuple[A
         stop.set()
         thread.join(30)
         api_client.close()  # type: ignore[no-untyped-call]
+
+
+POC_SAMPLES = (POC1, POC1.with_name("serving_v1alpha1_distributedinferenceservice_grpc.yaml"))
+
+
+def test_the_poc_samples_converge_through_a_path_prefixing_proxy(
+    kube: KubeEnv, tmp_path: Path, start_controller: StartController, cluster: Cluster, kserve: KServeStub
+) -> None:
+    with ApiProxy(kube.kubeconfig, tmp_path, path_prefix=PREFIX) as proxy:
+        controller = start_controller(kubeconfig=proxy.kubeconfig)
+        names = []
+        for sample in POC_SAMPLES:
+            names += [doc["metadata"]["name"] for doc in kube.apply_yaml(sample)]
+
+        def ready() -> None:
+            for name in names:
+                disvc = cluster.disvc(name)
+                assert (condition(disvc, "Ready") or {}).get("status") == "True", disvc.get("status")
+            assert set(cluster.isvcs()) == {f"{name}-v1-0" for name in names}
+
+        eventually(ready, timeout=60)
+        assert proxy.strays == [], "the controller sent requests outside the server URL's path"
+        assert proxy.forwarded > 0
+        assert controller.metric_sum("disvc_api_requests_total", code="404") == 0

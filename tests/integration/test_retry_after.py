@@ -1,5 +1,5 @@
 """The controller behind an API server that pushes back: a throttling proxy
-(``disvc.testing.throttling_proxy``) answers every third request that is not
+(``disvc.testing.api_proxy``) answers every third request that is not
 a watch ``429`` with ``Retry-After: 3``, as API Priority and Fairness does
 when it cannot seat a request, and relays the rest to the session's API
 (loopback or kube-apiserver). What a user sees must be what they see
@@ -17,9 +17,9 @@ import pytest
 import structlog
 import yaml
 
+from disvc.testing.api_proxy import ApiProxy
 from disvc.testing.fixtures import KubeEnv, eventually
 from disvc.testing.kserve_stub import KServeStub
-from disvc.testing.throttling_proxy import ThrottlingProxy
 
 from .harness import POC1, Cluster, RunningController, StartController, condition
 
@@ -37,8 +37,8 @@ Obj = dict[str, Any]
 
 
 @pytest.fixture
-def proxy(kube: KubeEnv, tmp_path: Path) -> Iterator[ThrottlingProxy]:
-    with ThrottlingProxy(kube.kubeconfig, tmp_path, every=3, retry_after=RETRY_AFTER) as running:
+def proxy(kube: KubeEnv, tmp_path: Path) -> Iterator[ApiProxy]:
+    with ApiProxy(kube.kubeconfig, tmp_path, throttle_every=3, retry_after=RETRY_AFTER) as running:
         yield running
 
 
@@ -52,7 +52,7 @@ def converged(cluster: Cluster) -> None:
 
 
 def test_under_429s_on_every_third_request_the_controller_waits_as_asked_and_converges(
-    proxy: ThrottlingProxy, start_controller: StartController, kube: KubeEnv, cluster: Cluster, kserve: KServeStub
+    proxy: ApiProxy, start_controller: StartController, kube: KubeEnv, cluster: Cluster, kserve: KServeStub
 ) -> None:
     doc: Obj = yaml.safe_load(POC1.read_text())
     doc["spec"]["replicas"] = REPLICAS

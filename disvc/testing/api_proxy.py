@@ -1,5 +1,8 @@
-"""An overloaded API server, in front of a healthy one: a TLS proxy on
-loopback that answers a share of requests ``429 Too Many Requests``.
+"""A TLS proxy on loopback in front of any API server, to put the client
+under test behind what sits between real clients and real servers: an
+overloaded server (a share of requests answered ``429 Too Many Requests``)
+and a path-prefixing proxy (the API under ``https://host/k8s/clusters/c-x``,
+as Rancher and other cluster proxies give it).
 
 When API Priority and Fairness cannot seat or queue a request, kube-apiserver
 rejects it with 429 and a ``Retry-After`` header in whole seconds (the
@@ -8,13 +11,16 @@ never that busy, and the loopback API's fault rules (``apiserver.faults``)
 exist on the loopback API only; this proxy brings the same answers to any
 API server, loopback or kube-apiserver alike.
 
-Every ``every``-th request that is a GET, POST, PUT or PATCH and not a watch
-is answered here: 429, ``Retry-After: <retry_after>`` and a ``Status`` body
+With ``throttle_every=n``, every n-th request that is a GET, POST, PUT or
+PATCH and not a watch is answered here: 429, ``Retry-After: <retry_after>`` and a ``Status`` body
 (reason ``TooManyRequests``, ``details.retryAfterSeconds``). One counter
 spans all connections, so which requests are refused is deterministic for a
 given order of requests, never random. Everything else, watches included,
 goes to the upstream server with the upstream kubeconfig's own credentials;
 answers are relayed as they arrive (a watch's events stream through).
+
+With ``path_prefix``, the proxy serves only below that path (anything else:
+404, counted in ``strays``) and takes the prefix off before relaying.
 
 The proxy serves a certificate from a CA of its own (``envtest.generate_pki``,
 the ``openssl`` CLI) and writes a kubeconfig naming itself for the client
@@ -122,22 +128,29 @@ def _upstream(kubeconfig: str) -> _Upstream:
                      context, authorization, token)
 
 
-class ThrottlingProxy(Running):
+class ApiProxy(Running):
     """The proxy; ``start`` makes its certificates, binds a loopback port and serves."""
 
-    def __init__(self, upstream_kubeconfig: str, directory: Path, *, every: int = 3, retry_after: int = 3) -> None:
-        if every < 1:
-            raise ValueError("every must be at least 1")
+    def __init__(
+        self, upstream_kubeconfig: str, directory: Path, *,
+        throttle_every: int | None = None, retry_after: int = 3, path_prefix: str = "",
+    ) -> None:
+        if throttle_every is not None and throttle_every < 1:
+            raise ValueError("throttle_every must be at least 1 (or None: never)")
+        if path_prefix and (not path_prefix.startswith("/") or path_prefix.endswith("/")):
+            raise ValueError(f"path_prefix must start with '/' and not end with one: {path_prefix!r}")
         self._upstream_kubeconfig = upstream_kubeconfig
         self._directory = directory
-        self.every = every
+        self.throttle_every = throttle_every
         self.retry_after = retry_after
+        self.path_prefix = path_prefix
         self.kubeconfig = str(directory / "kubeconfig")
         """A kubeconfig naming the proxy, for the client under test (written by ``start``)."""
         self._lock = threading.Lock()
         self._counted = 0
         self._refused: list[Refusal] = []
         self._forwarded = 0
+        self._strays: list[str] = []
         self._open: set[http.client.HTTPConnection] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +164,12 @@ class ThrottlingProxy(Running):
             return list(self._refused)
 
     @property
+    def strays(self) -> list[str]:
+        """Paths asked for outside ``path_prefix`` (answered 404)."""
+        with self._lock:
+            return list(self._strays)
+
+    @property
     def forwarded(self) -> int:
         """Requests relayed to the upstream server so far."""
         with self._lock:
@@ -158,7 +177,7 @@ class ThrottlingProxy(Running):
 
     # -- lifecycle ----------------------------------------------------------------
 
-    def start(self) -> ThrottlingProxy:
+    def start(self) -> ApiProxy:
         upstream = _upstream(self._upstream_kubeconfig)
         pki = generate_pki(self._directory / "pki")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -171,19 +190,19 @@ class ThrottlingProxy(Running):
         self._server = server
         port = server.server_address[1]
         user = {"token": upstream.token} if upstream.token else {}
-        name = "throttling-proxy"
+        name = "api-proxy"
         kubeconfig = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": name, "cluster": {
-                "server": f"https://127.0.0.1:{port}", "certificate-authority": str(pki.ca_cert),
+                "server": f"https://127.0.0.1:{port}{self.path_prefix}", "certificate-authority": str(pki.ca_cert),
             }}],
             "users": [{"name": name, "user": user}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "current-context": name,
         }  # fmt: skip
         Path(self.kubeconfig).write_text(yaml.safe_dump(kubeconfig, sort_keys=False))
-        self._thread = threading.Thread(target=server.serve_forever, name="throttling-proxy", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, name="api-proxy", daemon=True)
         self._thread.start()
         return self
 
@@ -206,12 +225,23 @@ class ThrottlingProxy(Running):
 
     # -- used by the handler --------------------------------------------------------
 
+    def _unprefixed(self, path: str) -> str | None:
+        """``path`` without the prefix; None (and counted) when outside it."""
+        if not self.path_prefix:
+            return path
+        rest = path.removeprefix(self.path_prefix)
+        if rest != path and rest.startswith(("/", "?")):
+            return rest
+        with self._lock:
+            self._strays.append(path)
+        return None
+
     def _refuses(self, method: str, path: str) -> bool:
         if method not in THROTTLED_METHODS or is_watch(path):
             return False
         with self._lock:
             self._counted += 1
-            refuse = self._counted % self.every == 0
+            refuse = self.throttle_every is not None and self._counted % self.throttle_every == 0
             if refuse:
                 self._refused.append(Refusal(method, path))
             else:
@@ -233,7 +263,7 @@ class ThrottlingProxy(Running):
 
 
 class _Server(ThreadingHTTPServer):
-    proxy: ThrottlingProxy
+    proxy: ApiProxy
     upstream: _Upstream
 
 
@@ -268,12 +298,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         proxy = self.server.proxy
-        if proxy._refuses(self.command, self.path):
+        path = proxy._unprefixed(self.path)
+        if path is None:
+            data = b"404 page not found\n"  # as a Go HTTP mux answers a path it has no route for
+            self.send_response(404, "Not Found")
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if proxy._refuses(self.command, path):
             self._answer_too_many_requests(proxy.retry_after)
             return
-        if self.command not in THROTTLED_METHODS or is_watch(self.path):
+        if self.command not in THROTTLED_METHODS or is_watch(path):
             proxy._count_forwarded()
-        self._forward(body)
+        self._forward(path, body)
 
     def _answer_too_many_requests(self, retry_after: int) -> None:
         data = json.dumps(too_many_requests_status(retry_after)).encode()
@@ -284,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _forward(self, body: bytes | None) -> None:
+    def _forward(self, path: str, body: bytes | None) -> None:
         upstream = self.server.upstream
         headers = {k: v for k, v in self.headers.items() if k.lower() not in NOT_RELAYED}
         if upstream.authorization:
@@ -295,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self._connection is None:
                 self._connection = upstream.connect()
                 self.server.proxy._opened(self._connection)
-            self._connection.request(self.command, self.path, body=body, headers=headers)
+            self._connection.request(self.command, path, body=body, headers=headers)
             response = self._connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             self._drop_upstream()
