@@ -16,7 +16,10 @@ does it, with the stored objects kept.
 
 There is no scheduler or controller-manager, exactly as in envtest: no Pods
 run and no garbage collector deletes dependents. Tests that need those
-belong on a full cluster (``DISVC_TEST_KUBECONFIG``).
+belong on a full cluster (``DISVC_TEST_KUBECONFIG``). A deleted namespace is
+not emptied either; the ``kube`` fixture does that after each test
+(``namespace_controller``), or the Services of earlier tests would use up
+the service range.
 
 The pure pieces (PKI generation with the ``openssl`` CLI, the command lines,
 the token file and the kubeconfig) are separate functions so they can be

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kubernetes import client
 
-from disvc.testing.fixtures import CRD_PATH, KubeEnv, request_json
+from disvc.testing.fixtures import CRD_PATH, KubeEnv, eventually, request_json
 
 SEED = Path(__file__).resolve().parents[2] / "config" / "samples" / "serving_v1alpha1_distributedinferenceservice.yaml"
 
@@ -76,3 +76,32 @@ def test_kubeconfig_reaches_the_same_api(kube: KubeEnv) -> None:
         client.CoreV1Api(api_client).read_namespace(kube.namespace)
     finally:
         api_client.close()
+
+
+def test_a_deleted_namespace_goes_with_all_it_holds(kube: KubeEnv) -> None:
+    # what the fixture does after each test, on a namespace of this test's own
+    name = f"{kube.namespace}-gone"
+    kube.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    kube.apply_yaml(
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: holds-a-cluster-ip}
+spec:
+  ports: [{port: 80}]
+""",
+        namespace=name,
+    )
+    kube.apply_yaml(SEED, namespace=name)
+
+    assert kube.session.delete_namespace(name) == []
+
+    def gone() -> None:
+        try:
+            kube.core.read_namespace(name)
+        except client.ApiException as error:
+            assert error.status == 404
+        else:
+            raise AssertionError(f"namespace {name} still there")
+
+    eventually(gone, timeout=60)  # a real cluster's namespace controller takes its time
