@@ -2,8 +2,9 @@
 
 It is what the controller is measured against: with the same ``kubernetes``
 client and its typed APIs, the way a typical script would, it creates N
-DISVCs, then for each one its R+3 children (``CustomObjectsApi`` for the
-ISVCs, ``CoreV1Api`` for the Services, ``NetworkingV1Api`` for the Ingress)
+DISVCs, then for each one its R+4 children (``CustomObjectsApi`` for the
+ISVCs, ``CoreV1Api`` for the Services, ``NetworkingV1Api`` for the Ingress,
+``AppsV1Api`` for the ControllerRevision keeping the template)
 and patches its status once. No watches, no cache, no diffing: the floor
 any controller doing the same writes through the same client pays.
 
@@ -40,6 +41,7 @@ class Baseline:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.networking = client.NetworkingV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
         self.writes = 0
 
     def create_disvc(self, manifest: workload.Obj) -> workload.Obj:
@@ -62,6 +64,8 @@ class Baseline:
             self.core.create_namespaced_service(self.namespace, body)
         elif kind == "Ingress":
             self.networking.create_namespaced_ingress(self.namespace, body)
+        elif kind == "ControllerRevision":
+            self.apps.create_namespaced_controller_revision(self.namespace, body)
         else:
             raise ValueError(f"the baseline does not know how to create a {kind}")
 
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.disvcs_only:
         for disvc in created:
             kids = workload.children(disvc)
-            for child in kids:
+            for child in [*kids, *workload.revisions(disvc, kids)]:
                 baseline.create_child(child)
             baseline.patch_status(disvc, workload.converged_status(disvc, kids))
     end, cpu = time.monotonic(), time.process_time() - cpu

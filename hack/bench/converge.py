@@ -5,7 +5,8 @@ are shared and noisy):
 
 - time: the controller converges N DISVCs in at most 1.2x the time a script
   takes to create the same objects with the same client (``baseline.py``);
-- writes: at most 1.05x the minimum, N*(R+3) children + N status patches;
+- writes: at most 1.05x the minimum, N*(R+4) children (R ISVCs, two Services,
+  the Ingress, the ControllerRevision) + N status patches;
 - zero writes while idle, on a restart and on resyncs.
 
 Each repeat uses a fresh loopback API server (in this process, in a thread)
@@ -206,7 +207,7 @@ def print_report(report: Report) -> None:
     base = median([run.seconds for run in report.baseline])
     ctl = median([run.seconds for run in report.controller])
     last = median([run.last_write_seconds for run in report.controller])
-    minimum = n * (r + 3 + 1)
+    minimum = n * (r + 4 + 1)
     first = report.controller[-1]
     writes = _non_event(first.writes)
     print()
@@ -229,7 +230,7 @@ def print_report(report: Report) -> None:
     print(f"  CPU s, controller run: controller {c_cpu:.2f}, DISVC creator {c_new:.2f}, API server {c_srv:.2f}")
     print(f"  cpu ratio (controller+creator)/script          {(c_cpu + c_new) / b_cpu:7.2f}    "
           f"API server cpu ratio {c_srv / b_srv:.2f}")
-    print(f"  controller writes (without Events)             {writes:7d}    minimum N*(R+3+1) = {minimum}")
+    print(f"  controller writes (without Events)             {writes:7d}    minimum N*(R+4+1) = {minimum}")
     print(f"  WRITE RATIO writes/minimum                     {writes / minimum:7.2f}    (target <= 1.05)")
     print(f"    by verb/resource: {_breakdown({k: v for k, v in first.writes.items() if not k.endswith(' events')})}")
     print(f"  reconciles until settled                       {first.reconciles:7.0f}    ({first.reconciles / n:.1f} per DISVC)")

@@ -58,6 +58,7 @@ _STORAGE_KEYS: Final = {
     "InferenceService": f"{workload.GROUP}/{workload.ISVC_PLURAL}",
     "Service": "/services",
     "Ingress": "networking.k8s.io/ingresses",
+    "ControllerRevision": "apps/controllerrevisions",
 }
 """The loopback store's keys (``group/plural``, see ``ResourceType.key``)."""
 

@@ -19,7 +19,7 @@ REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as `python hack/bench/<name>.py` from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from disvc.builders import desired, names
+from disvc.builders import desired, history, names
 from disvc.builders.types import DISVC_API_VERSION, DISVC_KIND
 
 Obj = dict[str, Any]
@@ -73,6 +73,13 @@ def children(created_disvc: Obj) -> list[Obj]:
     return desired.children(created_disvc, FIRST_GENERATION, desired.BuildOptions())
 
 
+def revisions(created_disvc: Obj, live_children: list[Obj]) -> list[Obj]:
+    """The ControllerRevision the controller writes once its children exist:
+    generation v1 serves, and its template is kept there."""
+    built = desired.state(created_disvc, live_children, desired.BuildOptions(now=_now()))
+    return [obj for obj in built.plan.create if obj["kind"] == "ControllerRevision"]
+
+
 def converged_status(created_disvc: Obj, live_children: list[Obj]) -> Obj:
     """The status the controller computes for ``created_disvc`` once its
     children exist (no ISVC Ready: nothing plays KServe in the benchmark)."""
@@ -87,6 +94,7 @@ def child_names(name: str, replicas: int) -> list[tuple[str, str]]:
         ("Service", names.generation_name(name, FIRST_GENERATION)),
         ("Service", names.top_service_name(name)),
         ("Ingress", names.ingress_name(name)),
+        ("ControllerRevision", history.revision_name(name, 1)),
     ]
 
 
