@@ -388,17 +388,13 @@ def _converge(
         if step.active in situation.generations
         else None
     )
-    kept_history = history.record(
-        previous_status,
-        step.active,
-        active_hash,
-        options.now,
-        history.stored_revisions(live, spec.uid),
-    )
+    stored_revisions = history.stored_revisions(live, spec.uid)
+    kept_history = history.record(previous_status, step.active, active_hash, options.now, stored_revisions)
     revisions = history.revision_plan(
         spec,
         kept_history,
         live,
+        stored_revisions,
         (target, decision.template_hash) if step.active == target else None,
     )
     observed = status.Observed(

@@ -171,6 +171,7 @@ def revision_plan(
     spec: DisvcSpec,
     history: Sequence[Obj],
     live: Sequence[Obj],
+    stored: Mapping[int, Obj],
     current: tuple[int, str | None] | None,
 ) -> Plan:
     """The ControllerRevisions to create and delete so that each generation
@@ -181,8 +182,8 @@ def revision_plan(
     generation's is built from the template its entry still carries (the
     earlier format), or not at all. A revision is never updated (its data is
     immutable); a name held by an object this DISVC does not control is
-    left alone."""
-    stored = stored_revisions(live, spec.uid)
+    left alone. ``stored`` is ``stored_revisions(live, spec.uid)``, which
+    the caller has already worked out for ``record``."""
     held = {obj["metadata"]["name"] for obj in live if is_revision(obj) and isinstance(obj.get("metadata"), Mapping)}
     wanted: set[int] = set()
     create: list[Obj] = []
