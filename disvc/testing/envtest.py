@@ -124,8 +124,8 @@ def _openssl(openssl: str, *args: str) -> None:
 def generate_pki(directory: Path, openssl: str = "openssl") -> Pki:
     """Write a CA, a serving certificate for loopback and a service-account key pair.
 
-    The ``cryptography`` package is not a dependency, so this drives the
-    ``openssl`` CLI. Keys are EC P-256: quick to make, and accepted by the API
+    This drives the ``openssl`` CLI; ``disvc.testing.pki`` makes the same
+    kind of certificates with ``cryptography`` (for rotation tests). Keys are EC P-256: quick to make, and accepted by the API
     server both for TLS and for signing service-account tokens (ES256).
     Certificates live one day; the control plane lives one test session.
     """
